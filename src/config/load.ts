@@ -1,0 +1,151 @@
+import { readFileSync } from "node:fs";
+import cron from "node-cron";
+import type { z } from "zod";
+import { ConfigError, type ConfigIssue, NixGuardError } from "../errors.js";
+import { type DesiredState, expandDesiredState } from "./desired.js";
+import { type Config, ConfigSchema } from "./schema.js";
+
+export interface LoadedConfig {
+  config: Config;
+  desired: DesiredState;
+  /** Where it came from, for reloads and messages. */
+  file?: string;
+}
+
+/** Validates a parsed JSON value: schema, then cross-field rules, then catalog expansion. All issues at once. */
+export function parseConfig(raw: unknown, file?: string): LoadedConfig {
+  const result = ConfigSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigError(toIssues(result.error.issues, raw), file);
+  const config = result.data;
+  const issues: ConfigIssue[] = [];
+  checkCrossField(config, issues);
+  const desired = expandDesiredState(config, issues);
+  if (issues.length > 0) throw new ConfigError(issues, file);
+  return Object.freeze({ config: deepFreezeConfig(config), desired, ...(file ? { file } : {}) });
+}
+
+export function loadConfigFile(file: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new NixGuardError("CONFIG_READ", `${file}: cannot read config file (${err.code ?? err.message})`, {
+      cause: e,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([{ path: "", message: `invalid JSON: ${(e as Error).message}` }], file);
+  }
+  return parseConfig(raw, file);
+}
+
+function checkCrossField(config: Config, issues: ConfigIssue[]): void {
+  const names = new Set(Object.keys(config.deployments));
+  const checkCron = (expr: string, path: string) => {
+    if (!cron.validate(expr)) issues.push({ path, message: "invalid cron expression", value: expr });
+  };
+  config.remediation.maintenance.forEach((m, i) => {
+    checkCron(m.cron, `remediation.maintenance[${i}].cron`);
+    m.deployments?.forEach((d, j) => {
+      if (!names.has(d))
+        issues.push({
+          path: `remediation.maintenance[${i}].deployments[${j}]`,
+          message: "unknown deployment",
+          value: d,
+        });
+    });
+  });
+  config.schedule.forEach((s, i) => {
+    checkCron(s.cron, `schedule[${i}].cron`);
+    s.deployments.forEach((d, j) => {
+      if (!names.has(d))
+        issues.push({ path: `schedule[${i}].deployments[${j}]`, message: "unknown deployment", value: d });
+    });
+  });
+  const port = Number(config.api.listen.slice(config.api.listen.lastIndexOf(":") + 1));
+  if (!(port >= 0 && port <= 65535))
+    issues.push({ path: "api.listen", message: "port must be 0-65535", value: config.api.listen });
+  if (config.leader.renew >= config.leader.lease) {
+    issues.push({
+      path: "leader.renew",
+      message: "must be shorter than leader.lease",
+      value: config.leader.renew,
+    });
+  }
+  const tokenNames = new Set<string>();
+  config.api.tokens.forEach((t, i) => {
+    const name = t.name ?? `token${i}`;
+    if (tokenNames.has(name))
+      issues.push({ path: `api.tokens[${i}].name`, message: "duplicate token name", value: name });
+    tokenNames.add(name);
+  });
+}
+
+/** JSON path as people write it: `deployments.fediversity.hosts.mastodon.units[0]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out === "" ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function toIssues(zodIssues: readonly z.core.$ZodIssue[], raw: unknown): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of zodIssues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        out.push({ path: formatPath([...issue.path, key]), message: "unknown key (check its spelling)" });
+      }
+      continue;
+    }
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      out.push(...toIssues(issue.errors.flat(), raw));
+      continue;
+    }
+    const value = valueAt(raw, issue.path);
+    out.push({
+      path: formatPath(issue.path),
+      message: describe(issue),
+      ...(value !== undefined && typeof value !== "object" ? { value } : {}),
+    });
+  }
+  return out;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.input === undefined
+        ? `required (expected ${issue.expected})`
+        : `expected ${issue.expected}`;
+    case "invalid_value":
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "invalid_key":
+      return `invalid key: ${issue.issues.map((i) => i.message).join("; ")}`;
+    default:
+      return issue.message;
+  }
+}
+
+function deepFreezeConfig<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreezeConfig(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,281 @@
+import { z } from "zod";
+import { Duration } from "./duration.js";
+import * as g from "./grammar.js";
+
+/**
+ * The config file, defined once: TypeScript types (z.infer), runtime validation and
+ * docs/config.schema.json (scripts/gen-schema.ts) all come from here, as do the defaults.
+ * Every object is strict: an unknown key is an error, so a typo is never silently ignored.
+ */
+
+const safe = (check: g.Check, description: string) =>
+  z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = check(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem, input: v });
+    })
+    .meta({ description });
+
+export const Name = safe(g.resourceName, "Name: letters, digits, '.', '_' and '-'");
+export const HostAddress = safe(g.hostAddress, "DNS name, IPv4 or IPv6 address");
+export const UnitName = safe(g.unitName, "systemd unit name with suffix, e.g. mastodon-web.service");
+export const Target = safe(g.nixops4Target, "nixops4 deployment name or member dot path");
+export const AbsPath = safe(g.absolutePath, "Absolute path without shell metacharacters");
+export const HttpUrl = safe(g.httpUrl, "http:// or https:// URL");
+export const SshUser = safe(g.sshUser, "POSIX user name");
+export const Port = z.number().int().min(1).max(65535);
+const Fraction = z.number().min(0).max(1);
+
+export const SERVICE_NAMES = ["garage", "mastodon", "pixelfed", "peertube", "gotosocial"] as const;
+export const ServiceName = z.enum(SERVICE_NAMES);
+export type ServiceName = z.infer<typeof ServiceName>;
+
+const CronExpr = z
+  .string()
+  .min(9)
+  .regex(/^[0-9*,/\-A-Za-z ?#L]+$/, { message: 'expected a cron expression such as "0 2 * * 0"' })
+  .meta({ description: "cron expression (node-cron syntax, 5 or 6 fields)" });
+
+export const HttpCheckConfig = z.strictObject({
+  name: Name,
+  url: HttpUrl,
+  method: z.enum(["GET", "HEAD"]).default("GET"),
+  expectStatus: z.array(z.number().int().min(100).max(599)).min(1).default([200]),
+  expectBody: z.string().max(4096).optional().meta({ description: "Substring the body must contain" }),
+  expectBodyRegex: z
+    .string()
+    .max(1024)
+    .optional()
+    .meta({ description: "Regular expression the body must match" }),
+  timeout: Duration.optional().meta({ description: "Overrides probes.timeout" }),
+  followRedirects: z.boolean().default(false),
+  tlsVerify: z.boolean().default(true),
+  caFile: AbsPath.optional(),
+  resolve: HostAddress.optional().meta({
+    description:
+      "Connect to this address while sending the URL's hostname (SNI and Host), like curl --resolve",
+  }),
+  bearerTokenFile: AbsPath.optional(),
+  units: z
+    .array(UnitName)
+    .default([])
+    .meta({ description: "Units restarted when this check fails while they look active" }),
+});
+
+const TransportKind = z.enum(["ssh", "local", "exporter"]);
+
+const ServiceCheckOverride = z.strictObject({
+  enable: z.boolean().optional(),
+  url: HttpUrl.optional(),
+  path: z
+    .string()
+    .regex(/^\/[^\s]*$/, { message: "expected a path starting with /" })
+    .optional(),
+  expectStatus: z.array(z.number().int().min(100).max(599)).min(1).optional(),
+  expectBody: z.string().max(4096).optional(),
+});
+
+const ServiceOverride = z.strictObject({
+  hostname: HostAddress.optional().meta({ description: "Public hostname; default <service>.<domain>" }),
+  scheme: z.enum(["http", "https"]).optional(),
+  streamingProcesses: z.number().int().min(0).max(64).optional().meta({ description: "Mastodon only" }),
+  port: Port.optional().meta({ description: "Port of the health endpoint when it is not the public vhost" }),
+  skipUnits: z.array(UnitName).optional().meta({ description: "Catalog units not to check on this host" }),
+  checks: z.record(Name, ServiceCheckOverride).optional(),
+});
+
+export const HostConfig = z.strictObject({
+  address: HostAddress,
+  transport: TransportKind.optional().meta({
+    description: "How to reach systemd; default ssh (local for localhost)",
+  }),
+  exporterUrl: HttpUrl.optional().meta({ description: "node_exporter /metrics URL for transport exporter" }),
+  user: SshUser.optional(),
+  port: Port.optional(),
+  identityFile: AbsPath.optional(),
+  knownHostsFile: AbsPath.optional(),
+  target: Target.optional().meta({
+    description: "nixops4 target of this host alone; default the deployment's",
+  }),
+  services: z.array(ServiceName).default([]),
+  serviceOptions: z.partialRecord(ServiceName, ServiceOverride).optional(),
+  units: z.array(UnitName).default([]),
+  oneshotUnits: z
+    .array(UnitName)
+    .default([])
+    .meta({ description: "Units judged by Result=success, not by running" }),
+  http: z.array(HttpCheckConfig).default([]),
+});
+
+const EnableFlag = z.strictObject({ enable: z.boolean().default(false) });
+
+export const FediversityConfig = z.strictObject({
+  domain: HostAddress,
+  garage: EnableFlag.optional(),
+  mastodon: EnableFlag.optional(),
+  pixelfed: EnableFlag.optional(),
+  peertube: EnableFlag.optional(),
+  gotosocial: EnableFlag.optional(),
+});
+
+export const DeploymentConfig = z.strictObject({
+  flake: AbsPath.meta({ description: "Flake directory nixops4 runs in (its working directory)" }),
+  target: Target.default("default").meta({ description: "nixops4 deployment name or dot path" }),
+  fediversity: FediversityConfig.optional(),
+  hosts: z
+    .record(Name, HostConfig)
+    .refine((h) => Object.keys(h).length > 0, { message: "at least one host" }),
+});
+
+const Window = z.strictObject({ max: z.number().int().min(0), window: Duration });
+
+export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  redis: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(redis|rediss|unix):\/\/\S+$/, { message: "expected redis://, rediss:// or unix:// URL" })
+        .optional()
+        .meta({ description: "Unset: NixGuard starts a private redis-server under state.dir" }),
+      prefix: Name.default("nixguard"),
+    })
+    .prefault({}),
+  state: z
+    .strictObject({
+      dir: AbsPath.default("/var/lib/nixguard"),
+      runtimeDir: AbsPath.default("/run/nixguard").meta({ description: "SSH control sockets" }),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info") })
+    .prefault({}),
+  api: z
+    .strictObject({
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: "expected HOST:PORT" })
+        .default("127.0.0.1:9273"),
+      tokens: z
+        .array(z.strictObject({ name: Name.optional(), file: AbsPath, scope: z.enum(["read", "admin"]) }))
+        .default([]),
+      metricsAuth: z.boolean().default(false).meta({ description: "Require a read token for /metrics" }),
+      bodyLimit: z.number().int().min(1024).max(10_485_760).default(65_536),
+      rateLimit: z
+        .strictObject({ max: z.number().int().min(1).default(30), window: Duration.prefault("1m") })
+        .prefault({}),
+    })
+    .prefault({}),
+  probes: z
+    .strictObject({
+      interval: Duration.prefault("30s"),
+      timeout: Duration.prefault("10s"),
+      jitter: Fraction.default(0.1),
+      concurrency: z.number().int().min(1).max(10_000).default(64),
+      failureThreshold: z.number().int().min(1).max(100).default(3),
+      successThreshold: z.number().int().min(1).max(100).default(1),
+      thresholds: z
+        .strictObject({
+          diskUsedFraction: Fraction.default(0.9),
+          loadPerCpu: z.number().min(0).default(4),
+          memoryUsedFraction: Fraction.default(0.95),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  remediation: z
+    .strictObject({
+      mode: z.enum(["enforce", "dry-run", "observe"]).default("enforce"),
+      restartAttempts: z.number().int().min(0).max(100).default(2),
+      restartWindow: Duration.prefault("30m"),
+      settle: Duration.prefault("2m"),
+      backoff: z
+        .strictObject({
+          initial: Duration.prefault("30s"),
+          factor: z.number().min(1).max(10).default(2),
+          max: Duration.prefault("30m"),
+          resetAfter: Duration.prefault("10m").meta({ description: "Healthy this long resets the backoff" }),
+        })
+        .prefault({}),
+      budget: z
+        .strictObject({
+          deployment: Window.prefault({ max: 3, window: "1h" }),
+          global: Window.prefault({ max: 10, window: "1h" }),
+        })
+        .prefault({}),
+      breaker: z
+        .strictObject({
+          unhealthyFraction: Fraction.default(0.5),
+          minHosts: z.number().int().min(1).default(3),
+        })
+        .prefault({}),
+      quarantine: z.strictObject({ cooldown: Duration.prefault("6h") }).prefault({}),
+      drift: z.enum(["redeploy", "alert", "ignore"]).default("redeploy"),
+      maintenance: z
+        .array(z.strictObject({ cron: CronExpr, duration: Duration, deployments: z.array(Name).optional() }))
+        .default([]),
+    })
+    .prefault({}),
+  schedule: z
+    .array(
+      z.strictObject({ cron: CronExpr, action: z.literal("redeploy"), deployments: z.array(Name).min(1) }),
+    )
+    .default([]),
+  nixops4: z
+    .strictObject({
+      command: z
+        .string()
+        .regex(/^[A-Za-z0-9._/+-]+$/, { message: "expected a command name or absolute path" })
+        .default("nixops4"),
+      timeout: Duration.prefault("30m"),
+      killGrace: Duration.prefault("30s"),
+      extraArgs: z.array(safe(g.nixops4Arg, "extra nixops4 argument")).default([]),
+    })
+    .prefault({}),
+  ssh: z
+    .strictObject({
+      command: z
+        .string()
+        .regex(/^[A-Za-z0-9._/+-]+$/, { message: "expected a command name or absolute path" })
+        .default("ssh"),
+      user: SshUser.default("root"),
+      port: Port.default(22),
+      identityFile: AbsPath.optional(),
+      knownHostsFile: AbsPath.optional(),
+      connectTimeout: Duration.prefault("10s"),
+      controlPersist: Duration.prefault("5m"),
+    })
+    .prefault({}),
+  worker: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(64).default(4),
+      shutdownGrace: Duration.prefault("2m"),
+      lockTtl: Duration.prefault("30s").meta({
+        description: "Flake-directory lock lease, renewed while an apply runs",
+      }),
+      logLimitBytes: z.number().int().min(4096).default(1_048_576),
+    })
+    .prefault({}),
+  leader: z.strictObject({ lease: Duration.prefault("15s"), renew: Duration.prefault("5s") }).prefault({}),
+  notify: z
+    .array(
+      z.strictObject({
+        url: HttpUrl,
+        events: z
+          .array(z.enum(["quarantine", "breaker", "action", "blocked", "drift", "unreachable", "deploy"]))
+          .min(1),
+        timeout: Duration.prefault("5s"),
+        retries: z.number().int().min(0).max(10).default(3),
+      }),
+    )
+    .default([]),
+  deployments: z.record(Name, DeploymentConfig),
+});
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Config = z.output<typeof ConfigSchema>;
+export type HostConfig = z.output<typeof HostConfig>;
+export type DeploymentConfig = z.output<typeof DeploymentConfig>;
+export type HttpCheckConfig = z.output<typeof HttpCheckConfig>;
+export type ServiceOverride = z.output<typeof ServiceOverride>;

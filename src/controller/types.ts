@@ -1,0 +1,107 @@
+/** Shared vocabulary of the controller: health as judged, actions as planned. */
+
+export type HostState = "healthy" | "degraded" | "failing" | "unreachable" | "unknown";
+export const HOST_STATES: readonly HostState[] = ["healthy", "degraded", "failing", "unreachable", "unknown"];
+
+export type CheckState = "healthy" | "failing" | "unknown";
+
+export interface CheckHealth {
+  id: string; // unit name or `http:<name>`
+  kind: "systemd" | "http";
+  state: CheckState;
+  since: number; // epoch ms the state was entered
+  lastObservedAt?: number;
+  reason: string;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  /** systemd checks: the unit is not installed on the host (LoadState=not-found) → redeploy, not restart. */
+  missing?: boolean;
+  /** systemd checks: the unit's last observed ActiveState (active units tie into HTTP failures). */
+  activeState?: string;
+  /** http checks: units the catalog ties to this check. */
+  units?: string[];
+}
+
+export interface HostHealth {
+  deployment: string;
+  host: string;
+  state: HostState;
+  since: number;
+  reasons: string[];
+  checks: Record<string, CheckHealth>;
+  currentSystem?: string;
+  lastObservedAt?: number;
+  /** Failures seen while an action was in flight or settling: recorded, not counted. */
+  suppressed?: boolean;
+}
+
+export type Action =
+  | { kind: "restart"; deployment: string; host: string; units: string[] }
+  | { kind: "redeploy"; deployment: string; target: string; host?: string }
+  | { kind: "quarantine"; deployment: string; host?: string };
+
+export type ActionKind = Action["kind"];
+
+export type BlockReason =
+  | "mode"
+  | "paused"
+  | "maintenance"
+  | "breaker"
+  | "inflight"
+  | "backoff"
+  | "budget"
+  | "quarantine";
+export const BLOCK_REASONS: readonly BlockReason[] = [
+  "mode",
+  "paused",
+  "maintenance",
+  "breaker",
+  "inflight",
+  "backoff",
+  "budget",
+  "quarantine",
+];
+
+/**
+ * Job / action key: BullMQ refuses ':' in custom ids, names cannot contain "__" (grammar.ts),
+ * so `__` separates parts unambiguously.
+ */
+export function actionKey(a: Action): string {
+  switch (a.kind) {
+    case "restart":
+      return `restart__${a.deployment}__${a.host}`;
+    case "redeploy":
+      return a.host ? `redeploy__${a.deployment}__${a.host}` : `redeploy__${a.deployment}`;
+    case "quarantine":
+      return a.host ? `quarantine__${a.deployment}__${a.host}` : `quarantine__${a.deployment}`;
+  }
+}
+
+export type EventKind =
+  | "detect"
+  | "recover"
+  | "decision"
+  | "blocked"
+  | "action"
+  | "outcome"
+  | "quarantine"
+  | "breaker"
+  | "drift"
+  | "unreachable"
+  | "pause"
+  | "config"
+  | "leader";
+
+export interface NixGuardEvent {
+  time: number;
+  kind: EventKind;
+  deployment?: string;
+  host?: string;
+  action?: ActionKind;
+  reason?: string;
+  outcome?: string;
+  jobId?: string;
+  /** Who asked, for manual actions: the API token's name, `schedule`, or `controller`. */
+  actor?: string;
+  id?: string; // stream id, set when read back
+}

@@ -1,0 +1,171 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { BLOCK_REASONS, HOST_STATES } from "./controller/types.js";
+
+/**
+ * Every metric NixGuard exports, declared here and nowhere else (controller-runtime's habit).
+ * Labels are bounded: deployment, host, check, state, reason, kind, outcome — never error text,
+ * job ids or URLs. Series whose label sets are known up front are created at construction.
+ */
+export const PROBE_KINDS = ["systemd", "http", "host"] as const;
+export const PROBE_RESULTS = ["ok", "fail", "error", "timeout", "skipped"] as const;
+export const ACTION_KINDS = ["restart", "redeploy", "quarantine"] as const;
+export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
+
+export interface MetricsOptions {
+  version: string;
+  /** Node's process metrics; tests building many registries turn them off. */
+  processMetrics?: boolean;
+}
+
+export function createMetrics(opts: MetricsOptions) {
+  const registry = new Registry();
+  if (opts.processMetrics !== false) {
+    // Prefixed so they cannot clash with another exporter's series on the same scrape.
+    collectDefaultMetrics({ register: registry, prefix: "nixguard_" });
+  }
+  const m = {
+    registry,
+    buildInfo: new Gauge({
+      name: "nixguard_build_info",
+      help: "NixGuard build information.",
+      labelNames: ["version"],
+      registers: [registry],
+    }),
+    leader: new Gauge({
+      name: "nixguard_leader",
+      help: "1 when this process holds the controller lease.",
+      registers: [registry],
+    }),
+    probesTotal: new Counter({
+      name: "nixguard_probes_total",
+      help: "Probes run, by kind and result.",
+      labelNames: ["kind", "result"],
+      registers: [registry],
+    }),
+    probeDuration: new Histogram({
+      name: "nixguard_probe_duration_seconds",
+      help: "Duration of probes.",
+      labelNames: ["kind"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    checkUp: new Gauge({
+      name: "nixguard_check_up",
+      help: "1 when the check is healthy after hysteresis, 0 when failing.",
+      labelNames: ["deployment", "host", "check"],
+      registers: [registry],
+    }),
+    hostUp: new Gauge({
+      name: "nixguard_host_up",
+      help: "1 when the host is healthy or degraded, 0 otherwise.",
+      labelNames: ["deployment", "host"],
+      registers: [registry],
+    }),
+    hosts: new Gauge({
+      name: "nixguard_hosts",
+      help: "Hosts by state.",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    tlsExpiry: new Gauge({
+      name: "nixguard_http_tls_expiry_timestamp_seconds",
+      help: "Expiry of the leaf TLS certificate seen by an HTTP check.",
+      labelNames: ["deployment", "host", "check"],
+      registers: [registry],
+    }),
+    actionsTotal: new Counter({
+      name: "nixguard_actions_total",
+      help: "Remediation actions by outcome.",
+      labelNames: ["deployment", "action", "outcome"],
+      registers: [registry],
+    }),
+    actionsBlockedTotal: new Counter({
+      name: "nixguard_actions_blocked_total",
+      help: "Planned actions a policy gate blocked, by gate.",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    deployDuration: new Histogram({
+      name: "nixguard_deploy_duration_seconds",
+      help: "Duration of nixops4 apply runs.",
+      labelNames: ["deployment", "outcome"],
+      buckets: [5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600],
+      registers: [registry],
+    }),
+    lastDeploySuccess: new Gauge({
+      name: "nixguard_last_deploy_success_timestamp_seconds",
+      help: "Time of the last successful nixops4 apply.",
+      labelNames: ["deployment"],
+      registers: [registry],
+    }),
+    queueJobs: new Gauge({
+      name: "nixguard_queue_jobs",
+      help: "Action jobs by state.",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    breakerOpen: new Gauge({
+      name: "nixguard_breaker_open",
+      help: "1 while the circuit breaker holds all remediation.",
+      registers: [registry],
+    }),
+    paused: new Gauge({
+      name: "nixguard_paused",
+      help: "1 while remediation is paused in this scope.",
+      labelNames: ["scope"],
+      registers: [registry],
+    }),
+    quarantined: new Gauge({
+      name: "nixguard_quarantined",
+      help: '1 while the host (or whole deployment, host="") is quarantined.',
+      labelNames: ["deployment", "host"],
+      registers: [registry],
+    }),
+    drift: new Gauge({
+      name: "nixguard_drift",
+      help: "1 while the host runs a system NixGuard did not deploy.",
+      labelNames: ["deployment", "host"],
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: "nixguard_reconcile_duration_seconds",
+      help: "Duration of one reconcile of one deployment.",
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+      registers: [registry],
+    }),
+    nodeResourceUsedRatio: new Gauge({
+      name: "nixguard_self_resource_used_ratio",
+      help: "NixGuard host's own resource use (memory, state and /nix/store filesystems).",
+      labelNames: ["resource"],
+      registers: [registry],
+    }),
+    nodeLoad1: new Gauge({
+      name: "nixguard_self_load1",
+      help: "NixGuard host's 1-minute load average.",
+      registers: [registry],
+    }),
+  };
+  m.buildInfo.set({ version: opts.version }, 1);
+  m.leader.set(0);
+  m.breakerOpen.set(0);
+  for (const kind of PROBE_KINDS) {
+    m.probeDuration.zero({ kind });
+    for (const result of PROBE_RESULTS) m.probesTotal.inc({ kind, result }, 0);
+  }
+  for (const state of HOST_STATES) m.hosts.set({ state }, 0);
+  for (const reason of BLOCK_REASONS) m.actionsBlockedTotal.inc({ reason }, 0);
+  for (const state of QUEUE_STATES) m.queueJobs.set({ state }, 0);
+  m.paused.set({ scope: "global" }, 0);
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Removes every series of one host (config reload removed it): no stale series linger. */
+export function forgetHost(m: Metrics, deployment: string, host: string, checkIds: readonly string[]): void {
+  for (const check of checkIds) {
+    m.checkUp.remove({ deployment, host, check });
+    m.tlsExpiry.remove({ deployment, host, check });
+  }
+  for (const g of [m.hostUp, m.quarantined, m.drift]) g.remove({ deployment, host });
+}
