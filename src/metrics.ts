@@ -11,6 +11,13 @@ export const PROBE_RESULTS = ["ok", "fail", "error", "timeout", "skipped"] as co
 export const ACTION_KINDS = ["restart", "redeploy", "quarantine"] as const;
 export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 
+/** prom-client default metrics that `promtool check metrics` flags (gauges named `_total`). */
+const PROMTOOL_REFUSED_DEFAULTS = [
+  "nixguard_nodejs_active_handles_total",
+  "nixguard_nodejs_active_requests_total",
+  "nixguard_nodejs_active_resources_total",
+];
+
 export interface MetricsOptions {
   version: string;
   /** Node's process metrics; tests building many registries turn them off. */
@@ -22,6 +29,8 @@ export function createMetrics(opts: MetricsOptions) {
   if (opts.processMetrics !== false) {
     // Prefixed so they cannot clash with another exporter's series on the same scrape.
     collectDefaultMetrics({ register: registry, prefix: "nixguard_" });
+    // promtool check metrics refuses "_total" on gauges; the per-type gauges without the suffix stay.
+    for (const name of PROMTOOL_REFUSED_DEFAULTS) registry.removeSingleMetric(name);
   }
   const m = {
     registry,
