@@ -126,10 +126,45 @@ export const resourceName: Check = (v) => {
   return undefined;
 };
 
-/** Extra nixops4 arguments: flags only, from a fixed grammar. */
-export const nixops4Arg: Check = (v) => {
-  if (CONTROL.test(v)) return "argument must not contain control characters";
-  if (SHELL_META.test(v)) return "argument must not contain spaces or shell metacharacters";
-  if (!/^[A-Za-z0-9._/@+,=:%-]+$/.test(v)) return "argument may contain only letters, digits and ._/@+,=:%-";
+const FLAKE_INPUT = /^[A-Za-z_][A-Za-z0-9_-]*(?:\/[A-Za-z_][A-Za-z0-9_-]*)*$/;
+const FLAKE_REF = /^(?:[a-z+]+:)?[A-Za-z0-9._/@+,=:%?&~-]+$/;
+
+/**
+ * Extra nixops4 arguments: only nixops4's documented global flags, each with a value of its
+ * own grammar. An allowlist, because any other flag could change what runs (or where).
+ */
+export function nixops4ExtraArgs(args: readonly string[]): { index: number; message: string } | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (CONTROL.test(a)) return { index: i, message: "argument must not contain control characters" };
+    if (/^-v+$/.test(a) || a === "--verbose" || a === "--show-trace" || a === "--no-interactive") continue;
+    const color = /^--color(?:=(.*))?$/.exec(a);
+    if (color) {
+      const value = color[1] ?? args[++i];
+      if (value === undefined || !["auto", "always", "never"].includes(value)) {
+        return { index: i, message: "--color takes auto, always or never" };
+      }
+      continue;
+    }
+    if (a === "--override-input") {
+      const input = args[i + 1];
+      const ref = args[i + 2];
+      if (input === undefined || !FLAKE_INPUT.test(input))
+        return { index: i + 1, message: "--override-input needs an input name" };
+      if (ref === undefined || ref.startsWith("-") || !FLAKE_REF.test(ref)) {
+        return {
+          index: i + 2,
+          message: "--override-input needs a flake reference without shell metacharacters",
+        };
+      }
+      i += 2;
+      continue;
+    }
+    return {
+      index: i,
+      message:
+        "allowed: -v, --verbose, --show-trace, --color auto|always|never, --override-input INPUT FLAKEREF",
+    };
+  }
   return undefined;
-};
+}

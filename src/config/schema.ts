@@ -230,7 +230,17 @@ export const ConfigSchema = z.strictObject({
         .default("nixops4"),
       timeout: Duration.prefault("30m"),
       killGrace: Duration.prefault("30s"),
-      extraArgs: z.array(safe(g.nixops4Arg, "extra nixops4 argument")).default([]),
+      extraArgs: z
+        .array(z.string())
+        .default([])
+        .superRefine((args, ctx) => {
+          const bad = g.nixops4ExtraArgs(args);
+          if (bad)
+            ctx.addIssue({ code: "custom", message: bad.message, path: [bad.index], input: args[bad.index] });
+        })
+        .meta({
+          description: "Extra global nixops4 flags (allowlist: -v, --show-trace, --color, --override-input)",
+        }),
     })
     .prefault({}),
   ssh: z

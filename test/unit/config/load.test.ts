@@ -1,0 +1,200 @@
+import { describe, expect, it } from "vitest";
+import { allHosts } from "../../../src/config/desired.js";
+import { loadConfigFile, parseConfig } from "../../../src/config/load.js";
+import { ConfigError } from "../../../src/errors.js";
+import { HOSTILE_VALUES } from "../../helpers/hostile.js";
+
+const base = () => ({
+  deployments: {
+    web: {
+      flake: "/var/lib/deploy",
+      hosts: {
+        web1: {
+          address: "10.0.0.1",
+          units: ["nginx.service"],
+          http: [{ name: "home", url: "https://web1.example.org/" }],
+        },
+      },
+    },
+  },
+});
+
+function issuesOf(raw: unknown) {
+  try {
+    parseConfig(raw);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues;
+    throw e;
+  }
+  return [];
+}
+
+describe("parseConfig", () => {
+  it("applies defaults in one place", () => {
+    const { config } = parseConfig(base());
+    expect(config.probes.interval).toBe(30_000);
+    expect(config.remediation.backoff).toEqual({
+      initial: 30_000,
+      factor: 2,
+      max: 1_800_000,
+      resetAfter: 600_000,
+    });
+    expect(config.remediation.budget.global).toEqual({ max: 10, window: 3_600_000 });
+    expect(config.api.listen).toBe("127.0.0.1:9273");
+    expect(config.deployments["web"]!.target).toBe("default");
+  });
+
+  it("freezes the loaded config", () => {
+    const { config, desired } = parseConfig(base());
+    expect(Object.isFrozen(config.probes)).toBe(true);
+    expect(Object.isFrozen(desired.deployments[0]!.hosts[0]!.units)).toBe(true);
+  });
+
+  it("reports a misspelled key with its path", () => {
+    const raw = { ...base(), probes: { intervall: "30s" } };
+    const issues = issuesOf(raw);
+    expect(issues).toEqual([
+      expect.objectContaining({ path: "probes.intervall", message: expect.stringMatching(/unknown key/) }),
+    ]);
+  });
+
+  it("reports a bad duration with path, value and what was expected", () => {
+    const raw = { ...base(), probes: { interval: "5 parsecs" } };
+    const [issue] = issuesOf(raw);
+    expect(issue).toMatchObject({ path: "probes.interval", value: "5 parsecs" });
+    expect(issue!.message).toMatch(/duration/);
+  });
+
+  it("reports all errors of a file at once", () => {
+    const raw = base() as Record<string, unknown>;
+    raw["probes"] = { interval: "5 parsecs", timeot: "1s" };
+    (raw["deployments"] as any).web.hosts.web1.units = ["foo.service;reboot"];
+    const issues = issuesOf(raw);
+    expect(issues.map((i) => i.path).sort()).toEqual(
+      ["deployments.web.hosts.web1.units[0]", "probes.interval", "probes.timeot"].sort(),
+    );
+    expect(() => parseConfig(raw)).toThrow(/3 errors/);
+  });
+
+  it("requires deployments", () => {
+    expect(issuesOf({})).toEqual([expect.objectContaining({ path: "deployments" })]);
+  });
+
+  it("checks cron expressions and references to deployments", () => {
+    const raw = {
+      ...base(),
+      schedule: [{ cron: "61 * * * *", action: "redeploy", deployments: ["nope"] }],
+    };
+    const paths = issuesOf(raw).map((i) => i.path);
+    expect(paths).toContain("schedule[0].cron");
+    expect(paths).toContain("schedule[0].deployments[0]");
+  });
+
+  it("needs exporterUrl for the exporter transport", () => {
+    const raw = base();
+    (raw.deployments.web.hosts.web1 as any).transport = "exporter";
+    expect(issuesOf(raw).map((i) => i.path)).toEqual(["deployments.web.hosts.web1.exporterUrl"]);
+  });
+
+  it("refuses an invalid body regex", () => {
+    const raw = base();
+    (raw.deployments.web.hosts.web1.http[0] as any).expectBodyRegex = "(";
+    expect(issuesOf(raw).map((i) => i.path)).toEqual(["deployments.web.hosts.web1.http[0].expectBodyRegex"]);
+  });
+});
+
+/** Every field that reaches an argv or a remote shell line, fed every hostile value. */
+const FIELDS: Record<string, (raw: any, v: string) => void> = {
+  "host address": (r, v) => (r.deployments.web.hosts.web1.address = v),
+  "unit name": (r, v) => (r.deployments.web.hosts.web1.units = [v]),
+  "oneshot unit": (r, v) => (r.deployments.web.hosts.web1.oneshotUnits = [v]),
+  "http check unit": (r, v) => (r.deployments.web.hosts.web1.http[0].units = [v]),
+  "ssh user (host)": (r, v) => (r.deployments.web.hosts.web1.user = v),
+  "ssh user (global)": (r, v) => (r.ssh = { user: v }),
+  "identity file": (r, v) => (r.ssh = { identityFile: v }),
+  "known_hosts file": (r, v) => (r.deployments.web.hosts.web1.knownHostsFile = v),
+  "deployment target": (r, v) => (r.deployments.web.target = v),
+  "host target": (r, v) => (r.deployments.web.hosts.web1.target = v),
+  "flake directory": (r, v) => (r.deployments.web.flake = v),
+  "http url": (r, v) => (r.deployments.web.hosts.web1.http[0].url = v),
+  "http check name": (r, v) => (r.deployments.web.hosts.web1.http[0].name = v),
+  "ca file": (r, v) => (r.deployments.web.hosts.web1.http[0].caFile = v),
+  "nixops4 extra arg": (r, v) => (r.nixops4 = { extraArgs: [v] }),
+  "host name": (r, v) => {
+    r.deployments.web.hosts = { [v]: r.deployments.web.hosts.web1 };
+  },
+  "deployment name": (r, v) => {
+    r.deployments = { [v]: r.deployments.web };
+  },
+};
+
+describe("hostile values are refused in every field", () => {
+  for (const [field, set] of Object.entries(FIELDS)) {
+    it(`${field}`, () => {
+      for (const value of HOSTILE_VALUES) {
+        const raw = base();
+        set(raw, value);
+        const issues = issuesOf(raw);
+        expect(issues.length, `${field} accepted ${JSON.stringify(value)}`).toBeGreaterThan(0);
+      }
+    });
+  }
+});
+
+describe("examples", () => {
+  it("fediversity.json expands mastodon's units and health check", () => {
+    const { desired } = loadConfigFile(
+      new URL("../../../examples/fediversity.json", import.meta.url).pathname,
+    );
+    const mastodon = allHosts(desired).find((h) => h.name === "mastodon")!;
+    expect(mastodon.units.map((u) => u.unit)).toEqual(
+      expect.arrayContaining([
+        "mastodon-web.service",
+        "mastodon-streaming-1.service",
+        "mastodon-sidekiq-all.service",
+        "redis-mastodon.service",
+      ]),
+    );
+    expect(mastodon.http.find((c) => c.url === "https://mastodon.example.org/health")).toMatchObject({
+      expectBody: "OK",
+      resolve: "10.0.0.11",
+      units: ["mastodon-web.service"],
+    });
+    expect(mastodon.target).toBe("fediversity.mastodon");
+    expect(allHosts(desired).find((h) => h.name === "garage")!.target).toBe("fediversity");
+  });
+
+  it("minimal.json is one host, one unit, one HTTP check", () => {
+    const { desired } = loadConfigFile(new URL("../../../examples/minimal.json", import.meta.url).pathname);
+    const hosts = allHosts(desired);
+    expect(hosts).toHaveLength(1);
+    expect(hosts[0]!.units).toHaveLength(1);
+    expect(hosts[0]!.http).toHaveLength(1);
+  });
+});
+
+describe("nixops4.extraArgs allowlist", () => {
+  it("accepts nixops4's global flags", () => {
+    const raw = {
+      ...base(),
+      nixops4: {
+        extraArgs: [
+          "--show-trace",
+          "-v",
+          "--color",
+          "never",
+          "--override-input",
+          "nixpkgs",
+          "github:NixOS/nixpkgs/nixos-25.05",
+        ],
+      },
+    };
+    expect(issuesOf(raw)).toEqual([]);
+  });
+  it("refuses anything else, naming the index", () => {
+    const raw = { ...base(), nixops4: { extraArgs: ["--show-trace", "--option", "sandbox", "false"] } };
+    expect(issuesOf(raw)).toEqual([
+      expect.objectContaining({ path: "nixops4.extraArgs[1]", value: "--option" }),
+    ]);
+  });
+});
