@@ -1,0 +1,145 @@
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { VERSION } from "../version.js";
+import { type ApiToken, authHook } from "./auth.js";
+import type { ControlPlane } from "./control-plane.js";
+import { toHttpError } from "./http-error.js";
+import { controlRoutes } from "./routes/control.js";
+import { deploymentRoutes } from "./routes/deployments.js";
+import { eventRoutes } from "./routes/events.js";
+import { hostRoutes } from "./routes/hosts.js";
+import { jobRoutes } from "./routes/jobs.js";
+import { systemRoutes } from "./routes/system.js";
+import { grammarKeyword } from "./schemas/grammar.js";
+
+export interface ApiConfig {
+  metricsAuth: boolean;
+  bodyLimit: number;
+  /** Per token (or client address when unauthenticated) on mutating routes; window in ms. */
+  rateLimit: { max: number; window: number };
+}
+
+export interface AppDeps {
+  control: ControlPlane;
+  metrics: Metrics;
+  tokens: ApiToken[];
+  logger: Logger;
+  config: ApiConfig;
+}
+
+/** Route plugins receive the control plane and metrics through these options. */
+export interface RouteOptions {
+  control: ControlPlane;
+  metrics: Metrics;
+  metricsAuth: boolean;
+}
+
+/** Logs the path only: a query string is the one place a careless client could put a secret. */
+function requestSerializer(req: FastifyRequest) {
+  return { method: req.method, url: req.url.split("?")[0], remoteAddress: req.ip };
+}
+
+/**
+ * Builds the whole API without listening (fastify's app/server split): tests inject requests,
+ * server.ts listens. Auth is one onRequest hook reading each route's `config.auth`; every POST is
+ * rate limited; errors all pass through toHttpError.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: "api" }, { serializers: { req: requestSerializer } }),
+    // One access line per response (onResponse below) rather than fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.bodyLimit,
+    trustProxy: false,
+    ajv: {
+      // Refuse unknown fields (400 naming them) instead of silently dropping them.
+      customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false },
+      plugins: [grammarKeyword],
+    },
+  }) as unknown as FastifyInstance;
+
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.includes("POST")) {
+      route.config = {
+        ...route.config,
+        rateLimit: { max: deps.config.rateLimit.max, timeWindow: deps.config.rateLimit.window },
+      } as typeof route.config;
+    }
+    if (route.schema && route.config?.auth !== "public") {
+      route.schema = { ...route.schema, security: [{ bearer: [] }] } as typeof route.schema;
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "NixGuard API", version: VERSION },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    },
+  });
+  await app.register(rateLimit, {
+    global: false,
+    // After auth, so the limit is per token rather than per address.
+    hook: "preHandler",
+    keyGenerator: (req) => (req.principal ? `token:${req.principal.name}` : `ip:${req.ip}`),
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      code: "RATE_LIMITED",
+      message: `rate limit: ${ctx.max} commands per ${ctx.after}`,
+    }),
+  });
+
+  app.addHook("onRequest", authHook(deps.tokens));
+  // Commands may be POSTed without a body (`curl -X POST`); validate them as `{}`.
+  app.addHook("preValidation", async (req) => {
+    if (req.method === "POST" && req.body === undefined) req.body = {};
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    const line = {
+      method: req.method,
+      url: req.url.split("?")[0],
+      status: reply.statusCode,
+      actor: req.principal?.name,
+    };
+    if (req.method === "POST") req.log.info(line, "command");
+    else req.log.debug(line, "request");
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const body = toHttpError(err);
+    if (body.statusCode >= 500) req.log.error({ err }, "request failed");
+    if (body.statusCode === 503) reply.header("Retry-After", "5");
+    return reply.code(body.statusCode).send(body);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({
+      statusCode: 404,
+      code: "NOT_FOUND",
+      message: `no route ${req.method} ${req.url.split("?")[0]}`,
+    }),
+  );
+
+  const opts: RouteOptions = {
+    control: deps.control,
+    metrics: deps.metrics,
+    metricsAuth: deps.config.metricsAuth,
+  };
+  await app.register(systemRoutes, opts);
+  await app.register(
+    async (api) => {
+      await api.register(controlRoutes, opts);
+      await api.register(deploymentRoutes, opts);
+      await api.register(hostRoutes, opts);
+      await api.register(jobRoutes, opts);
+      await api.register(eventRoutes, opts);
+    },
+    { prefix: "/api/v1" },
+  );
+  app.get("/openapi.json", { config: { auth: "public" }, schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}

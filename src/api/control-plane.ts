@@ -1,0 +1,238 @@
+import type { Config } from "../config/schema.js";
+import type { Action, BlockReason, HostHealth, HostState, NixGuardEvent } from "../controller/types.js";
+import { type ConfigIssue, NixGuardError } from "../errors.js";
+import type { HostObservation } from "../probes/types.js";
+import type { ActionOutcomeKind, EnqueueResult, QueueState } from "../queue/types.js";
+
+/**
+ * Everything the REST API reads from and asks of the rest of NixGuard. The API never touches
+ * Redis, BullMQ, the controller or probes directly: the integrator implements this interface
+ * (src/control-plane.ts) and tests use an in-memory fake (test/helpers/fake-control-plane.ts).
+ *
+ * Errors: throw NotFoundError / ConflictError (or any NixGuardError with code NOT_FOUND,
+ * CONFLICT, USAGE, REDIS_UNAVAILABLE). The API's one error handler maps them to
+ * 404 / 409 / 400 / 503; anything else is a bug and answers 500.
+ */
+export interface ControlPlane {
+  status(): Promise<FleetStatus>;
+  deployments(): Promise<DeploymentSummary[]>;
+  /** NOT_FOUND when no such deployment. */
+  deployment(name: string): Promise<DeploymentDetail>;
+  hosts(filter: HostFilter): Promise<HostHealth[]>;
+  /** Every check of the host with state, reason, since and last observation. NOT_FOUND when unknown. */
+  host(ref: HostRef): Promise<HostDetail>;
+  jobs(filter: JobFilter): Promise<JobInfo[]>;
+  /** NOT_FOUND when no such job (never existed or retention dropped it). */
+  job(id: string): Promise<JobInfo>;
+  /**
+   * The job's log lines. Without `follow` the iterable yields what is stored and ends; with
+   * `follow` it keeps yielding new lines as they are produced and ends when the job ends
+   * (completed, failed, cancelled) or `signal` aborts. NOT_FOUND (thrown on the first `next()`
+   * at the latest) when the job is unknown.
+   */
+  jobLog(id: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine>;
+  events(query: EventQuery): Promise<NixGuardEvent[]>;
+
+  /** Plans every (or the named) deployment now; enqueues unless dryRun. NOT_FOUND for an unknown name. */
+  reconcile(req: ReconcileRequest, ctx: CommandContext): Promise<ReconcileResult>;
+  /** CONFLICT (paused, maintenance, quarantined) unless ctx.force; coalesces with a queued job. */
+  redeploy(deployment: string, ctx: CommandContext): Promise<CommandResult>;
+  /** Probes the host now (outside the schedule) and returns what was seen. */
+  probeHost(ref: HostRef, ctx: CommandContext): Promise<HostObservation>;
+  /** NOT_FOUND when the unit is not one of the host's checks; CONFLICT as redeploy. */
+  restartUnit(ref: HostRef, unit: string, ctx: CommandContext): Promise<CommandResult>;
+  pause(req: PauseRequest, ctx: CommandContext): Promise<PauseInfo>;
+  /** NOT_FOUND when that scope is not paused. */
+  resume(req: ResumeRequest, ctx: CommandContext): Promise<ResumeResult>;
+  /** Clears quarantine, backoff and budget of the host. */
+  resetHost(ref: HostRef, ctx: CommandContext): Promise<ResetResult>;
+  resetDeployment(deployment: string, ctx: CommandContext): Promise<ResetResult>;
+  /** Re-reads the config file; an invalid one is refused (ok: false) and the old one keeps running. */
+  reloadConfig(ctx: CommandContext): Promise<ReloadResult>;
+  readiness(): Promise<Readiness>;
+}
+
+/** Who asked, for the event log; `force` lets a manual action pass pause and maintenance. */
+export interface CommandContext {
+  actor: string;
+  force: boolean;
+}
+
+/** A host by name; `deployment` disambiguates when two deployments share a host name. */
+export interface HostRef {
+  host: string;
+  deployment?: string;
+}
+
+export interface HostFilter {
+  state?: HostState;
+  deployment?: string;
+}
+
+export type Mode = Config["remediation"]["mode"];
+export type QueueCountState = Exclude<QueueState, "completed">;
+
+export type PauseScope =
+  | { kind: "global" }
+  | { kind: "deployment"; deployment: string }
+  | { kind: "host"; host: string; deployment?: string };
+
+export interface PauseInfo {
+  scope: PauseScope;
+  reason: string;
+  actor: string;
+  since: number;
+  /** Epoch ms the pause expires by itself; absent: until resumed. */
+  until?: number;
+}
+
+export interface PauseRequest {
+  scope: PauseScope;
+  reason: string;
+  until?: number;
+}
+
+export interface ResumeRequest {
+  scope: PauseScope;
+  reason: string;
+}
+
+export interface ResumeResult {
+  resumed: PauseInfo;
+}
+
+export interface FleetStatus {
+  version: string;
+  mode: Mode;
+  leader: { known: boolean; self: boolean; id?: string };
+  pauses: PauseInfo[];
+  breaker: { open: boolean; unhealthyFraction: number; since?: number };
+  /** Maintenance windows open now; `deployment` absent means all deployments. */
+  maintenance: { deployment?: string; until: number }[];
+  quarantined: { deployment: string; host?: string; since: number; until?: number }[];
+  hosts: Record<HostState, number>;
+  queue: Record<QueueCountState, number>;
+}
+
+export interface DeploymentSummary {
+  name: string;
+  target: string;
+  flake: string;
+  hosts: Record<HostState, number>;
+  paused: boolean;
+  quarantined: boolean;
+  lastDeploy?: { outcome: ActionOutcomeKind; finishedAt: number; jobId: string };
+}
+
+export interface DeploymentDetail extends DeploymentSummary {
+  hostHealth: HostHealth[];
+}
+
+export interface HostDetail {
+  health: HostHealth;
+  address: string;
+  target: string;
+  services: string[];
+  paused: boolean;
+  quarantined: boolean;
+  drift: boolean;
+  lastObservation?: HostObservation;
+}
+
+export interface JobFilter {
+  state?: QueueState;
+  limit?: number;
+}
+
+export interface JobInfo {
+  id: string;
+  key: string;
+  state: QueueState;
+  action: Action;
+  actor: string;
+  reason: string;
+  requestedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  outcome?: ActionOutcomeKind;
+  message?: string;
+  exitCode?: number;
+}
+
+export interface LogLine {
+  time: number;
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+export interface EventQuery {
+  /** Epoch ms: events at or after. */
+  since?: number;
+  limit: number;
+  deployment?: string;
+  host?: string;
+}
+
+export interface ReconcileRequest {
+  deployments?: string[];
+  dryRun?: boolean;
+}
+
+export interface PlannedAction {
+  key: string;
+  action: Action;
+  /** enqueued: a job exists for it now; blocked: a gate stopped it; planned: dry run only. */
+  decision: "enqueued" | "blocked" | "planned";
+  blockedBy?: BlockReason;
+  jobId?: string;
+  enqueue?: EnqueueResult["state"];
+}
+
+export interface ReconcileResult {
+  dryRun: boolean;
+  deployments: string[];
+  actions: PlannedAction[];
+}
+
+export interface CommandResult {
+  key: string;
+  jobId: string;
+  state: EnqueueResult["state"];
+}
+
+export interface ResetResult {
+  cleared: ("quarantine" | "backoff" | "budget")[];
+}
+
+export type ReloadResult =
+  | { ok: true; deployments: number; hosts: number }
+  | { ok: false; issues: ConfigIssue[] };
+
+export interface Readiness {
+  configLoaded: boolean;
+  redis: boolean;
+  leaderKnown: boolean;
+}
+
+export type NotFoundKind = "deployment" | "host" | "job" | "unit" | "pause";
+export type ConflictReason = "paused" | "maintenance" | "quarantined" | "already-running" | "breaker";
+
+/** 404: names what was not found so the caller can fix the request. */
+export class NotFoundError extends NixGuardError {
+  readonly resource: NotFoundKind;
+  readonly resourceName: string;
+  constructor(resource: NotFoundKind, resourceName: string) {
+    super("NOT_FOUND", `unknown ${resource} "${resourceName}"`);
+    this.resource = resource;
+    this.resourceName = resourceName;
+  }
+}
+
+/** 409: the command cannot run now; `reason` says which gate (paused, maintenance, ...). */
+export class ConflictError extends NixGuardError {
+  readonly reason: ConflictReason;
+  constructor(reason: ConflictReason, message: string) {
+    super("CONFLICT", message);
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,107 @@
+import type { FastifyInstance } from "fastify";
+import type { QueueState } from "../../queue/types.js";
+import type { RouteOptions } from "../app.js";
+import type { ControlPlane, LogLine } from "../control-plane.js";
+import { toHttpError } from "../http-error.js";
+import { arr, bool, int, obj, responses, str, strEnum } from "../schemas/common.js";
+import { JOB_STATES, JobSchema, LogLineSchema } from "../schemas/jobs.js";
+import { openSse } from "../sse.js";
+
+const JobIdParams = obj(
+  { id: str({ pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$", description: "BullMQ job id" }) },
+  ["id"],
+);
+
+interface JobRoute {
+  Params: { id: string };
+}
+interface LogRoute extends JobRoute {
+  Querystring: { follow?: boolean };
+}
+
+export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promise<void> {
+  const { control } = opts;
+
+  app.get<{ Querystring: { state?: QueueState; limit: number } }>(
+    "/jobs",
+    {
+      config: { auth: "read" },
+      schema: {
+        summary: "Action jobs, newest first, optionally in one state",
+        querystring: obj({
+          state: strEnum(JOB_STATES),
+          limit: int({ minimum: 1, maximum: 1000, default: 100 }),
+        }),
+        response: responses({ 200: arr(JobSchema) }),
+      },
+    },
+    async (req) => control.jobs(req.query),
+  );
+
+  app.get<JobRoute>(
+    "/jobs/:id",
+    {
+      config: { auth: "read" },
+      schema: { summary: "One job", params: JobIdParams, response: responses({ 200: JobSchema }) },
+    },
+    async (req) => control.job(req.params.id),
+  );
+
+  app.get<LogRoute>(
+    "/jobs/:id/log",
+    {
+      config: { auth: "read" },
+      schema: {
+        summary:
+          "The job's output; with follow=1 a text/event-stream of `line` events and a final `end` event",
+        params: JobIdParams,
+        querystring: obj({ follow: { ...bool, default: false } }),
+        response: responses({
+          200: obj({ jobId: str(), state: strEnum(JOB_STATES), lines: arr(LogLineSchema) }, [
+            "jobId",
+            "state",
+            "lines",
+          ]),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      await control.job(id); // 404 before any stream starts
+      if (!req.query.follow) {
+        const lines: LogLine[] = [];
+        const aborter = new AbortController();
+        for await (const line of control.jobLog(id, { follow: false, signal: aborter.signal }))
+          lines.push(line);
+        const job = await control.job(id);
+        return { jobId: id, state: job.state, lines };
+      }
+      await followLog(control, id, openSse(reply));
+      return reply;
+    },
+  );
+}
+
+/** Streams lines as the job produces them, then one `end` event with how the job ended. */
+async function followLog(control: ControlPlane, id: string, sse: ReturnType<typeof openSse>): Promise<void> {
+  try {
+    for await (const line of control.jobLog(id, { follow: true, signal: sse.signal })) {
+      if (sse.signal.aborted) break;
+      await sse.send("line", line);
+    }
+    if (!sse.signal.aborted) {
+      const job = await control.job(id);
+      await sse.send("end", {
+        state: job.state,
+        outcome: job.outcome,
+        message: job.message,
+        exitCode: job.exitCode,
+      });
+    }
+  } catch (err) {
+    const { code, message } = toHttpError(err);
+    await sse.send("error", { code, message });
+  } finally {
+    sse.end();
+  }
+}

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from "fastify";
+import type { RouteOptions } from "../app.js";
+import type { Readiness } from "../control-plane.js";
+import { arr, bool, obj, str } from "../schemas/common.js";
+
+const READY_REASONS: Record<keyof Readiness, string> = {
+  configLoaded: "config not loaded",
+  redis: "Redis unreachable",
+  leaderKnown: "no controller holds the leader lease",
+};
+
+const ReadySchema = obj(
+  {
+    ready: bool,
+    checks: obj({ configLoaded: bool, redis: bool, leaderKnown: bool }),
+    reasons: arr(str()),
+  },
+  ["ready", "reasons"],
+);
+
+/** Liveness, readiness and the Prometheus scrape: outside /api/v1, open to probes and Prometheus. */
+export async function systemRoutes(app: FastifyInstance, opts: RouteOptions): Promise<void> {
+  app.get(
+    "/healthz",
+    {
+      config: { auth: "public" },
+      schema: { summary: "Process alive", response: { 200: obj({ status: str() }, ["status"]) } },
+    },
+    async () => ({ status: "ok" }),
+  );
+
+  app.get(
+    "/readyz",
+    {
+      config: { auth: "public" },
+      schema: {
+        summary: "Config loaded, Redis reachable, leader known (503 with the reasons otherwise)",
+        response: { 200: ReadySchema, 503: ReadySchema },
+      },
+    },
+    async (_req, reply) => {
+      let checks: Readiness;
+      try {
+        checks = await opts.control.readiness();
+      } catch {
+        checks = { configLoaded: false, redis: false, leaderKnown: false };
+      }
+      const reasons = (Object.keys(READY_REASONS) as (keyof Readiness)[])
+        .filter((k) => !checks[k])
+        .map((k) => READY_REASONS[k]);
+      return reply
+        .code(reasons.length === 0 ? 200 : 503)
+        .send({ ready: reasons.length === 0, checks, reasons });
+    },
+  );
+
+  app.get(
+    "/metrics",
+    {
+      config: { auth: opts.metricsAuth ? "read" : "public" },
+      schema: {
+        summary: "Prometheus metrics (text exposition format)",
+        produces: ["text/plain"],
+        response: { 200: str() },
+      },
+    },
+    async (_req, reply) => {
+      const text = await opts.metrics.registry.metrics();
+      return reply.type(opts.metrics.registry.contentType).send(text);
+    },
+  );
+}

@@ -1,0 +1,58 @@
+import { QUEUE_STATES } from "../../metrics.js";
+import { arr, bool, countsBy, epochMs, hostStateCounts, num, obj, str, strEnum } from "./common.js";
+import { HostHealthSchema } from "./health.js";
+import { OUTCOMES } from "./jobs.js";
+
+/** JSON Schemas of fleet-wide state: status, deployments, pauses, resets, reloads. */
+
+export const PauseScopeSchema = obj(
+  { kind: strEnum(["global", "deployment", "host"]), deployment: str(), host: str() },
+  ["kind"],
+);
+
+export const PauseInfoSchema = obj(
+  { scope: PauseScopeSchema, reason: str(), actor: str(), since: epochMs, until: epochMs },
+  ["scope", "reason", "actor", "since"],
+);
+
+export const StatusSchema = obj(
+  {
+    version: str(),
+    mode: strEnum(["enforce", "dry-run", "observe"]),
+    leader: obj({ known: bool, self: bool, id: str() }, ["known", "self"]),
+    pauses: arr(PauseInfoSchema),
+    breaker: obj({ open: bool, unhealthyFraction: num, since: epochMs }, ["open", "unhealthyFraction"]),
+    maintenance: arr(obj({ deployment: str(), until: epochMs }, ["until"])),
+    quarantined: arr(
+      obj({ deployment: str(), host: str(), since: epochMs, until: epochMs }, ["deployment", "since"]),
+    ),
+    hosts: hostStateCounts,
+    queue: countsBy(QUEUE_STATES),
+  },
+  ["version", "mode", "leader", "pauses", "breaker", "maintenance", "quarantined", "hosts", "queue"],
+);
+
+const deploymentProps = {
+  name: str(),
+  target: str(),
+  flake: str(),
+  hosts: hostStateCounts,
+  paused: bool,
+  quarantined: bool,
+  lastDeploy: obj({ outcome: strEnum(OUTCOMES), finishedAt: epochMs, jobId: str() }, [
+    "outcome",
+    "finishedAt",
+    "jobId",
+  ]),
+};
+const deploymentRequired = ["name", "target", "flake", "hosts", "paused", "quarantined"];
+
+export const DeploymentSummarySchema = obj(deploymentProps, deploymentRequired);
+export const DeploymentDetailSchema = obj({ ...deploymentProps, hostHealth: arr(HostHealthSchema) }, [
+  ...deploymentRequired,
+  "hostHealth",
+]);
+
+export const ResetResultSchema = obj({ cleared: arr(strEnum(["quarantine", "backoff", "budget"])) }, [
+  "cleared",
+]);
