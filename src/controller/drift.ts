@@ -1,0 +1,50 @@
+import type { DeploymentSpec } from "../config/desired.js";
+import type { PolicyState } from "./policy-state.js";
+import type { Action, HostHealth } from "./types.js";
+
+/**
+ * Drift: a host runs a system NixGuard did not put there. Only a change after one of NixGuard's
+ * own applies counts (that is when the generation is recorded); hosts with an apply queued,
+ * running or not yet re-observed are never drifted, since their system is NixGuard's doing.
+ */
+export function isDrifted(
+  health: HostHealth | undefined,
+  recorded: string | undefined,
+  pending: boolean,
+): boolean {
+  if (pending || recorded === undefined || !health?.currentSystem) return false;
+  if (health.state === "unreachable" || health.state === "unknown") return false;
+  return health.currentSystem !== recorded;
+}
+
+export function driftedHosts(
+  deployment: DeploymentSpec,
+  health: ReadonlyMap<string, HostHealth>,
+  state: Pick<PolicyState, "generations" | "generationPending">,
+): string[] {
+  return deployment.hosts
+    .map((h) => h.name)
+    .filter((name) =>
+      isDrifted(health.get(name), state.generations[name], state.generationPending[name] !== undefined),
+    );
+}
+
+/** Hosts whose system an apply of this action changes. */
+export function hostsCoveredBy(action: Action, deployment: DeploymentSpec): string[] {
+  if (action.kind !== "redeploy") return [];
+  if (action.host !== undefined) return [action.host];
+  return deployment.hosts.map((h) => h.name);
+}
+
+/**
+ * A pending host's generation can be recorded from this observation: the apply finished
+ * (pending > 0) and the probe started after it, so it saw the result.
+ */
+export function generationToRecord(
+  health: HostHealth,
+  pendingFinishedAt: number | undefined,
+): string | undefined {
+  if (pendingFinishedAt === undefined || pendingFinishedAt === 0) return undefined;
+  if (!health.currentSystem || health.lastObservedAt === undefined) return undefined;
+  return health.lastObservedAt >= pendingFinishedAt ? health.currentSystem : undefined;
+}
