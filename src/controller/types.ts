@@ -20,6 +20,8 @@ export interface CheckHealth {
   activeState?: string;
   /** http checks: units the catalog ties to this check. */
   units?: string[];
+  /** http checks: epoch ms when the leaf TLS certificate last seen expires. */
+  tlsExpiresAt?: number;
 }
 
 export interface HostHealth {
@@ -33,6 +35,8 @@ export interface HostHealth {
   lastObservedAt?: number;
   /** Failures seen while an action was in flight or settling: recorded, not counted. */
   suppressed?: boolean;
+  /** Consecutive probes whose transport failed; `failureThreshold` of them make it unreachable. */
+  consecutiveUnreachable?: number;
 }
 
 export type Action =

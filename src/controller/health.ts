@@ -1,0 +1,125 @@
+import type { HostSpec } from "../config/desired.js";
+import type { HostFacts, HostObservation, HttpResult } from "../probes/types.js";
+import { type HysteresisContext, step, unknownCheck } from "./health/hysteresis.js";
+import { judgeHttp, judgeUnit } from "./health/judge.js";
+import type { CheckHealth, HostHealth, HostState } from "./types.js";
+
+/**
+ * Health evaluation: observations in, judged health out. Pure — no I/O, no clock (ctx.now) — so
+ * the controller's decisions can be tested without hosts, Redis or time.
+ */
+export interface HealthContext extends HysteresisContext {
+  thresholds: { diskUsedFraction: number; loadPerCpu: number };
+}
+
+export { judgeHttp, judgeUnit } from "./health/judge.js";
+
+const pct = (f: number) => `${Math.round(f * 100)}%`;
+
+/** Disk and load over thresholds: reasons for `degraded`, never for a restart. */
+export function resourceReasons(facts: HostFacts | undefined, t: HealthContext["thresholds"]): string[] {
+  if (!facts) return [];
+  const out: string[] = [];
+  for (const d of facts.disks) {
+    if (d.usedFraction >= t.diskUsedFraction) {
+      out.push(`disk ${d.mount} ${pct(d.usedFraction)} used (threshold ${pct(t.diskUsedFraction)})`);
+    }
+  }
+  // The 5-minute average: a compile burst should not flap the host state.
+  if (facts.load && facts.cpus && facts.load[1] / facts.cpus > t.loadPerCpu) {
+    out.push(`load ${facts.load[1].toFixed(2)} on ${facts.cpus} CPUs (threshold ${t.loadPerCpu} per CPU)`);
+  }
+  return out;
+}
+
+export function evaluateHost(
+  prev: HostHealth | undefined,
+  spec: HostSpec,
+  obs: HostObservation,
+  ctx: HealthContext,
+): HostHealth {
+  const checks: Record<string, CheckHealth> = {};
+  let failureSeen = false;
+
+  for (const unit of spec.units) {
+    const before = prev?.checks[unit.id];
+    const identity = { id: unit.id, kind: "systemd" as const };
+    if (!obs.reachable || !obs.facts) {
+      // Not observed this cycle: keep what we knew.
+      checks[unit.id] = before ?? unknownCheck(identity, ctx.now, "not observed: host unreachable");
+      continue;
+    }
+    const v = judgeUnit(unit, obs.facts.units[unit.unit]);
+    if (v.outcome === "fail") failureSeen = true;
+    checks[unit.id] = step(before, identity, v, ctx);
+  }
+
+  const results = new Map<string, HttpResult>(obs.http.map((r) => [r.check, r]));
+  for (const check of spec.http) {
+    const before = prev?.checks[check.id];
+    const identity = { id: check.id, kind: "http" as const, units: [...check.units] };
+    const r = results.get(check.id);
+    if (!r) {
+      checks[check.id] = before ?? unknownCheck(identity, ctx.now);
+      continue;
+    }
+    const v = judgeHttp(r);
+    if (v.outcome === "fail") failureSeen = true;
+    const next = step(before, identity, v, ctx);
+    const expires = r.tlsExpiresAt ?? before?.tlsExpiresAt;
+    if (expires !== undefined) next.tlsExpiresAt = expires;
+    checks[check.id] = next;
+  }
+
+  let state: HostState;
+  let reasons: string[];
+  let consecutiveUnreachable = 0;
+  if (!obs.reachable) {
+    const counted = ctx.suppress ? 0 : 1;
+    consecutiveUnreachable = (prev?.consecutiveUnreachable ?? 0) + counted;
+    const why = obs.error?.message ?? "transport failed";
+    if (consecutiveUnreachable >= ctx.failureThreshold || prev?.state === "unreachable") {
+      state = "unreachable";
+      reasons = [`unreachable: ${why}`];
+    } else {
+      state = prev?.state ?? "unknown";
+      reasons = [
+        `transport failed (${consecutiveUnreachable}/${ctx.failureThreshold}): ${why}`,
+        ...(prev?.reasons ?? []).filter((r) => !r.startsWith("transport failed")),
+      ];
+    }
+  } else {
+    const all = Object.values(checks);
+    const failing = all.filter((c) => c.state === "failing");
+    const unknown = all.filter((c) => c.state === "unknown");
+    const resources = resourceReasons(obs.facts, ctx.thresholds);
+    if (failing.length > 0) {
+      state = "failing";
+      reasons = [...failing.map((c) => `${c.id}: ${c.reason}`), ...resources];
+    } else if (resources.length > 0) {
+      state = "degraded";
+      reasons = resources;
+    } else if (unknown.length > 0) {
+      state = "unknown";
+      reasons = unknown.map((c) => `${c.id}: ${c.reason}`);
+    } else {
+      state = "healthy";
+      reasons = [];
+    }
+  }
+
+  const health: HostHealth = {
+    deployment: spec.deployment,
+    host: spec.name,
+    state,
+    since: prev && prev.state === state ? prev.since : ctx.now,
+    reasons,
+    checks,
+    lastObservedAt: obs.at,
+    consecutiveUnreachable,
+  };
+  const currentSystem = obs.facts?.currentSystem ?? prev?.currentSystem;
+  if (currentSystem !== undefined) health.currentSystem = currentSystem;
+  if (ctx.suppress && (failureSeen || !obs.reachable)) health.suppressed = true;
+  return health;
+}

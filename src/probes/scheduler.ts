@@ -1,0 +1,330 @@
+import { allHosts, type DesiredState, type HostSpec, hostKey } from "../config/desired.js";
+import { isNixGuardError, NixGuardError, ProbeError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { probeHttp } from "./http/probe.js";
+import { formatDuration } from "./http/reason.js";
+import { Limiter } from "./limiter.js";
+import type { HostFacts, HostObservation, HttpProbe, HttpResult, Transport } from "./types.js";
+
+/**
+ * Probes every host every interval. Probes return data; this module times them, feeds the metrics
+ * and bounds them (blackbox_exporter's handler habit):
+ * - start times spread evenly over the interval, then each host every interval ± jitter;
+ * - at most `concurrency` host probes at once; a host whose previous probe still runs (or still
+ *   waits for a slot) is skipped and counted `skipped`;
+ * - every probe has a deadline that aborts the transport (which kills its child process) and the
+ *   HTTP checks; a hung host holds one slot for at most `timeoutMs` and never delays the others.
+ *
+ * Metric kinds: `systemd` is the transport call, `http` one HTTP check, `host` one whole host
+ * probe (transport plus checks; `skipped` is counted here).
+ */
+export interface ProbeSchedulerOptions {
+  desired: DesiredState;
+  transportFor: (h: HostSpec) => Transport;
+  httpProbe?: HttpProbe;
+  metrics: Metrics;
+  logger: Logger;
+  intervalMs: number;
+  jitter: number;
+  timeoutMs: number;
+  concurrency: number;
+  onObservation: (spec: HostSpec, obs: HostObservation) => void;
+  now?: () => number;
+}
+
+interface Entry {
+  key: string;
+  spec: HostSpec;
+  transport: Transport;
+  timer?: NodeJS.Timeout | undefined;
+  running?: Promise<HostObservation> | undefined;
+  abort?: AbortController | undefined;
+  removed: boolean;
+  reachable?: boolean;
+}
+
+// An HTTP probe that ignores its signal still cannot hold a host past its own timeout plus this.
+const WATCHDOG_GRACE_MS = 1000;
+
+export class ProbeScheduler {
+  private readonly entries = new Map<string, Entry>();
+  private readonly limiter: Limiter;
+  private readonly httpProbe: HttpProbe;
+  private readonly now: () => number;
+  private readonly stopping = new AbortController();
+  private readonly closing = new Set<Promise<void>>();
+  private started = false;
+
+  constructor(private readonly opts: ProbeSchedulerOptions) {
+    this.limiter = new Limiter(opts.concurrency);
+    this.httpProbe = opts.httpProbe ?? probeHttp;
+    this.now = opts.now ?? Date.now;
+    for (const spec of allHosts(opts.desired)) this.add(spec);
+  }
+
+  /** Hosts known, for status pages and tests. */
+  hosts(): HostSpec[] {
+    return [...this.entries.values()].map((e) => e.spec);
+  }
+
+  start(): void {
+    if (this.started || this.stopping.signal.aborted) return;
+    this.started = true;
+    const entries = [...this.entries.values()].sort((a, b) => a.key.localeCompare(b.key));
+    for (const [i, e] of entries.entries()) this.schedule(e, (this.opts.intervalMs * i) / entries.length);
+  }
+
+  /** Stops timers, aborts running probes, waits for them, closes every transport. */
+  async stop(): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    this.stopping.abort(new ProbeError("PROBE_TIMEOUT", "probe scheduler stopping"));
+    const running: Promise<unknown>[] = [];
+    for (const e of this.entries.values()) {
+      clearTimeout(e.timer);
+      e.timer = undefined;
+      if (e.running) running.push(e.running);
+    }
+    await Promise.allSettled(running);
+    await Promise.allSettled([...this.entries.values()].map((e) => e.transport.close()));
+    await Promise.allSettled([...this.closing]);
+    this.entries.clear();
+  }
+
+  /** Probe one host now (the API's "probe now"); joins a probe of that host already running. */
+  probeNow(deployment: string, host: string): Promise<HostObservation> {
+    const e = this.entries.get(hostKey(deployment, host));
+    if (!e) return Promise.reject(new NixGuardError("NOT_FOUND", `no host ${deployment}/${host}`));
+    if (this.stopping.signal.aborted) {
+      return Promise.reject(new NixGuardError("CONFLICT", "probe scheduler is stopped"));
+    }
+    return e.running ?? this.track(e, this.probe(e));
+  }
+
+  /** Config reload: add new hosts, drop removed ones (closing their transports), update the rest. */
+  update(desired: DesiredState): void {
+    const next = new Map(allHosts(desired).map((h) => [hostKey(h.deployment, h.name), h]));
+    for (const [key, e] of this.entries) {
+      if (next.has(key)) continue;
+      e.removed = true;
+      clearTimeout(e.timer);
+      e.abort?.abort(new ProbeError("PROBE_TIMEOUT", `${key} removed from the configuration`));
+      this.entries.delete(key);
+      this.closeLater(e, e.transport);
+    }
+    for (const [key, spec] of next) {
+      const e = this.entries.get(key);
+      if (!e) {
+        const added = this.add(spec);
+        if (this.started) this.schedule(added, Math.random() * this.opts.intervalMs * this.opts.jitter);
+        continue;
+      }
+      if (JSON.stringify(e.spec.transport) !== JSON.stringify(spec.transport)) {
+        this.closeLater(e, e.transport);
+        e.transport = this.opts.transportFor(spec);
+      }
+      e.spec = spec;
+    }
+  }
+
+  private add(spec: HostSpec): Entry {
+    const key = hostKey(spec.deployment, spec.name);
+    const e: Entry = { key, spec, transport: this.opts.transportFor(spec), removed: false };
+    this.entries.set(key, e);
+    return e;
+  }
+
+  private closeLater(e: Entry, transport: Transport): void {
+    const p = Promise.allSettled([e.running])
+      .then(() => transport.close())
+      .catch((err) => this.opts.logger.warn({ host: e.key, err }, "closing transport failed"))
+      .finally(() => this.closing.delete(p));
+    this.closing.add(p);
+  }
+
+  private schedule(e: Entry, delayMs: number): void {
+    clearTimeout(e.timer);
+    e.timer = setTimeout(() => this.tick(e), Math.max(0, delayMs));
+  }
+
+  private nextDelay(): number {
+    const { intervalMs, jitter } = this.opts;
+    return intervalMs * (1 + jitter * (2 * Math.random() - 1));
+  }
+
+  private tick(e: Entry): void {
+    e.timer = undefined;
+    if (e.removed || this.stopping.signal.aborted) return;
+    // Fixed rate from the tick, not from the probe's end: a slow host does not drift.
+    this.schedule(e, this.nextDelay());
+    if (e.running) {
+      this.opts.metrics.probesTotal.inc({ kind: "host", result: "skipped" });
+      this.opts.logger.debug({ host: e.key }, "previous probe still running: skipped");
+      return;
+    }
+    const queued = this.limiter.acquire(this.stopping.signal).then(async (release) => {
+      try {
+        return await this.probe(e);
+      } finally {
+        release();
+      }
+    });
+    this.track(e, queued).catch(() => {
+      // Rejected only when stopping while waiting for a slot.
+    });
+  }
+
+  private track(e: Entry, p: Promise<HostObservation>): Promise<HostObservation> {
+    const tracked = p.finally(() => {
+      if (e.running === tracked) e.running = undefined;
+    });
+    e.running = tracked;
+    return tracked;
+  }
+
+  private async probe(e: Entry): Promise<HostObservation> {
+    const { spec, transport } = e;
+    const { metrics, timeoutMs } = this.opts;
+    const at = this.now();
+    const t0 = performance.now();
+    // Cancelled when the host is removed or the scheduler stops; the deadline bounds the transport.
+    // Linked by hand: AbortSignal.any on the scheduler-long `stopping` signal grows without bound.
+    const cancel = new AbortController();
+    e.abort = cancel;
+    const unlink = link(this.stopping.signal, cancel);
+    const deadline = new AbortController();
+    const unlinkDeadline = link(cancel.signal, deadline);
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new ProbeError("PROBE_TIMEOUT", `${e.key}: no answer after ${formatDuration(timeoutMs)}`),
+        ),
+      timeoutMs,
+    );
+    const signal = deadline.signal;
+    const httpSignal = cancel.signal;
+    try {
+      const [systemd, http] = await Promise.all([
+        this.fetch(transport, spec, signal),
+        Promise.all(spec.http.map((c) => this.http(c, httpSignal))),
+      ]);
+      const obs: HostObservation = {
+        deployment: spec.deployment,
+        host: spec.name,
+        at,
+        durationMs: performance.now() - t0,
+        reachable: systemd.facts !== undefined,
+        http,
+        ...(systemd.facts ? { facts: systemd.facts } : {}),
+        ...(systemd.error ? { error: systemd.error } : {}),
+      };
+      const result = obs.reachable ? "ok" : systemd.error?.code === "PROBE_TIMEOUT" ? "timeout" : "error";
+      metrics.probesTotal.inc({ kind: "host", result });
+      metrics.probeDuration.observe({ kind: "host" }, obs.durationMs / 1000);
+      if (!e.removed && !this.stopping.signal.aborted) this.deliver(e, obs);
+      return obs;
+    } finally {
+      clearTimeout(timer);
+      unlink();
+      unlinkDeadline();
+      if (e.abort === cancel) e.abort = undefined;
+    }
+  }
+
+  private async fetch(
+    transport: Transport,
+    spec: HostSpec,
+    signal: AbortSignal,
+  ): Promise<{ facts?: HostFacts; error?: { code: string; message: string } }> {
+    const t0 = performance.now();
+    let outcome: { facts?: HostFacts; error?: { code: string; message: string } };
+    try {
+      const facts = await raceAbort(
+        transport.fetch(
+          spec.units.map((u) => u.unit),
+          signal,
+        ),
+        signal,
+      );
+      outcome = { facts };
+    } catch (err) {
+      const code = signal.aborted ? "PROBE_TIMEOUT" : isNixGuardError(err) ? err.code : "PROBE_UNREACHABLE";
+      const message =
+        signal.aborted && isNixGuardError(signal.reason) ? signal.reason.message : errMessage(err);
+      outcome = { error: { code, message } };
+    }
+    const result = outcome.facts ? "ok" : outcome.error?.code === "PROBE_TIMEOUT" ? "timeout" : "error";
+    this.opts.metrics.probesTotal.inc({ kind: "systemd", result });
+    this.opts.metrics.probeDuration.observe({ kind: "systemd" }, (performance.now() - t0) / 1000);
+    return outcome;
+  }
+
+  private async http(check: HostSpec["http"][number], signal: AbortSignal): Promise<HttpResult> {
+    const t0 = performance.now();
+    const watchdog = AbortSignal.any([signal, AbortSignal.timeout(check.timeoutMs + WATCHDOG_GRACE_MS)]);
+    let r: HttpResult;
+    try {
+      r = await raceAbort(this.httpProbe(check, watchdog), watchdog);
+    } catch (err) {
+      const timedOut = watchdog.aborted;
+      r = {
+        check: check.id,
+        ok: false,
+        result: timedOut ? "timeout" : "error",
+        durationMs: performance.now() - t0,
+        reason: timedOut ? `timeout after ${formatDuration(check.timeoutMs)}` : errMessage(err),
+      };
+    }
+    this.opts.metrics.probesTotal.inc({ kind: "http", result: r.result });
+    this.opts.metrics.probeDuration.observe({ kind: "http" }, r.durationMs / 1000);
+    return r;
+  }
+
+  private deliver(e: Entry, obs: HostObservation): void {
+    if (e.reachable !== obs.reachable) {
+      if (obs.reachable) this.opts.logger.info({ host: e.key }, "host reachable");
+      else this.opts.logger.warn({ host: e.key, error: obs.error }, "host unreachable");
+      e.reachable = obs.reachable;
+    }
+    try {
+      this.opts.onObservation(e.spec, obs);
+    } catch (err) {
+      this.opts.logger.error({ host: e.key, err }, "observation handler failed");
+    }
+  }
+}
+
+/** Aborts `child` when `parent` aborts; returns the unlink function. */
+function link(parent: AbortSignal, child: AbortController): () => void {
+  if (parent.aborted) {
+    child.abort(parent.reason);
+    return () => {};
+  }
+  const onAbort = () => child.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  return () => parent.removeEventListener("abort", onAbort);
+}
+
+const errMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Settles when `p` does or when `signal` aborts, whichever is first: a buggy probe cannot hang us. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,124 @@
+import parsePrometheusTextFormat, { type PrometheusFamily } from "parse-prometheus-text-format";
+import { ProbeError } from "../../errors.js";
+import { PROBED_FILESYSTEMS } from "../systemd/command.js";
+import type { DiskUsage, HostFacts, UnitState } from "../types.js";
+
+/**
+ * node_exporter's /metrics into HostFacts. The systemd collector exports one
+ * `node_systemd_unit_state{name,state,type}` series per unit and state, value 1 for the current
+ * one. What it cannot tell (SubState, Result, /run/current-system) is left empty; a unit it does
+ * not list is reported as LoadState=not-found, which is what the collector's absence means for a
+ * unit its include filter covers.
+ */
+const STATES = ["active", "activating", "deactivating", "inactive", "failed", "reloading", "maintenance"];
+
+const parseError = (message: string) => new ProbeError("PROBE_PARSE", message);
+
+function num(value: string | undefined, what: string): number {
+  const n = Number(value);
+  if (value === undefined || value === "" || Number.isNaN(n)) {
+    throw parseError(`node_exporter: ${what} has value ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+export function parseNodeExporter(text: string, units: readonly string[]): HostFacts {
+  let families: PrometheusFamily[];
+  try {
+    families = parsePrometheusTextFormat(text);
+  } catch (e) {
+    throw new ProbeError("PROBE_PARSE", `node_exporter: unreadable metrics: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const byName = new Map(families.map((f) => [f.name, f]));
+  const unitState = byName.get("node_systemd_unit_state");
+  if (!unitState && units.length > 0) {
+    throw parseError("node_exporter: no node_systemd_unit_state (is the systemd collector enabled?)");
+  }
+
+  const current = new Map<string, { state: string; type: string }>();
+  for (const s of unitState?.metrics ?? []) {
+    const name = s.labels?.["name"];
+    const state = s.labels?.["state"];
+    if (!name || !state)
+      throw parseError("node_exporter: node_systemd_unit_state without name or state label");
+    if (!STATES.includes(state))
+      throw parseError(`node_exporter: unknown unit state ${JSON.stringify(state)}`);
+    if (num(s.value, `node_systemd_unit_state{name="${name}"}`) !== 1) continue;
+    if (current.has(name)) throw parseError(`node_exporter: unit ${name} is in two states at once`);
+    current.set(name, { state, type: s.labels?.["type"] ?? "" });
+  }
+  const restarts = labelled(byName.get("node_systemd_service_restart_total"), "name");
+  const started = labelled(byName.get("node_systemd_unit_start_time_seconds"), "name");
+
+  const out: Record<string, UnitState> = {};
+  for (const unit of units) {
+    const c = current.get(unit);
+    const startedAt = started.get(unit);
+    out[unit] = c
+      ? {
+          id: unit,
+          loadState: "loaded",
+          activeState: c.state,
+          subState: "",
+          result: c.state === "failed" ? "failed" : "",
+          nRestarts: restarts.get(unit) ?? 0,
+          type: c.type,
+          ...(startedAt ? { activeEnterTimestamp: startedAt * 1000 } : {}),
+        }
+      : {
+          id: unit,
+          loadState: "not-found",
+          activeState: "inactive",
+          subState: "dead",
+          result: "",
+          nRestarts: 0,
+          type: "",
+        };
+  }
+
+  const facts: HostFacts = { units: out, disks: disks(byName) };
+  const l1 = single(byName.get("node_load1"));
+  const l5 = single(byName.get("node_load5"));
+  const l15 = single(byName.get("node_load15"));
+  if (l1 !== undefined && l5 !== undefined && l15 !== undefined) facts.load = [l1, l5, l15];
+  const cpus = new Set(
+    (byName.get("node_cpu_seconds_total")?.metrics ?? [])
+      .filter((s) => s.labels?.["mode"] === "idle")
+      .map((s) => s.labels?.["cpu"]),
+  );
+  if (cpus.size > 0) facts.cpus = cpus.size;
+  return facts;
+}
+
+function labelled(f: PrometheusFamily | undefined, label: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const s of f?.metrics ?? []) {
+    const key = s.labels?.[label];
+    if (key) m.set(key, num(s.value, `${f?.name}{${label}="${key}"}`));
+  }
+  return m;
+}
+
+function single(f: PrometheusFamily | undefined): number | undefined {
+  const s = f?.metrics[0];
+  return s ? num(s.value, f.name) : undefined;
+}
+
+function disks(byName: Map<string, PrometheusFamily>): DiskUsage[] {
+  const size = labelled(byName.get("node_filesystem_size_bytes"), "mountpoint");
+  const avail = labelled(byName.get("node_filesystem_avail_bytes"), "mountpoint");
+  const free = labelled(byName.get("node_filesystem_free_bytes"), "mountpoint");
+  const out: DiskUsage[] = [];
+  for (const mount of PROBED_FILESYSTEMS) {
+    const s = size.get(mount);
+    const a = avail.get(mount);
+    const f = free.get(mount);
+    if (s === undefined || a === undefined || f === undefined) continue;
+    const used = s - f;
+    const usable = used + a;
+    out.push({ mount, sizeBytes: s, usedBytes: used, usedFraction: usable > 0 ? used / usable : 0 });
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+import { CommandError } from "../../errors.js";
+import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
+import { parseProbeOutput } from "../systemd/parse.js";
+import type { HostFacts, Transport } from "../types.js";
+import { runCommand, stderrTail } from "./run.js";
+
+export interface LocalTransportOptions {
+  /** Environment of the commands (tests put fake systemctl/readlink/df first on PATH). */
+  env?: Record<string, string>;
+}
+
+/** The NixGuard host itself: the same probe line as over ssh, through `sh -c`. */
+export class LocalTransport implements Transport {
+  readonly kind = "local" as const;
+
+  constructor(private readonly opts: LocalTransportOptions = {}) {}
+
+  private run(file: string, args: string[], signal: AbortSignal) {
+    return runCommand(file, args, { signal, ...(this.opts.env ? { env: this.opts.env } : {}) });
+  }
+
+  async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
+    const r = await this.run("sh", ["-c", buildProbeCommand(units)], signal);
+    return parseProbeOutput(r.stdout, units);
+  }
+
+  async restart(units: readonly string[], signal: AbortSignal): Promise<void> {
+    // Validated through the same grammar as the remote line; here argv needs no quoting.
+    buildRestartCommand(units);
+    const args = ["restart", ...units];
+    const r = await this.run("systemctl", args, signal);
+    if (r.exitCode !== 0) {
+      throw new CommandError("COMMAND_FAILED", `systemctl restart ${units.join(" ")} exited ${r.exitCode}`, {
+        argv: ["systemctl", ...args],
+        exitCode: r.exitCode,
+        stderrTail: stderrTail(r.stderr),
+      });
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,190 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { TransportSpec } from "../../config/desired.js";
+import { absolutePath, hostAddress, sshUser } from "../../config/grammar.js";
+import { CommandError, NixGuardError, ProbeError } from "../../errors.js";
+import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
+import { parseProbeOutput } from "../systemd/parse.js";
+import type { HostFacts, Transport } from "../types.js";
+import { runCommand, stderrTail } from "./run.js";
+
+export type SshSpec = Extract<TransportSpec, { kind: "ssh" }>;
+
+export interface SshTransportOptions {
+  runtimeDir: string;
+  /** Overrides spec.command (tests, the simulator's fake ssh). */
+  sshCommand?: string;
+}
+
+// sun_path is 108 bytes; ssh creates the master socket as PATH.XXXXXXXXXXXXXXXX, then renames it.
+const SUN_PATH_MAX = 107 - 17;
+
+const seconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+
+function check(problem: string | undefined, what: string, value: string): void {
+  if (problem) throw new NixGuardError("UNSAFE_VALUE", `ssh ${what} ${JSON.stringify(value)}: ${problem}`);
+}
+
+/** Control socket path: one master per distinct connection setting, so a reload never reuses a stale one. */
+export function controlPathFor(spec: SshSpec, runtimeDir: string, command: string): string {
+  const id = createHash("sha256")
+    .update(
+      JSON.stringify([command, spec.address, spec.user, spec.port, spec.identityFile, spec.knownHostsFile]),
+    )
+    .digest("hex")
+    .slice(0, 20);
+  const path = join(runtimeDir, `ssh-${id}`);
+  if (Buffer.byteLength(path) > SUN_PATH_MAX) {
+    throw new NixGuardError(
+      "UNSAFE_VALUE",
+      `ssh control socket path ${path} is too long for a unix socket (max ${SUN_PATH_MAX} bytes): use a shorter runtime directory`,
+    );
+  }
+  return path;
+}
+
+/**
+ * The ssh options, built only from validated values. Everything is `-o KEY=VALUE` or a fixed flag;
+ * the destination follows `--` so nothing after it is read as an option.
+ */
+export function sshArgs(spec: SshSpec, controlPath: string): string[] {
+  check(hostAddress(spec.address), "address", spec.address);
+  check(sshUser(spec.user), "user", spec.user);
+  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
+    throw new NixGuardError("UNSAFE_VALUE", `ssh port ${spec.port} out of range`);
+  }
+  const args = [
+    "-T",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `ConnectTimeout=${seconds(spec.connectTimeoutMs)}`,
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    "UpdateHostKeys=no",
+    "-o",
+    "CheckHostIP=no",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ClearAllForwardings=yes",
+    "-o",
+    "ControlMaster=auto",
+    "-o",
+    `ControlPath=${controlPath}`,
+    "-o",
+    `ControlPersist=${seconds(spec.controlPersistMs)}`,
+    // A master whose peer vanished is noticed within ~3 intervals instead of hanging every probe.
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=3",
+  ];
+  if (spec.knownHostsFile) {
+    check(absolutePath(spec.knownHostsFile), "knownHostsFile", spec.knownHostsFile);
+    // The configured file is the only authority on host keys.
+    args.push("-o", `UserKnownHostsFile=${spec.knownHostsFile}`, "-o", "GlobalKnownHostsFile=/dev/null");
+  }
+  if (spec.identityFile) {
+    check(absolutePath(spec.identityFile), "identityFile", spec.identityFile);
+    args.push("-o", `IdentityFile=${spec.identityFile}`, "-o", "IdentitiesOnly=yes");
+  }
+  args.push("-p", String(spec.port), "-l", spec.user);
+  return args;
+}
+
+/** Classifies an ssh failure (exit 255) from its stderr: OpenSSH has no machine-readable errors. */
+export function sshFailure(stderr: string, address: string): ProbeError {
+  const tail = stderrTail(stderr);
+  const last =
+    tail
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .at(-1) ?? "no error output";
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(tail)) {
+    return new ProbeError(
+      "HOST_KEY_MISMATCH",
+      `${address}: host key does not match known_hosts (refused; if the host was reinstalled, update known_hosts)`,
+    );
+  }
+  if (/Host key verification failed|host key is known|No .* host key is known/.test(tail)) {
+    return new ProbeError("HOST_KEY_MISMATCH", `${address}: host key not in known_hosts (refused): ${last}`);
+  }
+  if (/Permission denied/.test(tail)) {
+    return new ProbeError("PROBE_UNREACHABLE", `${address}: ssh authentication failed: ${last}`);
+  }
+  return new ProbeError("PROBE_UNREACHABLE", `${address}: ${last}`);
+}
+
+export class SshTransport implements Transport {
+  readonly kind = "ssh" as const;
+  private readonly command: string;
+  private readonly controlPath: string;
+  private readonly args: string[];
+
+  constructor(
+    private readonly spec: SshSpec,
+    private readonly opts: SshTransportOptions,
+  ) {
+    this.command = opts.sshCommand ?? spec.command;
+    this.controlPath = controlPathFor(spec, opts.runtimeDir, this.command);
+    this.args = sshArgs(spec, this.controlPath);
+  }
+
+  /** The argv (without the ssh command) that runs `remote` on the host. */
+  argv(remote: string): string[] {
+    return [...this.args, "--", this.spec.address, remote];
+  }
+
+  private ensureRuntimeDir(): void {
+    mkdirSync(this.opts.runtimeDir, { recursive: true, mode: 0o700 });
+  }
+
+  async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
+    const remote = buildProbeCommand(units);
+    this.ensureRuntimeDir();
+    const r = await runCommand(this.command, this.argv(remote), { signal });
+    if (r.exitCode === 255) throw sshFailure(r.stderr, this.spec.address);
+    try {
+      return parseProbeOutput(r.stdout, units);
+    } catch (e) {
+      if (r.exitCode !== 0 && e instanceof ProbeError && e.code === "PROBE_PARSE") {
+        throw new ProbeError(
+          "PROBE_PARSE",
+          `${this.spec.address}: remote probe exited ${r.exitCode}: ${stderrTail(r.stderr) || e.message}`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+  }
+
+  async restart(units: readonly string[], signal: AbortSignal): Promise<void> {
+    const remote = buildRestartCommand(units);
+    this.ensureRuntimeDir();
+    const argv = this.argv(remote);
+    const r = await runCommand(this.command, argv, { signal });
+    if (r.exitCode === 255) throw sshFailure(r.stderr, this.spec.address);
+    if (r.exitCode !== 0) {
+      throw new CommandError(
+        "COMMAND_FAILED",
+        `${this.spec.address}: systemctl restart ${units.join(" ")} exited ${r.exitCode}`,
+        { argv: [this.command, ...argv], exitCode: r.exitCode, stderrTail: stderrTail(r.stderr) },
+      );
+    }
+  }
+
+  /** Stops the shared connection (the ControlPersist master), if one is up. */
+  async close(): Promise<void> {
+    if (!existsSync(this.controlPath)) return;
+    const signal = AbortSignal.timeout(5000);
+    try {
+      await runCommand(this.command, [...this.args, "-O", "exit", "--", this.spec.address], { signal });
+    } catch {
+      // Best effort: a master that does not answer dies on its own after ControlPersist.
+    }
+  }
+}
