@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, LogController } fro
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { VERSION } from "../version.js";
-import { type ApiToken, authHook } from "./auth.js";
+import { type ApiToken, authHook, type RouteAuth } from "./auth.js";
 import type { ControlPlane } from "./control-plane.js";
 import { toHttpError } from "./http-error.js";
 import { controlRoutes } from "./routes/control.js";
@@ -37,6 +37,18 @@ export interface RouteOptions {
   metricsAuth: boolean;
 }
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  auth: RouteAuth;
+}
+const routeTables = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route buildApp registered with the auth it demands; the route-table test walks it. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return routeTables.get(app) ?? [];
+}
+
 /** Logs the path only: a query string is the one place a careless client could put a secret. */
 function requestSerializer(req: FastifyRequest) {
   return { method: req.method, url: req.url.split("?")[0], remoteAddress: req.ip };
@@ -61,8 +73,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   }) as unknown as FastifyInstance;
 
+  const table: RegisteredRoute[] = [];
+  routeTables.set(app, table);
   app.addHook("onRoute", (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method !== "HEAD") table.push({ method, url: route.url, auth: route.config?.auth ?? "admin" });
+    }
     if (methods.includes("POST")) {
       route.config = {
         ...route.config,

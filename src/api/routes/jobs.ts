@@ -5,7 +5,7 @@ import type { ControlPlane, LogLine } from "../control-plane.js";
 import { toHttpError } from "../http-error.js";
 import { arr, bool, int, obj, responses, str, strEnum } from "../schemas/common.js";
 import { JOB_STATES, JobSchema, LogLineSchema } from "../schemas/jobs.js";
-import { openSse } from "../sse.js";
+import { openSse, type SseStream } from "../sse.js";
 
 const JobIdParams = obj(
   { id: str({ pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$", description: "BullMQ job id" }) },
@@ -21,6 +21,11 @@ interface LogRoute extends JobRoute {
 
 export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promise<void> {
   const { control } = opts;
+  // Followers would hold app.close() open until their jobs end; shutdown ends them instead.
+  const streams = new Set<SseStream>();
+  app.addHook("preClose", async () => {
+    for (const s of streams) s.end();
+  });
 
   app.get<{ Querystring: { state?: QueueState; limit: number } }>(
     "/jobs",
@@ -76,14 +81,16 @@ export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promi
         const job = await control.job(id);
         return { jobId: id, state: job.state, lines };
       }
-      await followLog(control, id, openSse(reply));
+      const sse = openSse(reply);
+      streams.add(sse);
+      await followLog(control, id, sse).finally(() => streams.delete(sse));
       return reply;
     },
   );
 }
 
 /** Streams lines as the job produces them, then one `end` event with how the job ended. */
-async function followLog(control: ControlPlane, id: string, sse: ReturnType<typeof openSse>): Promise<void> {
+async function followLog(control: ControlPlane, id: string, sse: SseStream): Promise<void> {
   try {
     for await (const line of control.jobLog(id, { follow: true, signal: sse.signal })) {
       if (sse.signal.aborted) break;
