@@ -1,0 +1,101 @@
+import { DelayedError, WaitingError } from "bullmq";
+import { absolutePath } from "../config/grammar.js";
+import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
+import { stamp } from "./job-context.js";
+import { JobLogWriter } from "./job-log.js";
+import { runApply } from "./nixops4.js";
+import { LineSplitter, parseApplyingLine } from "./progress.js";
+
+/**
+ * redeploy: `nixops4 apply` of the action's target in its deployment's flake directory, under
+ * the directory's lock. Targets and directories come from the current desired state, never from
+ * the job alone: a job queued before a config change cannot apply what is no longer configured.
+ */
+export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<HandlerResult> {
+  const { job, token } = run;
+  const action = job.data.action;
+  if (action.kind !== "redeploy") throw new Error("handleRedeploy: not a redeploy job");
+  const dep = deps.getDesired().deployments.find((d) => d.name === action.deployment);
+  if (!dep)
+    return {
+      outcome: "cancelled",
+      message: `deployment ${action.deployment} is no longer configured`,
+      durationMs: 0,
+    };
+  const targets = new Set([dep.target, ...dep.hosts.map((h) => h.target)]);
+  if (!targets.has(action.target)) {
+    return {
+      outcome: "cancelled",
+      message: `target ${action.target} is no longer configured for ${dep.name}`,
+      durationMs: 0,
+    };
+  }
+  const badFlake = absolutePath(dep.flake);
+  if (badFlake) return { outcome: "failed", message: `refusing flake directory: ${badFlake}`, durationMs: 0 };
+
+  const lease = await deps.locks.acquire(dep.flake, job.id ?? "?", deps.lockWaitMs, run.signal);
+  if (!lease) {
+    if (run.shutdown.aborted) {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    // Another apply runs in this directory (maybe on another machine). Step aside instead of
+    // holding a worker slot: BullMQ brings the job back after the delay, and requests for this
+    // key keep coalescing into it meanwhile.
+    const holder = await deps.locks.holder(dep.flake);
+    deps.logger.info({ jobId: job.id, holder }, "flake directory busy; job delayed");
+    await job.moveToDelayed(Date.now() + deps.lockRetryMs * (0.75 + Math.random() * 0.5), token);
+    throw new DelayedError();
+  }
+
+  const writer = new JobLogWriter(deps.logs, job.id ?? "?", (err) =>
+    deps.logger.warn({ err, jobId: job.id }, "job log write failed"),
+  );
+  let step = 0;
+  let progress: Promise<unknown> = Promise.resolve();
+  const lines = new LineSplitter((line) => {
+    const message = parseApplyingLine(line);
+    if (!message) return;
+    step++;
+    const p = { step, message };
+    progress = progress.then(() => job.updateProgress(p)).catch(() => undefined);
+  });
+  writer.write(
+    `[nixguard] ${stamp()} attempt ${job.attemptsStarted}: nixops4 apply ${action.target} in ${dep.flake} (${job.data.actor}: ${job.data.reason})\n`,
+  );
+  let result: Awaited<ReturnType<typeof runApply>>;
+  try {
+    result = await runApply({
+      settings: deps.nixops4,
+      flakeDir: dep.flake,
+      target: action.target,
+      signal: AbortSignal.any([run.signal, lease.lost]),
+      onStdout: (b) => writer.write(b),
+      onStderr: (b) => {
+        writer.write(b);
+        lines.push(b);
+      },
+    });
+  } finally {
+    await lease.release().catch((err) => deps.logger.warn({ err }, "flake lock release failed"));
+  }
+  lines.end();
+  await progress;
+  if (result.outcome === "cancelled" && run.shutdown.aborted) {
+    writer.write(`\n[nixguard] ${stamp()} apply terminated by shutdown; the job goes back to the queue\n`);
+    await writer.end(false);
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
+  if (result.outcome === "cancelled" && lease.lost.aborted) {
+    result = { ...result, message: "nixops4 apply stopped: the flake directory lock was lost" };
+  }
+  writer.write(`\n[nixguard] ${stamp()} outcome ${result.outcome}: ${result.message}\n`);
+  await writer.end(true);
+  return {
+    outcome: result.outcome,
+    message: result.message,
+    durationMs: result.durationMs,
+    ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+  };
+}

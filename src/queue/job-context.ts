@@ -1,0 +1,40 @@
+import type { Job } from "bullmq";
+import type { DesiredState, HostSpec } from "../config/desired.js";
+import type { Logger } from "../log.js";
+import type { Transport } from "../probes/types.js";
+import type { FlakeLock } from "./flake-lock.js";
+import type { JobLogStore } from "./job-log.js";
+import type { Nixops4Settings } from "./nixops4.js";
+import type { ActionJobData, ActionOutcomeKind } from "./types.js";
+
+/** What a job handler needs; built once per worker. */
+export interface HandlerDeps {
+  logger: Logger;
+  getDesired: () => DesiredState;
+  transportFor: (h: HostSpec) => Transport;
+  nixops4: Nixops4Settings;
+  logs: JobLogStore;
+  locks: FlakeLock;
+  /** How long a job waits for a busy flake directory before it steps aside (delayed). */
+  lockWaitMs: number;
+  /** How far a job steps aside when the flake directory stays busy. */
+  lockRetryMs: number;
+}
+
+/** One job being handled. */
+export interface JobRun {
+  job: Job<ActionJobData>;
+  token: string;
+  /** Aborts on shutdown past the grace (`shutdown.aborted` tells which) or BullMQ cancel. */
+  signal: AbortSignal;
+  shutdown: AbortSignal;
+}
+
+export interface HandlerResult {
+  outcome: ActionOutcomeKind;
+  message: string;
+  exitCode?: number;
+  durationMs: number;
+}
+
+export const stamp = () => new Date().toISOString();

@@ -1,0 +1,141 @@
+import { type JobsOptions, Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { actionKey } from "../controller/types.js";
+import { NixGuardError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { createRedis } from "../redis/connection.js";
+import { jobIdFor, jobName } from "./job-id.js";
+import type { ActionJobData, ActionQueue, ActionRequest, EnqueueResult } from "./types.js";
+
+/** The one BullMQ queue of actions. */
+export const ACTION_QUEUE = "actions";
+
+/**
+ * Job defaults. An action's own failure (apply exit 1, restart failed) completes the job with
+ * that outcome — the controller's ladder and backoff decide what comes next, not BullMQ. So
+ * `attempts` only covers NixGuard's own trouble (Redis lost mid-job, a bug), and stalls (a dead
+ * worker) are retried once by the worker's `maxStalledCount`. Retention is bounded by count
+ * and age.
+ */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: "exponential", delay: 15_000 },
+  removeOnComplete: { count: 1000, age: 7 * 24 * 3600 },
+  removeOnFail: { count: 1000, age: 30 * 24 * 3600 },
+};
+
+export interface BullActionQueueOptions {
+  /** Redis URL. */
+  connection: string;
+  /** BullMQ key prefix (config `redis.prefix`). */
+  prefix: string;
+  logger: Logger;
+  queueName?: string;
+  jobOptions?: JobsOptions;
+}
+
+/**
+ * Producer side, with client-go workqueue semantics made atomic by BullMQ itself: the action
+ * key is the job's deduplication id with `keepLastIfActive`, so inside BullMQ's add script
+ * - no job of the key exists → a new job is added;
+ * - its job waits (or is delayed) → the request coalesces into it;
+ * - its job runs → the request is stored as the key's single pending follow-up, which BullMQ's
+ *   finish script turns into a waiting job when the running one ends (later requests overwrite
+ *   it: at most one rerun). Never two jobs of a key at once, across any number of processes.
+ */
+export class BullActionQueue implements ActionQueue {
+  readonly queue: Queue<ActionJobData>;
+  readonly name: string;
+  private readonly redis: Redis;
+  private readonly seqKey: string;
+  private readonly jobOptions: JobsOptions;
+
+  constructor(opts: BullActionQueueOptions) {
+    this.name = opts.queueName ?? ACTION_QUEUE;
+    this.redis = createRedis(opts.connection, { role: "queue", logger: opts.logger });
+    this.queue = new Queue<ActionJobData>(this.name, { connection: this.redis, prefix: opts.prefix });
+    this.queue.on("error", (err) =>
+      opts.logger.warn({ err: { message: err.message } }, "action queue error"),
+    );
+    this.seqKey = `${opts.prefix}:${this.name}:ng:run-seq`;
+    this.jobOptions = { ...DEFAULT_JOB_OPTIONS, ...opts.jobOptions };
+  }
+
+  private bullKey(suffix: string): string {
+    return `${this.queue.opts.prefix}:${this.name}:${suffix}`;
+  }
+
+  async enqueue(req: ActionRequest): Promise<EnqueueResult> {
+    if (req.action.kind === "quarantine") {
+      throw new NixGuardError("USAGE", "quarantine is a controller state, not a queued action");
+    }
+    const key = actionKey(req.action);
+    // The connection refuses commands while it is not ready (no offline queue): wait for the
+    // first connect; later outages fail fast with REDIS errors, as they should.
+    await this.queue.waitUntilReady();
+    const run = await this.redis.hincrby(this.seqKey, key, 1);
+    const jobId = jobIdFor(key, run);
+    const data: ActionJobData = { ...req, key, requestedAt: Date.now() };
+    const job = await this.queue.add(jobName(req), data, {
+      ...this.jobOptions,
+      jobId,
+      deduplication: { id: key, keepLastIfActive: true },
+    });
+    if (job.id === jobId) return { state: "added", jobId };
+    // Deduplicated. If our request became the key's pending follow-up (its job was running), the
+    // follow-up carries our id — or already exists as a job when the running one just finished.
+    const [next, exists] = await this.redis
+      .multi()
+      .hget(this.bullKey(`dn:${key}`), "jid")
+      .exists(this.bullKey(jobId))
+      .exec()
+      .then((r) => (r ?? []).map(([, v]) => v));
+    if (next === jobId || exists === 1) return { state: "rerun-scheduled", jobId };
+    return { state: "coalesced", jobId: job.id ?? jobId };
+  }
+
+  async isInFlight(key: string): Promise<boolean> {
+    const id = await this.queue.getDeduplicationJobId(key);
+    if (!id) return false;
+    const state = await this.queue.getJobState(id);
+    return state === "waiting" || state === "active" || state === "delayed" || state === "prioritized";
+  }
+
+  async counts(): Promise<Record<"waiting" | "active" | "delayed" | "failed", number>> {
+    const c = await this.queue.getJobCounts("waiting", "prioritized", "active", "delayed", "failed");
+    return {
+      waiting: (c["waiting"] ?? 0) + (c["prioritized"] ?? 0),
+      active: c["active"] ?? 0,
+      delayed: c["delayed"] ?? 0,
+      failed: c["failed"] ?? 0,
+    };
+  }
+
+  async cancelForHost(deployment: string, host: string): Promise<number> {
+    let removed = 0;
+    await this.queue.waitUntilReady();
+    const jobs = await this.queue.getJobs(["waiting", "prioritized", "delayed"]);
+    for (const job of jobs) {
+      const a = job?.data?.action;
+      if (!a || a.deployment !== deployment || !("host" in a) || a.host !== host) continue;
+      try {
+        await job.remove();
+        removed++;
+      } catch {
+        // Picked up by a worker meanwhile: it will find the host gone and cancel itself.
+      }
+    }
+    // Follow-ups stored behind running jobs of this host must not come back either.
+    const keys = [
+      actionKey({ kind: "restart", deployment, host, units: [] }),
+      actionKey({ kind: "redeploy", deployment, target: "", host }),
+    ];
+    removed += await this.redis.del(...keys.map((k) => this.bullKey(`dn:${k}`)));
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,153 @@
+import { type Job, UnrecoverableError, Worker } from "bullmq";
+import type { DesiredState, HostSpec } from "../config/desired.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { Transport } from "../probes/types.js";
+import { createRedis } from "../redis/connection.js";
+import { FlakeLock } from "./flake-lock.js";
+import { handleRedeploy } from "./handle-redeploy.js";
+import { handleRestart } from "./handle-restart.js";
+import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
+import { JobLogStore } from "./job-log.js";
+import { ACTION_QUEUE } from "./producer.js";
+import type { ActionJobData, ActionOutcome } from "./types.js";
+
+export interface StartWorkerOptions {
+  connection: string;
+  prefix: string;
+  concurrency: number;
+  logger: Logger;
+  metrics: Metrics;
+  getDesired: () => DesiredState;
+  transportFor: (h: HostSpec) => Transport;
+  nixops4: { command: string; timeout: number; killGrace: number; extraArgs: readonly string[] };
+  lockTtlMs: number;
+  logLimitBytes: number;
+  onOutcome: (o: ActionOutcome) => void | Promise<void>;
+  queueName?: string;
+  /** BullMQ timings; defaults are BullMQ's (30 s lock and stall check), tests shorten them. */
+  bull?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
+  /** Flake lock: how long a job waits for a busy directory, then how far it steps aside. */
+  flakeLockWaitMs?: number;
+  flakeLockRetryMs?: number;
+}
+
+export interface ActionWorker {
+  readonly worker: Worker<ActionJobData>;
+  readonly logs: JobLogStore;
+  /** Stop taking jobs; give running ones `graceMs`, then terminate them and requeue their jobs. */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * The consumer. Each job runs one action and completes with its outcome — a failed apply is a
+ * completed job whose outcome is "failed"; the controller decides what follows. BullMQ retries
+ * only what is NixGuard's own trouble: a job whose worker died (stalled; retried once by
+ * `maxStalledCount: 1`, a second stall fails it — a job that keeps killing workers must stop)
+ * and unexpected errors (`attempts` in the producer's job options).
+ */
+export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorker> {
+  const logger = opts.logger.child({ component: "worker" });
+  const blocking = createRedis(opts.connection, { role: "worker", logger });
+  const client = createRedis(opts.connection, { role: "client", logger });
+  const logs = new JobLogStore(client, opts.prefix, { limitBytes: opts.logLimitBytes });
+  const deps: HandlerDeps = {
+    logger,
+    getDesired: opts.getDesired,
+    transportFor: opts.transportFor,
+    nixops4: opts.nixops4,
+    logs,
+    locks: new FlakeLock(client, opts.prefix, { ttlMs: opts.lockTtlMs, logger }),
+    lockWaitMs: opts.flakeLockWaitMs ?? 2_000,
+    lockRetryMs: opts.flakeLockRetryMs ?? 10_000,
+  };
+  const running = new Map<string, AbortController>();
+
+  const processor = async (job: Job<ActionJobData>, token?: string, bullSignal?: AbortSignal) => {
+    const data = job.data;
+    const kind = data?.action?.kind;
+    if (kind !== "restart" && kind !== "redeploy") {
+      throw new UnrecoverableError(`not a queued action: ${String(kind)} (quarantine is the controller's)`);
+    }
+    const shutdown = new AbortController();
+    const id = job.id ?? "";
+    running.set(id, shutdown);
+    const run: JobRun = {
+      job,
+      token: token ?? "",
+      shutdown: shutdown.signal,
+      signal: bullSignal ? AbortSignal.any([shutdown.signal, bullSignal]) : shutdown.signal,
+    };
+    const startedAt = Date.now();
+    logger.info({ jobId: id, key: data.key, attempt: job.attemptsStarted }, "action started");
+    let result: HandlerResult;
+    try {
+      result = kind === "restart" ? await handleRestart(deps, run) : await handleRedeploy(deps, run);
+    } finally {
+      running.delete(id);
+    }
+    const outcome: ActionOutcome = {
+      key: data.key,
+      jobId: id,
+      action: data.action,
+      actor: data.actor,
+      outcome: result.outcome,
+      startedAt,
+      finishedAt: Date.now(),
+      message: result.message,
+      ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+    };
+    record(opts.metrics, outcome, result);
+    logger.info(
+      { jobId: id, key: data.key, outcome: outcome.outcome, msg: outcome.message },
+      "action finished",
+    );
+    try {
+      await opts.onOutcome(outcome);
+    } catch (err) {
+      logger.error({ err, jobId: id }, "onOutcome failed");
+    }
+    return outcome;
+  };
+
+  const worker = new Worker<ActionJobData>(opts.queueName ?? ACTION_QUEUE, processor, {
+    connection: blocking,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency,
+    maxStalledCount: 1,
+    ...opts.bull,
+  });
+  worker.on("error", (err) => logger.warn({ err: { message: err.message } }, "worker error"));
+  worker.on("stalled", (jobId) => logger.warn({ jobId }, "job stalled (its worker died?); retrying it"));
+  worker.on("failed", (job, err) =>
+    logger.error({ jobId: job?.id, err: { message: err.message } }, "job failed"),
+  );
+  await worker.waitUntilReady();
+
+  return {
+    worker,
+    logs,
+    close: async (graceMs: number) => {
+      const timer = setTimeout(() => {
+        if (running.size)
+          logger.warn({ jobs: [...running.keys()] }, "shutdown grace over: terminating running actions");
+        for (const c of running.values()) c.abort(new Error("shutdown"));
+      }, graceMs);
+      try {
+        await worker.close();
+      } finally {
+        clearTimeout(timer);
+        blocking.disconnect();
+        await client.quit().catch(() => client.disconnect());
+      }
+    },
+  };
+}
+
+function record(m: Metrics, o: ActionOutcome, r: HandlerResult): void {
+  m.actionsTotal.inc({ deployment: o.action.deployment, action: o.action.kind, outcome: o.outcome });
+  if (o.action.kind !== "redeploy" || o.outcome === "cancelled") return;
+  m.deployDuration.observe({ deployment: o.action.deployment, outcome: o.outcome }, r.durationMs / 1000);
+  if (o.outcome === "success")
+    m.lastDeploySuccess.set({ deployment: o.action.deployment }, o.finishedAt / 1000);
+}
