@@ -19,7 +19,11 @@ export type ErrorCode =
   | "REDIS_NOT_INSTALLED"
   | "NOT_FOUND"
   | "CONFLICT"
-  | "UNSAFE_VALUE";
+  | "UNSAFE_VALUE"
+  /** The CLI client could not reach the API, or the API answered 503. */
+  | "API_UNAVAILABLE"
+  /** The API refused a CLI request (401, 403, 404, 409, ...). */
+  | "API_ERROR";
 
 export class NixGuardError extends Error {
   readonly code: ErrorCode;

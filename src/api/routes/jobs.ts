@@ -16,7 +16,7 @@ interface JobRoute {
   Params: { id: string };
 }
 interface LogRoute extends JobRoute {
-  Querystring: { follow?: boolean };
+  Querystring: { follow: "0" | "1" | "false" | "true" };
 }
 
 export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promise<void> {
@@ -60,7 +60,7 @@ export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promi
         summary:
           "The job's output; with follow=1 a text/event-stream of `line` events and a final `end` event",
         params: JobIdParams,
-        querystring: obj({ follow: { ...bool, default: false } }),
+        querystring: obj({ follow: { ...strEnum(["0", "1", "false", "true"]), default: "0" } }),
         response: responses({
           200: obj({ jobId: str(), state: strEnum(JOB_STATES), lines: arr(LogLineSchema) }, [
             "jobId",
@@ -73,7 +73,7 @@ export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promi
     async (req, reply) => {
       const { id } = req.params;
       await control.job(id); // 404 before any stream starts
-      if (!req.query.follow) {
+      if (req.query.follow === "0" || req.query.follow === "false") {
         const lines: LogLine[] = [];
         const aborter = new AbortController();
         for await (const line of control.jobLog(id, { follow: false, signal: aborter.signal }))

@@ -1,0 +1,2 @@
+export { ApiClient, ApiError, clientExitCode, resolveClient } from "./client.js";
+export { type ClientIo, registerClientCommands } from "./commands.js";

@@ -1,0 +1,175 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command, CommanderError } from "commander";
+import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
+import { clientExitCode, registerClientCommands } from "../../../src/cli/index.js";
+import { freePort } from "../../helpers/redis.js";
+import { ADMIN, type Listening, listen, READ } from "./server.js";
+
+let api: Listening;
+const dir = mkdtempSync(join(tmpdir(), "nixguard-cli-"));
+beforeAll(async () => {
+  api = await listen();
+});
+afterEach(() => {
+  api.control.pauses.length = 0;
+});
+afterAll(async () => {
+  await api.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `nixguard ARGS` in-process the way src/main.ts does, capturing output and exit code. */
+async function run(args: string[], env: Record<string, string | undefined> = {}) {
+  let stdout = "";
+  let stderr = "";
+  const program = new Command("nixguard").exitOverride().configureOutput({
+    writeOut: (t) => {
+      stdout += t;
+    },
+    writeErr: (t) => {
+      stderr += t;
+    },
+  });
+  registerClientCommands(program, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: { NIXGUARD_URL: api.url, NIXGUARD_TOKEN: ADMIN, ...env },
+  });
+  for (const c of program.commands) c.exitOverride();
+  let code = 0;
+  try {
+    await program.parseAsync(["node", "nixguard", ...args]);
+  } catch (e) {
+    code = e instanceof CommanderError ? 64 : clientExitCode(e);
+    if (!(e instanceof CommanderError)) stderr += `${(e as Error).message}\n`;
+  }
+  return { code, stdout, stderr };
+}
+
+test("status: a table for people, the API's JSON with --json", async () => {
+  const human = await run(["status"]);
+  expect(human.code).toBe(0);
+  expect(human.stdout).toMatch(/^mode {9}enforce$/m);
+  expect(human.stdout).toMatch(/^hosts {8}healthy 2, degraded 0/m);
+  const json = await run(["status", "--json"]);
+  expect(JSON.parse(json.stdout).hosts.healthy).toBe(2);
+});
+
+test("hosts --state failing lists only failing hosts; a bad state is a usage error (64)", async () => {
+  api.control.setHostState("fedi", "mastodon", "failing", "unit0.service");
+  const r = await run(["hosts", "--state", "failing"]);
+  expect(r.stdout.split("\n")[0]).toMatch(/^DEPLOYMENT\s+HOST\s+STATE\s+SINCE\s+REASONS$/);
+  expect(r.stdout).toMatch(/^fedi\s+mastodon\s+failing\s+\S+\s+unit0\.service failed$/m);
+  expect(r.stdout).not.toContain("garage");
+  expect((await run(["hosts", "--state", "sick"])).code).toBe(64);
+  api.control.setHostState("fedi", "mastodon", "healthy");
+});
+
+test("reconcile --follow prints the job's log live and exits 0 when it succeeds, 1 when it fails", async () => {
+  const { control } = api;
+  control.setHostState("fedi", "garage", "failing", "unit1.service");
+  const running = run(["reconcile", "fedi", "--follow"]);
+  // Act as the worker: wait for the job, then produce its output while the CLI follows.
+  await expect.poll(() => [...control.jobsById.values()].find((j) => j.state === "waiting")).toBeDefined();
+  const job = [...control.jobsById.values()].find((j) => j.state === "waiting")!;
+  control.startJob(job.id);
+  await expect
+    .poll(() =>
+      (control as unknown as { emitter: import("node:events").EventEmitter }).emitter.listenerCount(
+        `log:${job.id}`,
+      ),
+    )
+    .toBe(1);
+  control.appendLog(job.id, "restarting unit1.service");
+  control.finishJob(job.id, "success");
+  const r = await running;
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^restart\s+fedi\s+garage\s+enqueued\s+\d+$/m);
+  expect(r.stdout).toContain("restarting unit1.service\n");
+  expect(r.stderr).toContain(`job ${job.id}: completed (success)`);
+
+  const failing = run(["redeploy", "fedi", "--follow"]);
+  await expect
+    .poll(() => [...control.jobsById.values()].find((j) => j.key === "redeploy__fedi"))
+    .toBeDefined();
+  const deploy = [...control.jobsById.values()].find((j) => j.key === "redeploy__fedi")!;
+  control.startJob(deploy.id);
+  await expect
+    .poll(() =>
+      (control as unknown as { emitter: import("node:events").EventEmitter }).emitter.listenerCount(
+        `log:${deploy.id}`,
+      ),
+    )
+    .toBe(1);
+  control.appendLog(deploy.id, "error: build failed", "stderr");
+  control.finishJob(deploy.id, "failed");
+  const f = await failing;
+  expect(f.code).toBe(1);
+  expect(f.stderr).toContain("error: build failed");
+  control.setHostState("fedi", "garage", "healthy");
+});
+
+test("reconcile --dry-run shows the plan and queues nothing", async () => {
+  api.control.setHostState("fedi", "mastodon", "failing", "unit0.service");
+  const before = api.control.jobsById.size;
+  const r = await run(["reconcile", "--dry-run", "--json"]);
+  expect(JSON.parse(r.stdout)).toMatchObject({ dryRun: true, actions: [{ decision: "planned" }] });
+  expect(api.control.jobsById.size).toBe(before);
+  api.control.setHostState("fedi", "mastodon", "healthy");
+});
+
+test("pause and resume by host or deployment; the event records the token's name", async () => {
+  const p = await run(["pause", "--host", "fedi/garage", "--reason", "disk swap", "--until", "1h"]);
+  expect(p).toMatchObject({ code: 0, stdout: "paused host/fedi/garage\n" });
+  expect(api.control.pauses[0]).toMatchObject({ actor: "ops", reason: "disk swap" });
+  expect((await run(["resume", "--host", "fedi/garage", "--reason", "done"])).code).toBe(0);
+  expect((await run(["pause", "--deployment", "fedi", "--host", "garage", "--reason", "x"])).code).toBe(64);
+  expect((await run(["pause", "--deployment", "fedi"])).code).toBe(64); // --reason is required
+  const bad = await run(["pause", "--deployment", "fe;di", "--reason", "x"]);
+  expect(bad.code).toBe(64);
+  expect(bad.stderr).toContain("body.scope");
+});
+
+test("events prints a table", async () => {
+  api.control.eventLog.push({
+    time: Date.parse("2025-01-01T00:00:00Z"),
+    kind: "detect",
+    deployment: "fedi",
+    host: "garage",
+    reason: "unit0.service failed",
+  });
+  const r = await run(["events", "--deployment", "fedi", "--limit", "5"]);
+  expect(r.stdout).toMatch(/^2025-01-01T00:00:00Z\s+detect\s+fedi\s+garage\s+unit0\.service failed$/m);
+});
+
+test("auth: --token-file beats NIXGUARD_TOKEN; a read token cannot pause (exit 1, 403); no token exits 1", async () => {
+  const file = join(dir, "read");
+  writeFileSync(file, `${READ}\n`, { mode: 0o600 });
+  const r = await run(["pause", "--reason", "x", "--token-file", file]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("403");
+  expect((await run(["status", "--token-file", file])).code).toBe(0);
+  const none = await run(["status"], { NIXGUARD_TOKEN: undefined });
+  expect(none.code).toBe(1);
+  expect(none.stderr).toContain("401");
+  expect((await run(["status", "--token-file", join(dir, "absent")])).code).toBe(64);
+});
+
+test("an unreachable API exits 69 (closed loopback port); so does a 503", async () => {
+  const port = await freePort();
+  const down = await run(["status"], { NIXGUARD_URL: `http://127.0.0.1:${port}` });
+  expect(down.code).toBe(69);
+  expect(down.stderr).toContain("ECONNREFUSED");
+  api.control.redisDown = true;
+  try {
+    expect((await run(["status"])).code).toBe(69);
+  } finally {
+    api.control.redisDown = false;
+  }
+});
