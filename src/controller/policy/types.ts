@@ -67,6 +67,18 @@ export function scopeKey(scope: PauseScope): string {
   }
 }
 
+/** The `scope` label of nixguard_paused: bounded by the config's names. */
+export function pauseLabel(scope: PauseScope): string {
+  switch (scope.kind) {
+    case "global":
+      return "global";
+    case "deployment":
+      return scope.deployment;
+    case "host":
+      return `${scope.deployment}/${scope.host}`;
+  }
+}
+
 export function describeScope(scope: PauseScope): string {
   switch (scope.kind) {
     case "global":

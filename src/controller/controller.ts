@@ -1,0 +1,558 @@
+import type { DeploymentSpec } from "../config/desired.js";
+import { allHosts, hostKey } from "../config/desired.js";
+import type { LoadedConfig } from "../config/load.js";
+import { NixGuardError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { ActionOutcome, ActionQueue } from "../queue/types.js";
+import { type ControllerStatus, controllerStatus } from "./controller-status.js";
+import { hostsCoveredBy } from "./drift.js";
+import type { EventLog } from "./events.js";
+import { Housekeeping } from "./housekeeping.js";
+import { ReconcileLoop } from "./loop.js";
+import {
+  type ActionOrigin,
+  AUTOMATIC,
+  type BreakerStatus,
+  breakerStatus,
+  describeScope,
+  evaluatePolicy,
+  type Pause,
+  type PauseScope,
+  pauseLabel,
+  recordAttempt,
+  recordFinish,
+} from "./policy/index.js";
+import type { PolicyState } from "./policy-state.js";
+import { type PlannedAction, reconcileDeployment } from "./reconciler.js";
+import type { StateStore } from "./state-store.js";
+import { type Action, actionKey, type BlockReason, type HostHealth, type NixGuardEvent } from "./types.js";
+
+export interface LeaderView {
+  isLeader(): boolean;
+  fencingToken(): number | undefined;
+}
+
+export interface ControllerDeps {
+  getConfig: () => LoadedConfig;
+  queue: ActionQueue;
+  store: StateStore;
+  events: EventLog;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+  /** Probes a host at once (after an action), feeding `observe`. */
+  reprobe?: (deployment: string, host: string) => Promise<void>;
+  /** When given, only the leader plans; plans record its fencing token. */
+  leader?: LeaderView;
+  /** IANA zone of maintenance cron expressions; default the process's (as node-cron). */
+  timezone?: string;
+  /** Longest wait between two passes over a deployment; default probes.interval. */
+  resyncMs?: number;
+}
+
+export type Decision = PlannedAction & {
+  decision: "enqueued" | "blocked" | "planned" | "quarantined";
+  blockedBy?: BlockReason;
+  detail?: string;
+  /** Blocked: when the gate may open again. */
+  until?: number;
+  jobId?: string;
+  enqueue?: "added" | "coalesced" | "rerun-scheduled";
+};
+
+export interface ReconcileResult {
+  deployment: string;
+  dryRun: boolean;
+  /** The leader's fencing token when this plan was made (undefined without leader election). */
+  fencingToken?: number;
+  actions: Decision[];
+  requeueAfterMs?: number;
+}
+
+/**
+ * The controller: keeps the latest health per host, reconciles one deployment at a time
+ * (ladder → gates → queue), takes manual requests from the API and outcomes from the worker.
+ * Everything it must remember across restarts lives in the state store.
+ */
+export class Controller {
+  private readonly health = new Map<string, HostHealth>();
+  /** Last gate that blocked each key, per deployment: a blocked action is recorded once, not every pass. */
+  private readonly lastBlocked = new Map<string, Map<string, string>>();
+  private readonly loop: ReconcileLoop;
+  private readonly housekeeping: Housekeeping;
+  private breaker: { open: boolean; since?: number } | undefined;
+  readonly now: () => number;
+
+  constructor(private readonly deps: ControllerDeps) {
+    this.now = deps.now ?? Date.now;
+    this.loop = new ReconcileLoop({
+      reconcile: (d) => this.reconcile(d),
+      resyncMs: () => deps.resyncMs ?? deps.getConfig().config.probes.interval,
+      logger: deps.logger,
+      ...(deps.leader ? { isLeader: () => deps.leader?.isLeader() ?? false } : {}),
+    });
+    this.housekeeping = new Housekeeping({ ...deps, now: this.now, emit: (e) => this.emit(e) });
+  }
+
+  /** Leader-only: the reconcile loop with its timers. */
+  start(): void {
+    this.loop.start(this.deps.getConfig().desired.deployments.map((d) => d.name));
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /** Latest judged health of a host; wakes its deployment when something that matters changed. */
+  observe(h: HostHealth): void {
+    const key = hostKey(h.deployment, h.host);
+    const prev = this.health.get(key);
+    this.health.set(key, h);
+    if (!prev || changed(prev, h)) this.loop.wake(h.deployment);
+  }
+
+  /** Config reload removed a host: forget its health. */
+  forget(deployment: string, host: string): void {
+    this.health.delete(hostKey(deployment, host));
+  }
+
+  wake(deployment: string): void {
+    this.loop.wake(deployment);
+  }
+
+  /** One pass over one deployment. `dryRun`: plan and evaluate the gates, change nothing. */
+  async reconcile(
+    deployment: string,
+    opts: { dryRun?: boolean; actor?: string } = {},
+  ): Promise<ReconcileResult> {
+    const started = performance.now();
+    const dryRun = opts.dryRun === true;
+    const { config } = this.deps.getConfig();
+    if (!dryRun && this.deps.leader && !this.deps.leader.isLeader()) {
+      throw new NixGuardError("CONFLICT", "not the leader: only the leader plans");
+    }
+    const spec = this.spec(deployment);
+    const now = this.now();
+    const state = await this.deps.store.load(spec);
+    const health = this.healthOf(spec);
+    if (!dryRun) await this.housekeeping.run(spec, state, health, now);
+    const breaker = await this.updateBreaker(now, !dryRun);
+    const out = reconcileDeployment({ deployment: spec, health, state, config: config.remediation, now });
+    const actor = opts.actor ?? "controller";
+    const actions: Decision[] = [];
+    for (const p of out.plan)
+      actions.push(await this.decide(p, spec, state, breaker, AUTOMATIC, actor, dryRun, now));
+    if (!dryRun) this.forgetUnblocked(deployment, out.plan);
+
+    let requeueAt = out.requeueAfterMs === undefined ? undefined : now + out.requeueAfterMs;
+    for (const { until } of actions) {
+      if (until !== undefined) requeueAt = requeueAt === undefined ? until : Math.min(requeueAt, until);
+    }
+    this.deps.metrics.reconcileDuration.observe((performance.now() - started) / 1000);
+    const token = this.deps.leader?.fencingToken();
+    return {
+      deployment,
+      dryRun,
+      ...(token !== undefined ? { fencingToken: token } : {}),
+      actions,
+      ...(requeueAt !== undefined ? { requeueAfterMs: Math.max(0, requeueAt - now) } : {}),
+    };
+  }
+
+  /** A scheduled redeploy: automatic, through every gate, actor `schedule`. */
+  async scheduledRedeploy(deployment: string): Promise<Decision> {
+    const spec = this.spec(deployment);
+    const action: Action = { kind: "redeploy", deployment, target: spec.target };
+    const p: PlannedAction = { action, key: actionKey(action), reason: "schedule", hosts: [] };
+    const now = this.now();
+    const state = await this.deps.store.load(spec);
+    const breaker = await this.updateBreaker(now, true);
+    return this.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
+  }
+
+  /**
+   * A manual action from the API: same queue, same lock. Skips the automatic-only gates
+   * (in-flight, backoff, budget, quarantine); mode, pause, maintenance and breaker unless `force`.
+   */
+  async requestAction(action: Action, opts: { actor: string; force?: boolean }): Promise<Decision> {
+    const spec = this.spec(action.deployment);
+    if (action.host !== undefined && !spec.hosts.some((h) => h.name === action.host)) {
+      throw new NixGuardError("NOT_FOUND", `unknown host "${action.host}" in deployment "${spec.name}"`);
+    }
+    const now = this.now();
+    const state = await this.deps.store.load(spec);
+    const breaker = await this.updateBreaker(now, true);
+    const p: PlannedAction = {
+      action,
+      key: actionKey(action),
+      reason: `requested by ${opts.actor}`,
+      hosts: action.host === undefined ? [] : [action.host],
+    };
+    const origin = { manual: true, force: opts.force === true };
+    return this.decide(p, spec, state, breaker, origin, opts.actor, false, now);
+  }
+
+  /** The worker finished an action: settle, backoff from its end, drift bookkeeping, event, re-probe. */
+  async onOutcome(o: ActionOutcome): Promise<void> {
+    const { config, desired } = this.deps.getConfig();
+    const deployment = o.action.deployment;
+    await this.deps.store.finish(deployment, o.key, o.finishedAt + config.remediation.settle);
+    const backoff = await this.deps.store.backoff(o.key);
+    if (backoff)
+      await this.deps.store.setBackoff(
+        o.key,
+        recordFinish(backoff, config.remediation.backoff, o.finishedAt),
+      );
+    const spec = desired.deployments.find((d) => d.name === deployment);
+    const covered = spec ? hostsCoveredBy(o.action, spec) : [];
+    // An apply that ran may have switched hosts, even when it failed: their next observation is ours.
+    const ran =
+      o.outcome === "success" || o.outcome === "failed" || o.outcome === "panic" || o.outcome === "timeout";
+    if (covered.length > 0) {
+      if (ran) await this.deps.store.markGenerationPending(deployment, covered, o.finishedAt);
+      else await this.deps.store.clearGenerationPending(deployment, covered);
+    }
+    const hosts = o.action.kind === "restart" ? [o.action.host] : covered;
+    if (this.deps.reprobe) {
+      await Promise.allSettled(hosts.map((h) => this.deps.reprobe?.(deployment, h)));
+    }
+    const after = hosts.map((h) => this.health.get(hostKey(deployment, h))?.state ?? "unknown");
+    const healed = after.length > 0 && after.every((s) => s === "healthy" || s === "degraded");
+    await this.emit({
+      kind: "outcome",
+      deployment,
+      ...(o.action.host !== undefined ? { host: o.action.host } : {}),
+      action: o.action.kind,
+      outcome: o.outcome,
+      jobId: o.jobId,
+      actor: o.actor,
+      reason: `${o.message.slice(0, 300)}${after.length > 0 ? (healed ? " (healed)" : ` (after: ${after.join(", ")})`) : ""}`,
+    });
+    this.loop.wake(deployment);
+  }
+
+  async pause(scope: PauseScope, reason: string, actor: string, until?: number): Promise<Pause> {
+    this.checkScope(scope);
+    const pause: Pause = {
+      scope,
+      reason,
+      actor,
+      since: this.now(),
+      ...(until !== undefined ? { until } : {}),
+    };
+    await this.deps.store.setPause(pause);
+    this.deps.metrics.paused.set({ scope: pauseLabel(scope) }, 1);
+    await this.emit({
+      kind: "pause",
+      ...scopeFields(scope),
+      reason: `paused ${describeScope(scope)}: ${reason}`,
+      actor,
+    });
+    return pause;
+  }
+
+  /** NOT_FOUND when that scope is not paused. */
+  async resume(scope: PauseScope, actor: string): Promise<Pause> {
+    const removed = await this.deps.store.removePause(scope);
+    if (!removed) throw new NixGuardError("NOT_FOUND", `${describeScope(scope)} is not paused`);
+    this.deps.metrics.paused.set({ scope: pauseLabel(scope) }, 0);
+    await this.emit({
+      kind: "pause",
+      ...scopeFields(scope),
+      reason: `resumed ${describeScope(scope)}`,
+      actor,
+    });
+    this.wakeScope(scope);
+    return removed;
+  }
+
+  /** Clears quarantine, backoff and budget (and restart attempts) in the scope. */
+  async reset(
+    scope: PauseScope,
+    actor = "api",
+  ): Promise<{ cleared: ("quarantine" | "backoff" | "budget")[] }> {
+    this.checkScope(scope);
+    const deployments = this.deploymentsIn(scope);
+    const cleared = new Set<"quarantine" | "backoff" | "budget">();
+    for (const spec of deployments) {
+      const host = scope.kind === "host" ? scope.host : undefined;
+      for (const c of await this.deps.store.reset(spec, host)) cleared.add(c);
+      for (const h of spec.hosts) {
+        if (host === undefined || h.name === host)
+          this.deps.metrics.quarantined.set({ deployment: spec.name, host: h.name }, 0);
+      }
+      if (host === undefined) this.deps.metrics.quarantined.set({ deployment: spec.name, host: "" }, 0);
+      this.lastBlocked.delete(spec.name);
+    }
+    const list = [...cleared];
+    await this.emit({
+      kind: "decision",
+      ...scopeFields(scope),
+      reason: `reset ${describeScope(scope)}: cleared ${list.length > 0 ? list.join(", ") : "nothing"}`,
+      actor,
+    });
+    this.wakeScope(scope);
+    return { cleared: list };
+  }
+
+  async status(): Promise<ControllerStatus> {
+    const { config, desired } = this.deps.getConfig();
+    const now = this.now();
+    const states = allHosts(desired).map(
+      (h) => this.health.get(hostKey(h.deployment, h.name))?.state ?? "unknown",
+    );
+    return controllerStatus({
+      config,
+      desired,
+      now,
+      store: this.deps.store,
+      breaker: breakerStatus(states, config.remediation.breaker),
+      breakerSince: this.breaker?.since,
+      ...(this.deps.leader ? { leader: this.deps.leader } : {}),
+      ...(this.deps.timezone ? { timezone: this.deps.timezone } : {}),
+    });
+  }
+
+  /** The latest health of every host this controller has seen (for the API). */
+  hosts(): HostHealth[] {
+    return [...this.health.values()];
+  }
+
+  // ---- internals ----
+
+  private async decide(
+    p: PlannedAction,
+    spec: DeploymentSpec,
+    state: PolicyState,
+    breaker: BreakerStatus,
+    origin: ActionOrigin,
+    actor: string,
+    dryRun: boolean,
+    now: number,
+  ): Promise<Decision> {
+    const { config } = this.deps.getConfig();
+    const gate = evaluatePolicy(
+      {
+        action: p.action,
+        key: p.key,
+        origin,
+        deploymentHosts: spec.hosts.map((h) => h.name),
+        config: config.remediation,
+        pauses: state.pauses,
+        breaker,
+        inFlight: state.inFlight,
+        ...(state.settleUntil !== undefined ? { settleUntil: state.settleUntil } : {}),
+        backoff: state.backoff[p.key],
+        budget: state.budget,
+        quarantines: state.quarantines,
+        ...(this.deps.timezone ? { timezone: this.deps.timezone } : {}),
+      },
+      now,
+    );
+    if (!gate.allowed) {
+      if (!dryRun) await this.recordBlocked(p, gate.reason, gate.detail, actor);
+      return {
+        ...p,
+        decision: "blocked",
+        blockedBy: gate.reason,
+        detail: gate.detail,
+        ...(gate.until !== undefined ? { until: gate.until } : {}),
+      };
+    }
+    if (dryRun) return { ...p, decision: "planned" };
+    this.lastBlocked.get(spec.name)?.delete(p.key);
+    if (p.action.kind === "quarantine") return this.quarantine(p, actor, now);
+    return this.enqueue(p, spec, state, origin, actor, now);
+  }
+
+  private async enqueue(
+    p: PlannedAction,
+    spec: DeploymentSpec,
+    state: PolicyState,
+    origin: ActionOrigin,
+    actor: string,
+    now: number,
+  ): Promise<Decision> {
+    const { config } = this.deps.getConfig();
+    const r = config.remediation;
+    const res = await this.deps.queue.enqueue({ action: p.action, actor, reason: p.reason });
+    if (!origin.manual && res.state === "added") {
+      const backoff = recordAttempt(state.backoff[p.key], r.backoff, now);
+      await this.deps.store.recordAutomatic({
+        deployment: spec.name,
+        key: p.key,
+        jobId: res.jobId,
+        at: now,
+        backoff,
+        keepAttemptsMs: Math.max(r.restartWindow, r.budget.deployment.window, r.budget.global.window),
+        budgetWindows: { deployment: r.budget.deployment.window, global: r.budget.global.window },
+      });
+      // Later actions of this same pass see it: one action per deployment at a time.
+      state.backoff[p.key] = backoff;
+      state.attempts[p.key] = [...(state.attempts[p.key] ?? []), now];
+      state.budget.deployment.push(now);
+      state.budget.global.push(now);
+    } else {
+      await this.deps.store.markInFlight(spec.name, p.key, res.jobId, now);
+    }
+    state.inFlight.push({ key: p.key, jobId: res.jobId, since: now });
+    const covered = hostsCoveredBy(p.action, spec);
+    if (covered.length > 0) {
+      await this.deps.store.markGenerationPending(spec.name, covered, 0);
+      for (const h of covered) state.generationPending[h] = 0;
+    }
+    await this.emit({
+      kind: "action",
+      deployment: spec.name,
+      ...(p.action.host !== undefined ? { host: p.action.host } : {}),
+      action: p.action.kind,
+      reason: p.reason,
+      outcome: res.state,
+      jobId: res.jobId,
+      actor,
+    });
+    return { ...p, decision: "enqueued", jobId: res.jobId, enqueue: res.state };
+  }
+
+  private async quarantine(p: PlannedAction, actor: string, now: number): Promise<Decision> {
+    const { config } = this.deps.getConfig();
+    const { deployment, host } = p.action;
+    const entry = {
+      deployment,
+      ...(host !== undefined ? { host } : {}),
+      since: now,
+      until: now + config.remediation.quarantine.cooldown,
+      reason: p.reason,
+    };
+    await this.deps.store.setQuarantine(entry);
+    this.deps.metrics.quarantined.set({ deployment, host: host ?? "" }, 1);
+    this.deps.metrics.actionsTotal.inc({ deployment, action: "quarantine", outcome: "success" });
+    await this.emit({
+      kind: "quarantine",
+      deployment,
+      ...(host !== undefined ? { host } : {}),
+      action: "quarantine",
+      reason: p.reason,
+      actor,
+    });
+    return { ...p, decision: "quarantined" };
+  }
+
+  private async recordBlocked(
+    p: PlannedAction,
+    reason: string,
+    detail: string,
+    actor: string,
+  ): Promise<void> {
+    const seen = this.lastBlocked.get(p.action.deployment) ?? new Map<string, string>();
+    this.lastBlocked.set(p.action.deployment, seen);
+    if (seen.get(p.key) === reason) return;
+    seen.set(p.key, reason);
+    this.deps.metrics.actionsBlockedTotal.inc({ reason });
+    await this.emit({
+      kind: "blocked",
+      deployment: p.action.deployment,
+      ...(p.action.host !== undefined ? { host: p.action.host } : {}),
+      action: p.action.kind,
+      reason: `${reason}: ${detail}`,
+      actor,
+    });
+  }
+
+  /** Keys no longer planned (healed, or ladder moved on) may be recorded again when next blocked. */
+  private forgetUnblocked(deployment: string, plan: readonly PlannedAction[]): void {
+    const seen = this.lastBlocked.get(deployment);
+    if (!seen) return;
+    const planned = new Set(plan.map((p) => p.key));
+    for (const key of seen.keys()) if (!planned.has(key)) seen.delete(key);
+  }
+
+  /** Breaker over the whole fleet; an event and the gauge on every change, persisted across failover. */
+  private async updateBreaker(now: number, record: boolean): Promise<BreakerStatus> {
+    const { config, desired } = this.deps.getConfig();
+    const states = allHosts(desired).map(
+      (h) => this.health.get(hostKey(h.deployment, h.name))?.state ?? "unknown",
+    );
+    const status = breakerStatus(states, config.remediation.breaker);
+    if (!record) return status;
+    if (this.breaker === undefined) {
+      const stored = await this.deps.store.breaker();
+      this.breaker = stored ? { open: stored.open, since: stored.since } : { open: false };
+      this.deps.metrics.breakerOpen.set(this.breaker.open ? 1 : 0);
+    }
+    if (status.open !== this.breaker.open) {
+      this.breaker = { open: status.open, since: now };
+      await this.deps.store.setBreaker({
+        open: status.open,
+        since: now,
+        bad: status.bad,
+        total: status.total,
+      });
+      this.deps.metrics.breakerOpen.set(status.open ? 1 : 0);
+      await this.emit({
+        kind: "breaker",
+        outcome: status.open ? "open" : "closed",
+        reason: `${status.bad} of ${status.total} hosts bad (threshold ${config.remediation.breaker.unhealthyFraction})`,
+      });
+      if (!status.open) for (const d of desired.deployments) this.loop.wake(d.name);
+    }
+    return status;
+  }
+
+  private async emit(e: Omit<NixGuardEvent, "time">): Promise<void> {
+    try {
+      await this.deps.events.append({ time: this.now(), ...e });
+    } catch (err) {
+      // The audit trail is best effort: losing an event must not stop remediation.
+      this.deps.logger.warn({ err, kind: e.kind }, "could not append event");
+    }
+    this.deps.logger.info({ event: e }, "controller event");
+  }
+
+  private healthOf(spec: DeploymentSpec): Map<string, HostHealth> {
+    const m = new Map<string, HostHealth>();
+    for (const h of spec.hosts) {
+      const hh = this.health.get(hostKey(spec.name, h.name));
+      if (hh) m.set(h.name, hh);
+    }
+    return m;
+  }
+
+  private spec(name: string): DeploymentSpec {
+    const spec = this.deps.getConfig().desired.deployments.find((d) => d.name === name);
+    if (!spec) throw new NixGuardError("NOT_FOUND", `unknown deployment "${name}"`);
+    return spec;
+  }
+
+  private checkScope(scope: PauseScope): void {
+    if (scope.kind === "global") return;
+    const spec = this.spec(scope.deployment);
+    if (scope.kind === "host" && !spec.hosts.some((h) => h.name === scope.host)) {
+      throw new NixGuardError("NOT_FOUND", `unknown host "${scope.host}" in deployment "${spec.name}"`);
+    }
+  }
+
+  private deploymentsIn(scope: PauseScope): DeploymentSpec[] {
+    const all = this.deps.getConfig().desired.deployments;
+    return scope.kind === "global" ? [...all] : all.filter((d) => d.name === scope.deployment);
+  }
+
+  private wakeScope(scope: PauseScope): void {
+    for (const d of this.deploymentsIn(scope)) this.loop.wake(d.name);
+  }
+}
+
+function changed(prev: HostHealth, next: HostHealth): boolean {
+  if (prev.state !== next.state || prev.currentSystem !== next.currentSystem) return true;
+  const a = Object.values(prev.checks);
+  const b = next.checks;
+  if (a.length !== Object.keys(b).length) return true;
+  return a.some((c) => b[c.id]?.state !== c.state);
+}
+
+function scopeFields(scope: PauseScope): { deployment?: string; host?: string } {
+  if (scope.kind === "global") return {};
+  if (scope.kind === "deployment") return { deployment: scope.deployment };
+  return { deployment: scope.deployment, host: scope.host };
+}

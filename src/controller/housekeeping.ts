@@ -1,0 +1,175 @@
+import type { DeploymentSpec } from "../config/desired.js";
+import type { LoadedConfig } from "../config/load.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { ActionQueue } from "../queue/types.js";
+import { generationToRecord, hostsCoveredBy, isDrifted } from "./drift.js";
+import { resetAfterHealth } from "./policy/backoff.js";
+import { describeScope, pauseLabel } from "./policy/types.js";
+import type { PolicyState } from "./policy-state.js";
+import type { StateStore } from "./state-store.js";
+import { actionKey, type HostHealth, type NixGuardEvent } from "./types.js";
+
+export interface HousekeepingDeps {
+  getConfig: () => LoadedConfig;
+  queue: ActionQueue;
+  store: StateStore;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  emit: (e: Omit<NixGuardEvent, "time">) => Promise<void>;
+}
+
+/** An action marked in flight whose job the queue no longer knows, after this long, was lost. */
+const LOST_JOB_GRACE_MS = 30_000;
+
+/**
+ * State upkeep before each pass over a deployment, level-triggered like the pass itself:
+ * expired pauses, generations to record, in-flight marks whose job is gone, backoffs earned
+ * back by sustained health, and drift. Mutates `state` so the pass sees the result.
+ */
+export class Housekeeping {
+  constructor(private readonly deps: HousekeepingDeps) {}
+
+  async run(
+    spec: DeploymentSpec,
+    state: PolicyState,
+    health: ReadonlyMap<string, HostHealth>,
+    now: number,
+  ): Promise<void> {
+    await this.expirePauses(state, now);
+    await this.recordGenerations(spec, state, health);
+    await this.dropLostJobs(spec, state, now);
+    await this.resetBackoffs(spec, state, health, now);
+    await this.trackDrift(spec, state, health, now);
+  }
+
+  private async expirePauses(state: PolicyState, now: number): Promise<void> {
+    const expired = state.pauses.filter((p) => p.until !== undefined && p.until <= now);
+    for (const p of expired) {
+      if (!(await this.deps.store.removePause(p.scope))) continue;
+      this.deps.metrics.paused.set({ scope: pauseLabel(p.scope) }, 0);
+      await this.deps.emit({
+        kind: "pause",
+        ...(p.scope.kind !== "global" ? { deployment: p.scope.deployment } : {}),
+        ...(p.scope.kind === "host" ? { host: p.scope.host } : {}),
+        reason: `pause of ${describeScope(p.scope)} expired`,
+        actor: p.actor,
+      });
+    }
+    state.pauses = state.pauses.filter((p) => !expired.includes(p));
+  }
+
+  private async recordGenerations(
+    spec: DeploymentSpec,
+    state: PolicyState,
+    health: ReadonlyMap<string, HostHealth>,
+  ): Promise<void> {
+    for (const [host, finishedAt] of Object.entries(state.generationPending)) {
+      const h = health.get(host);
+      const system = h ? generationToRecord(h, finishedAt) : undefined;
+      if (system === undefined) continue;
+      await this.deps.store.recordGeneration(spec.name, host, system);
+      state.generations[host] = system;
+      delete state.generationPending[host];
+    }
+  }
+
+  /**
+   * The worker reports outcomes, but a report can be lost (a process died between finishing and
+   * telling). The queue is the truth: a mark without a job is cleared, and settles from now.
+   */
+  private async dropLostJobs(spec: DeploymentSpec, state: PolicyState, now: number): Promise<void> {
+    const kept = [];
+    for (const entry of state.inFlight) {
+      if (now - entry.since < LOST_JOB_GRACE_MS || (await this.deps.queue.isInFlight(entry.key))) {
+        kept.push(entry);
+        continue;
+      }
+      const settleUntil = now + this.deps.getConfig().config.remediation.settle;
+      await this.deps.store.finish(spec.name, entry.key, settleUntil);
+      state.settleUntil = Math.max(state.settleUntil ?? 0, settleUntil);
+      this.deps.logger.warn(
+        { deployment: spec.name, key: entry.key, jobId: entry.jobId },
+        "in-flight job vanished",
+      );
+      const redeploy = entry.key.startsWith("redeploy__");
+      if (redeploy) {
+        const host = entry.key.split("__")[2];
+        const covered = host !== undefined ? [host] : spec.hosts.map((h) => h.name);
+        await this.deps.store.markGenerationPending(spec.name, covered, now);
+        for (const h of covered) state.generationPending[h] = now;
+      }
+    }
+    state.inFlight = kept;
+  }
+
+  private async resetBackoffs(
+    spec: DeploymentSpec,
+    state: PolicyState,
+    health: ReadonlyMap<string, HostHealth>,
+    now: number,
+  ): Promise<void> {
+    const cfg = this.deps.getConfig().config.remediation.backoff;
+    const healthyFor = (host: string): number => {
+      const h = health.get(host);
+      return h && (h.state === "healthy" || h.state === "degraded") ? now - h.since : 0;
+    };
+    for (const [key, backoff] of Object.entries(state.backoff)) {
+      if (state.inFlight.some((e) => e.key === key)) continue;
+      const hosts = hostsOfKey(spec, key);
+      if (hosts.length === 0) continue;
+      const sustained = Math.min(...hosts.map(healthyFor));
+      if (resetAfterHealth(backoff, sustained, cfg) !== undefined) continue;
+      await this.deps.store.setBackoff(key, undefined);
+      delete state.backoff[key];
+    }
+  }
+
+  private async trackDrift(
+    spec: DeploymentSpec,
+    state: PolicyState,
+    health: ReadonlyMap<string, HostHealth>,
+    now: number,
+  ): Promise<void> {
+    const mode = this.deps.getConfig().config.remediation.drift;
+    const known = await this.deps.store.drift();
+    for (const host of spec.hosts) {
+      const h = health.get(host.name);
+      const recorded = state.generations[host.name];
+      const drifted =
+        mode !== "ignore" && isDrifted(h, recorded, state.generationPending[host.name] !== undefined);
+      const field = `${spec.name}/${host.name}`;
+      const labels = { deployment: spec.name, host: host.name };
+      if (drifted && known[field] === undefined) {
+        await this.deps.store.setDrift(spec.name, host.name, now);
+        this.deps.metrics.drift.set(labels, 1);
+        await this.deps.emit({
+          kind: "drift",
+          deployment: spec.name,
+          host: host.name,
+          reason: `running ${h?.currentSystem}, NixGuard deployed ${recorded}`,
+          outcome: mode,
+        });
+      } else if (!drifted && known[field] !== undefined) {
+        // Back to the recorded system, or NixGuard's own apply is replacing it.
+        await this.deps.store.setDrift(spec.name, host.name, undefined);
+        this.deps.metrics.drift.set(labels, 0);
+      } else {
+        this.deps.metrics.drift.set(labels, drifted ? 1 : 0);
+      }
+    }
+  }
+}
+
+/** Hosts whose health earns back a key's backoff. */
+function hostsOfKey(spec: DeploymentSpec, key: string): string[] {
+  for (const h of spec.hosts) {
+    if (key === actionKey({ kind: "restart", deployment: spec.name, host: h.name, units: [] }))
+      return [h.name];
+    if (key === actionKey({ kind: "redeploy", deployment: spec.name, target: "", host: h.name }))
+      return [h.name];
+  }
+  const whole = { kind: "redeploy", deployment: spec.name, target: "" } as const;
+  return key === actionKey(whole) ? hostsCoveredBy(whole, spec) : [];
+}

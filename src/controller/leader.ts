@@ -1,0 +1,171 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+
+// Take the lease when free (SET NX PX) or when it is already ours (a step-down whose renewal
+// reached Redis late); every acquisition gets a fresh fencing token.
+const ACQUIRE = `
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  return 0
+end
+return redis.call('INCR', KEYS[2])
+`;
+
+// Compare-and-renew: only the holder's token extends the lease.
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+export interface LeaderElectorOptions {
+  redis: Redis;
+  prefix: string;
+  /** config.leader: lease 15 s, renew every 5 s by default (controller-runtime's). */
+  leaseMs: number;
+  renewMs: number;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Shown in logs and status; random by default. */
+  identity?: string;
+}
+
+/**
+ * Leader election over one Redis key. Only the leader probes and plans; a holder that cannot
+ * renew (Redis down, network split, process stalled) steps down within one renew period, well
+ * before its lease runs out elsewhere, so two leaders never plan at once. The fencing token
+ * increases with every acquisition; plans carry it so stale ones can be told apart.
+ */
+export class LeaderElector {
+  readonly identity: string;
+  private readonly key: string;
+  private readonly fenceKey: string;
+  private readonly listeners = new Set<(isLeader: boolean) => void>();
+  private leading = false;
+  private token: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private tick: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: LeaderElectorOptions) {
+    this.identity = opts.identity ?? randomUUID();
+    this.key = `${opts.prefix}:leader`;
+    this.fenceKey = `${opts.prefix}:leader:fence`;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  fencingToken(): number | undefined {
+    return this.leading ? this.token : undefined;
+  }
+
+  /** Identity of the current holder as Redis sees it, or undefined when the lease is free. */
+  async holder(): Promise<string | undefined> {
+    return (await this.opts.redis.get(this.key)) ?? undefined;
+  }
+
+  onChange(listener: (isLeader: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Tries at once, then every renew period. Resolves after the first attempt. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.opts.metrics?.leader.set(0);
+    await this.runTick();
+  }
+
+  /** Stops campaigning and releases the lease if held, so another process takes over at once. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.tick;
+    if (this.leading) {
+      this.setLeading(false, "stopped");
+      await this.withDeadline(this.opts.redis.eval(RELEASE, 1, this.key, this.identity)).catch(
+        () => undefined,
+      );
+    }
+  }
+
+  private runTick(): Promise<void> {
+    const started = Date.now();
+    this.tick = this.attempt().finally(() => {
+      if (!this.running) return;
+      const wait = Math.max(0, this.opts.renewMs - (Date.now() - started));
+      this.timer = setTimeout(() => void this.runTick(), wait);
+    });
+    return this.tick;
+  }
+
+  private async attempt(): Promise<void> {
+    try {
+      if (this.leading) {
+        const ok = await this.withDeadline(
+          this.opts.redis.eval(RENEW, 1, this.key, this.identity, String(this.opts.leaseMs)),
+        );
+        if (ok !== 1) this.setLeading(false, "lease lost to another process");
+        return;
+      }
+      const token = await this.withDeadline(
+        this.opts.redis.eval(ACQUIRE, 2, this.key, this.fenceKey, this.identity, String(this.opts.leaseMs)),
+      );
+      if (typeof token === "number" && token > 0 && this.running) {
+        this.token = token;
+        this.setLeading(true, "acquired");
+      }
+    } catch (err) {
+      // Cannot tell whether the lease is still ours: assume not, before someone else is sure.
+      if (this.leading) this.setLeading(false, `renewal failed: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * A Redis call that hangs (network split) must not keep us leading: give it half a renew
+   * period, so stepping down happens within one renew period of the last renewal.
+   */
+  private withDeadline<T>(p: Promise<T>): Promise<T> {
+    const ms = Math.max(1, Math.floor(this.opts.renewMs / 2));
+    let t: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`no answer from redis in ${ms} ms`)), ms);
+    });
+    return Promise.race([p, deadline]).finally(() => clearTimeout(t));
+  }
+
+  private setLeading(leading: boolean, why: string): void {
+    if (this.leading === leading) return;
+    this.leading = leading;
+    if (!leading) this.token = undefined;
+    this.opts.metrics?.leader.set(leading ? 1 : 0);
+    this.opts.logger.info(
+      { identity: this.identity, fencingToken: this.token, why },
+      leading ? "became leader" : "stopped leading",
+    );
+    for (const listener of this.listeners) {
+      try {
+        listener(leading);
+      } catch (err) {
+        this.opts.logger.error({ err }, "leader change listener threw");
+      }
+    }
+  }
+}

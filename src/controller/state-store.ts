@@ -1,0 +1,305 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { DeploymentSpec } from "../config/desired.js";
+import type { InFlightEntry } from "./policy/inflight.js";
+import {
+  type BackoffState,
+  type Pause,
+  type PauseScope,
+  type QuarantineEntry,
+  scopeKey,
+} from "./policy/types.js";
+import type { PolicyState } from "./policy-state.js";
+import { actionKey } from "./types.js";
+
+export interface BreakerRecord {
+  open: boolean;
+  since: number;
+  bad: number;
+  total: number;
+}
+
+/**
+ * The controller's memory in Redis: attempts, backoff, budgets, quarantines, pauses, recorded
+ * generations, in-flight actions and settle deadlines. Redis rather than process memory so a
+ * restart or a failover to another NixGuard loses nothing. Every key starts with `<prefix>:ctl:`.
+ */
+export class StateStore {
+  private readonly p: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.p = `${prefix}:ctl`;
+  }
+
+  private k = {
+    attempts: (key: string) => `${this.p}:attempts:${key}`,
+    budgetDeployment: (deployment: string) => `${this.p}:budget:d:${deployment}`,
+    budgetGlobal: () => `${this.p}:budget:global`,
+    backoff: () => `${this.p}:backoff`,
+    quarantine: () => `${this.p}:quarantine`,
+    pauses: () => `${this.p}:pauses`,
+    generation: () => `${this.p}:generation`,
+    generationPending: () => `${this.p}:generation-pending`,
+    inflight: (deployment: string) => `${this.p}:inflight:${deployment}`,
+    settle: () => `${this.p}:settle`,
+    drift: () => `${this.p}:drift`,
+    breaker: () => `${this.p}:breaker`,
+  };
+
+  /** Everything the gates and the ladder read about one deployment, in one round trip. */
+  async load(deployment: DeploymentSpec): Promise<PolicyState> {
+    const keys = attemptKeys(deployment);
+    const hostKeys = deployment.hosts.map((h) => `${deployment.name}/${h.name}`);
+    const pipe = this.redis.pipeline();
+    for (const key of keys) pipe.zrange(this.k.attempts(key), 0, -1, "WITHSCORES");
+    pipe.zrange(this.k.budgetDeployment(deployment.name), 0, -1, "WITHSCORES");
+    pipe.zrange(this.k.budgetGlobal(), 0, -1, "WITHSCORES");
+    pipe.hgetall(this.k.backoff());
+    pipe.hgetall(this.k.quarantine());
+    pipe.hgetall(this.k.pauses());
+    pipe.hgetall(this.k.inflight(deployment.name));
+    pipe.hget(this.k.settle(), deployment.name);
+    pipe.hmget(this.k.generation(), ...hostKeys);
+    pipe.hmget(this.k.generationPending(), ...hostKeys);
+    const out = await exec(pipe);
+    let i = 0;
+    const next = () => out[i++];
+
+    const attempts: Record<string, number[]> = {};
+    for (const key of keys) {
+      const times = scores(next() as string[]);
+      if (times.length > 0) attempts[key] = times;
+    }
+    const budget = { deployment: scores(next() as string[]), global: scores(next() as string[]) };
+    const backoff: Record<string, BackoffState> = {};
+    for (const [key, json] of Object.entries(next() as Record<string, string>)) {
+      if (keys.includes(key)) backoff[key] = JSON.parse(json) as BackoffState;
+    }
+    const quarantines = Object.values(next() as Record<string, string>)
+      .map((json) => JSON.parse(json) as QuarantineEntry)
+      .filter((q) => q.deployment === deployment.name);
+    const pauses = Object.values(next() as Record<string, string>).map((json) => JSON.parse(json) as Pause);
+    const inFlight = Object.entries(next() as Record<string, string>).map(([key, json]) => ({
+      key,
+      ...(JSON.parse(json) as Omit<InFlightEntry, "key">),
+    }));
+    const settle = next() as string | null;
+    const generations: Record<string, string> = {};
+    const generationPending: Record<string, number> = {};
+    const gens = next() as (string | null)[];
+    const pend = next() as (string | null)[];
+    deployment.hosts.forEach((h, j) => {
+      const g = gens[j];
+      const pending = pend[j];
+      if (g) generations[h.name] = g;
+      if (pending !== null && pending !== undefined) generationPending[h.name] = Number(pending);
+    });
+    return {
+      attempts,
+      backoff,
+      budget,
+      quarantines,
+      pauses,
+      inFlight,
+      ...(settle ? { settleUntil: Number(settle) } : {}),
+      generations,
+      generationPending,
+    };
+  }
+
+  /**
+   * An automatic action was queued: one more attempt for its key, one more against the budgets,
+   * its backoff, and the deployment is in flight. One MULTI so a crash leaves all or none.
+   */
+  async recordAutomatic(a: {
+    deployment: string;
+    key: string;
+    jobId: string;
+    at: number;
+    backoff: BackoffState;
+    keepAttemptsMs: number;
+    budgetWindows: { deployment: number; global: number };
+  }): Promise<void> {
+    const member = `${a.at}:${randomUUID()}`;
+    const m = this.redis.multi();
+    addTimed(m, this.k.attempts(a.key), a.at, member, a.keepAttemptsMs);
+    addTimed(m, this.k.budgetDeployment(a.deployment), a.at, member, a.budgetWindows.deployment);
+    addTimed(m, this.k.budgetGlobal(), a.at, member, a.budgetWindows.global);
+    m.hset(this.k.backoff(), a.key, JSON.stringify(a.backoff));
+    m.hset(this.k.inflight(a.deployment), a.key, JSON.stringify({ jobId: a.jobId, since: a.at }));
+    await exec(m);
+  }
+
+  /** A manual action was queued: only the in-flight mark (manual actions spend no budget). */
+  async markInFlight(deployment: string, key: string, jobId: string, at: number): Promise<void> {
+    await this.redis.hset(this.k.inflight(deployment), key, JSON.stringify({ jobId, since: at }));
+  }
+
+  /** The action finished: no longer in flight; the deployment settles until `settleUntil`. */
+  async finish(deployment: string, key: string, settleUntil: number): Promise<void> {
+    const m = this.redis.multi();
+    m.hdel(this.k.inflight(deployment), key);
+    m.hset(this.k.settle(), deployment, String(settleUntil));
+    await exec(m);
+  }
+
+  async clearInFlight(deployment: string, key: string): Promise<void> {
+    await this.redis.hdel(this.k.inflight(deployment), key);
+  }
+
+  async backoff(key: string): Promise<BackoffState | undefined> {
+    const json = await this.redis.hget(this.k.backoff(), key);
+    return json ? (JSON.parse(json) as BackoffState) : undefined;
+  }
+
+  async setBackoff(key: string, state: BackoffState | undefined): Promise<void> {
+    if (state) await this.redis.hset(this.k.backoff(), key, JSON.stringify(state));
+    else await this.redis.hdel(this.k.backoff(), key);
+  }
+
+  async setQuarantine(q: QuarantineEntry): Promise<void> {
+    await this.redis.hset(this.k.quarantine(), quarantineField(q.deployment, q.host), JSON.stringify(q));
+  }
+
+  async quarantines(): Promise<QuarantineEntry[]> {
+    const all = await this.redis.hgetall(this.k.quarantine());
+    return Object.values(all).map((json) => JSON.parse(json) as QuarantineEntry);
+  }
+
+  async setPause(p: Pause): Promise<void> {
+    await this.redis.hset(this.k.pauses(), scopeKey(p.scope), JSON.stringify(p));
+  }
+
+  /** Returns the pause removed, if there was one. */
+  async removePause(scope: PauseScope): Promise<Pause | undefined> {
+    const field = scopeKey(scope);
+    const [json, removed] = (await exec(
+      this.redis.multi().hget(this.k.pauses(), field).hdel(this.k.pauses(), field),
+    )) as [string | null, number];
+    return removed > 0 && json ? (JSON.parse(json) as Pause) : undefined;
+  }
+
+  async pauses(): Promise<Pause[]> {
+    const all = await this.redis.hgetall(this.k.pauses());
+    return Object.values(all).map((json) => JSON.parse(json) as Pause);
+  }
+
+  /**
+   * API reset of a deployment or one host: quarantine, backoff and budget (the deployment's
+   * window; the global one is shared with other deployments and stays). Returns what existed.
+   */
+  async reset(deployment: DeploymentSpec, host?: string): Promise<("quarantine" | "backoff" | "budget")[]> {
+    const hosts = host === undefined ? deployment.hosts : deployment.hosts.filter((h) => h.name === host);
+    const keys = attemptKeys({ ...deployment, hosts });
+    if (host !== undefined)
+      keys.push(actionKey({ kind: "redeploy", deployment: deployment.name, target: "" }));
+    const qFields =
+      host === undefined
+        ? [deployment.name, ...deployment.hosts.map((h) => quarantineField(deployment.name, h.name))]
+        : [quarantineField(deployment.name, host)];
+    const m = this.redis.multi();
+    m.hdel(this.k.quarantine(), ...qFields);
+    m.hdel(this.k.backoff(), ...keys);
+    m.del(this.k.budgetDeployment(deployment.name), ...keys.map((k) => this.k.attempts(k)));
+    const [q, b, budget] = (await exec(m)) as number[];
+    const cleared: ("quarantine" | "backoff" | "budget")[] = [];
+    if ((q ?? 0) > 0) cleared.push("quarantine");
+    if ((b ?? 0) > 0) cleared.push("backoff");
+    if ((budget ?? 0) > 0) cleared.push("budget");
+    return cleared;
+  }
+
+  /** A NixGuard apply will change these hosts: no drift until their new system is recorded. */
+  async markGenerationPending(
+    deployment: string,
+    hosts: readonly string[],
+    finishedAt: number,
+  ): Promise<void> {
+    if (hosts.length === 0) return;
+    const fields = hosts.flatMap((h) => [`${deployment}/${h}`, String(finishedAt)]);
+    await this.redis.hset(this.k.generationPending(), ...fields);
+  }
+
+  async clearGenerationPending(deployment: string, hosts: readonly string[]): Promise<void> {
+    if (hosts.length === 0) return;
+    await this.redis.hdel(this.k.generationPending(), ...hosts.map((h) => `${deployment}/${h}`));
+  }
+
+  async recordGeneration(deployment: string, host: string, system: string): Promise<void> {
+    const field = `${deployment}/${host}`;
+    await exec(
+      this.redis.multi().hset(this.k.generation(), field, system).hdel(this.k.generationPending(), field),
+    );
+  }
+
+  /** Drifted hosts (deployment/host → since); survives failover so events are not repeated. */
+  async drift(): Promise<Record<string, number>> {
+    const all = await this.redis.hgetall(this.k.drift());
+    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
+  }
+
+  async setDrift(deployment: string, host: string, since: number | undefined): Promise<void> {
+    const field = `${deployment}/${host}`;
+    if (since === undefined) await this.redis.hdel(this.k.drift(), field);
+    else await this.redis.hset(this.k.drift(), field, String(since));
+  }
+
+  async breaker(): Promise<BreakerRecord | undefined> {
+    const json = await this.redis.get(this.k.breaker());
+    return json ? (JSON.parse(json) as BreakerRecord) : undefined;
+  }
+
+  async setBreaker(b: BreakerRecord): Promise<void> {
+    await this.redis.set(this.k.breaker(), JSON.stringify(b));
+  }
+
+  /** Deployments with actions marked in flight (for the loop's check against the queue). */
+  async inFlight(deployment: string): Promise<InFlightEntry[]> {
+    const all = await this.redis.hgetall(this.k.inflight(deployment));
+    return Object.entries(all).map(([key, json]) => ({
+      key,
+      ...(JSON.parse(json) as Omit<InFlightEntry, "key">),
+    }));
+  }
+}
+
+/** Action keys whose attempts and backoff matter to one deployment's ladder. */
+export function attemptKeys(deployment: DeploymentSpec): string[] {
+  const keys = new Set<string>([actionKey({ kind: "redeploy", deployment: deployment.name, target: "" })]);
+  for (const h of deployment.hosts) {
+    keys.add(actionKey({ kind: "restart", deployment: deployment.name, host: h.name, units: [] }));
+    keys.add(actionKey({ kind: "redeploy", deployment: deployment.name, target: "", host: h.name }));
+  }
+  return [...keys];
+}
+
+const quarantineField = (deployment: string, host?: string) =>
+  host === undefined ? deployment : `${deployment}/${host}`;
+
+type Chain = ReturnType<Redis["multi"]>;
+
+/** Sorted set of timestamps trimmed to its window and expiring with it: no key outlives its use. */
+function addTimed(m: Chain, key: string, at: number, member: string, keepMs: number): void {
+  m.zadd(key, at, member);
+  m.zremrangebyscore(key, "-inf", `(${at - keepMs}`);
+  m.pexpire(key, Math.max(1, Math.ceil(keepMs)));
+}
+
+function scores(withScores: string[]): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < withScores.length; i += 2) out.push(Number(withScores[i]));
+  return out;
+}
+
+/** Runs a pipeline or MULTI and throws the first command error instead of returning it. */
+async function exec(chain: Chain): Promise<unknown[]> {
+  const res = await chain.exec();
+  if (!res) throw new Error("redis transaction aborted");
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

@@ -1,0 +1,59 @@
+import { actionKey } from "../../../src/controller/types.js";
+import type { ActionQueue, ActionRequest, EnqueueResult } from "../../../src/queue/types.js";
+
+/**
+ * An ActionQueue that records requests instead of running them, with the real queue's key
+ * semantics: a key waiting coalesces, a key running gets one rerun. Tests finish jobs by hand.
+ */
+export class RecordingQueue implements ActionQueue {
+  readonly requests: ActionRequest[] = [];
+  readonly jobs = new Map<string, { jobId: string; state: "waiting" | "active"; rerun: boolean }>();
+  private seq = 0;
+
+  async enqueue(req: ActionRequest): Promise<EnqueueResult> {
+    this.requests.push(req);
+    const key = actionKey(req.action);
+    const job = this.jobs.get(key);
+    if (job?.state === "waiting") return { state: "coalesced", jobId: job.jobId };
+    if (job?.state === "active") {
+      job.rerun = true;
+      return { state: "rerun-scheduled", jobId: job.jobId };
+    }
+    const jobId = `${key}-${++this.seq}`;
+    this.jobs.set(key, { jobId, state: "waiting", rerun: false });
+    return { state: "added", jobId };
+  }
+
+  start(key: string): void {
+    const job = this.jobs.get(key);
+    if (job) job.state = "active";
+  }
+
+  /** The job ended; returns its id. */
+  finish(key: string): string {
+    const job = this.jobs.get(key);
+    if (!job) throw new Error(`no job for ${key}`);
+    this.jobs.delete(key);
+    return job.jobId;
+  }
+
+  async isInFlight(key: string): Promise<boolean> {
+    return this.jobs.has(key);
+  }
+
+  async counts() {
+    const all = [...this.jobs.values()];
+    return {
+      waiting: all.filter((j) => j.state === "waiting").length,
+      active: all.filter((j) => j.state === "active").length,
+      delayed: 0,
+      failed: 0,
+    };
+  }
+
+  async cancelForHost(): Promise<number> {
+    return 0;
+  }
+
+  async close(): Promise<void> {}
+}

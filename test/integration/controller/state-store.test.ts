@@ -1,0 +1,127 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StateStore } from "../../../src/controller/state-store.js";
+import { startRedis, type TestRedis } from "../../helpers/redis.js";
+import { fleetConfig } from "../../unit/controller/fixtures.js";
+
+const spec = fleetConfig().desired.deployments[0]!;
+let server: TestRedis;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+describe("state store", () => {
+  it("records an automatic action atomically and loads it back for the deployment", async () => {
+    const store = new StateStore(redis, "t1");
+    await store.recordAutomatic({
+      deployment: "fedi",
+      key: "restart__fedi__a",
+      jobId: "j1",
+      at: 1_000,
+      backoff: { attempts: 1, nextAt: 31_000 },
+      keepAttemptsMs: 3_600_000,
+      budgetWindows: { deployment: 3_600_000, global: 3_600_000 },
+    });
+    await store.recordAutomatic({
+      deployment: "fedi",
+      key: "redeploy__fedi",
+      jobId: "j2",
+      at: 2_000,
+      backoff: { attempts: 1, nextAt: 32_000 },
+      keepAttemptsMs: 3_600_000,
+      budgetWindows: { deployment: 3_600_000, global: 3_600_000 },
+    });
+    const s = await store.load(spec);
+    expect(s.attempts).toEqual({ restart__fedi__a: [1_000], redeploy__fedi: [2_000] });
+    expect(s.budget).toEqual({ deployment: [1_000, 2_000], global: [1_000, 2_000] });
+    expect(s.backoff["restart__fedi__a"]).toEqual({ attempts: 1, nextAt: 31_000 });
+    expect(s.inFlight.map((e) => e.key).sort()).toEqual(["redeploy__fedi", "restart__fedi__a"]);
+
+    await store.finish("fedi", "restart__fedi__a", 500_000);
+    const after = await store.load(spec);
+    expect(after.inFlight.map((e) => e.key)).toEqual(["redeploy__fedi"]);
+    expect(after.settleUntil).toBe(500_000);
+  });
+
+  it("trims timestamps that left their window", async () => {
+    const store = new StateStore(redis, "t2");
+    const rec = (at: number) =>
+      store.recordAutomatic({
+        deployment: "fedi",
+        key: "restart__fedi__b",
+        jobId: `j${at}`,
+        at,
+        backoff: { attempts: 1, nextAt: at },
+        keepAttemptsMs: 1_000,
+        budgetWindows: { deployment: 1_000, global: 1_000 },
+      });
+    await rec(1_000);
+    await rec(1_500);
+    await rec(2_600);
+    const s = await store.load(spec);
+    expect(s.attempts["restart__fedi__b"]).toEqual([2_600]);
+    expect(s.budget.global).toEqual([2_600]);
+  });
+
+  it("keeps pauses, quarantines and generations; reset clears quarantine, backoff and budget", async () => {
+    const store = new StateStore(redis, "t3");
+    await store.setPause({
+      scope: { kind: "host", deployment: "fedi", host: "a" },
+      reason: "r",
+      actor: "alice",
+      since: 1,
+    });
+    await store.setQuarantine({ deployment: "fedi", host: "a", since: 1, until: 99, reason: "r" });
+    await store.markGenerationPending("fedi", ["a", "b"], 0);
+    await store.recordGeneration("fedi", "a", "/nix/store/aaa-system");
+    await store.recordAutomatic({
+      deployment: "fedi",
+      key: "redeploy__fedi",
+      jobId: "j",
+      at: 5,
+      backoff: { attempts: 2, nextAt: 100 },
+      keepAttemptsMs: 3_600_000,
+      budgetWindows: { deployment: 3_600_000, global: 3_600_000 },
+    });
+    let s = await store.load(spec);
+    expect(s.pauses).toHaveLength(1);
+    expect(s.quarantines).toEqual([{ deployment: "fedi", host: "a", since: 1, until: 99, reason: "r" }]);
+    expect(s.generations).toEqual({ a: "/nix/store/aaa-system" });
+    expect(s.generationPending).toEqual({ b: 0 });
+
+    expect((await store.reset(spec, "a")).sort()).toEqual(["backoff", "budget", "quarantine"]);
+    s = await store.load(spec);
+    expect(s.quarantines).toEqual([]);
+    expect(s.backoff).toEqual({});
+    expect(s.budget.deployment).toEqual([]);
+    expect(s.pauses).toHaveLength(1);
+    expect(await store.reset(spec)).toEqual([]);
+
+    const removed = await store.removePause({ kind: "host", deployment: "fedi", host: "a" });
+    expect(removed?.actor).toBe("alice");
+    expect(await store.removePause({ kind: "global" })).toBeUndefined();
+  });
+
+  it("survives a Redis crash and restart (AOF)", async () => {
+    const store = new StateStore(redis, "t4");
+    await store.setQuarantine({ deployment: "fedi", since: 1, until: 2, reason: "kept" });
+    await store.setBackoff("restart__fedi__c", { attempts: 4, nextAt: 77 });
+    await server.kill();
+    await server.start();
+    const fresh = new Redis(server.url);
+    try {
+      const s = await new StateStore(fresh, "t4").load(spec);
+      expect(s.quarantines.map((q) => q.reason)).toEqual(["kept"]);
+      expect(s.backoff["restart__fedi__c"]).toEqual({ attempts: 4, nextAt: 77 });
+    } finally {
+      fresh.disconnect();
+    }
+  });
+});
