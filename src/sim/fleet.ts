@@ -1,0 +1,432 @@
+import { CATALOG, type CatalogHttpCheck, DEFAULT_STREAMING_PROCESSES } from "../config/catalog.js";
+import type { ServiceName } from "../config/schema.js";
+import { type ActiveFault, type ClearedBy, defaultClearedBy, type FaultSpec } from "./faults.js";
+import { layoutHosts, type SimHostDef, type SimLayout } from "./layout.js";
+import { systemStorePath } from "./store-path.js";
+
+/** One unit as systemd would report it; field values are systemd's own strings. */
+export interface SimUnit {
+  id: string;
+  loadState: string;
+  activeState: string;
+  subState: string;
+  result: string;
+  nRestarts: number;
+  /** Service Type=; "" for units that are not services (timers). */
+  type: string;
+  oneshot: boolean;
+  activeEnterAt?: number;
+}
+
+export interface SimHost {
+  def: SimHostDef;
+  units: Map<string, SimUnit>;
+  generation: number;
+  currentSystem: string;
+  diskSizeBytes: number;
+  diskUsedBytes: number;
+  load: [number, number, number];
+  cpus: number;
+  /** Reads of its systemd state (ssh `systemctl show`, exporter scrape): drives "every other probe" flaps. */
+  reads: number;
+}
+
+export interface RestartOutcome {
+  unit: string;
+  outcome: "ok" | "not-found" | "failed";
+}
+
+export type HttpVerdict =
+  | { kind: "ok"; delayMs: number }
+  | { kind: "status"; status: number; delayMs: number }
+  /** Nothing listens: the upstream service itself is down (no proxy in front). */
+  | { kind: "refused" }
+  | { kind: "hang" };
+
+export interface FleetOptions {
+  now?: () => number;
+}
+
+const ACTIVE_SINCE = Date.UTC(2026, 10, 23, 10, 0, 0);
+const DEFAULT_DISK_USED = 32_212_254_720;
+const DEFAULT_LOAD: [number, number, number] = [0.15, 0.2, 0.1];
+
+function serviceType(unit: string): string {
+  if (!unit.endsWith(".service")) return "";
+  // nixpkgs: redis and php-fpm use sd_notify; the rest run Type=simple.
+  if (unit.startsWith("redis-") || unit.startsWith("phpfpm-")) return "notify";
+  return "simple";
+}
+
+function healthyUnit(id: string, oneshot: boolean, at: number): SimUnit {
+  if (oneshot)
+    // A finished oneshot without RemainAfterExit never entered "active": empty ActiveEnterTimestamp.
+    return {
+      id,
+      loadState: "loaded",
+      activeState: "inactive",
+      subState: "dead",
+      result: "success",
+      nRestarts: 0,
+      type: "oneshot",
+      oneshot,
+    };
+  const timer = id.endsWith(".timer");
+  return {
+    id,
+    loadState: "loaded",
+    activeState: "active",
+    subState: timer ? "waiting" : "running",
+    result: "success",
+    nRestarts: 0,
+    type: serviceType(id),
+    oneshot,
+    activeEnterAt: at,
+  };
+}
+
+/** A unit is "up" for the HTTP endpoints that depend on it. */
+export const unitUp = (u: SimUnit | undefined) =>
+  u !== undefined &&
+  u.loadState === "loaded" &&
+  (u.oneshot ? u.result === "success" : u.activeState === "active");
+
+/** The simulated fleet: all state in memory, mutated only through these methods. */
+export class Fleet {
+  readonly layout: SimLayout;
+  readonly now: () => number;
+  private readonly byName = new Map<string, SimHost>();
+  private readonly byAddress = new Map<string, SimHost>();
+  private readonly byHostname = new Map<string, { host: SimHost; service: ServiceName }>();
+  private faults: ActiveFault[] = [];
+  private faultSeq = 0;
+  private readonly checkReads = new Map<string, number>();
+
+  constructor(layout: SimLayout, opts: FleetOptions = {}) {
+    this.layout = layout;
+    this.now = opts.now ?? Date.now;
+    for (const def of layoutHosts(layout)) {
+      const host = this.freshHost(def, 1);
+      this.byName.set(def.name, host);
+      this.byAddress.set(def.address, host);
+      for (const [service, hostname] of Object.entries(def.hostnames))
+        this.byHostname.set(hostname.toLowerCase(), { host, service: service as ServiceName });
+    }
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  hosts(): SimHost[] {
+    return [...this.byName.values()];
+  }
+
+  /** By host name or address. */
+  host(key: string): SimHost | undefined {
+    return this.byName.get(key) ?? this.byAddress.get(key);
+  }
+
+  vhost(hostname: string): { host: SimHost; service: ServiceName } | undefined {
+    return this.byHostname.get(hostname.toLowerCase());
+  }
+
+  activeFaults(): readonly ActiveFault[] {
+    return this.faults;
+  }
+
+  desiredSystem(host: SimHost): string {
+    return systemStorePath(host.def.name, host.generation);
+  }
+
+  // ---- systemd view -------------------------------------------------------------------------
+
+  /** The unit as a probe sees it now (flaps applied). Counts nothing; see `noteRead`. */
+  unit(host: SimHost, id: string): SimUnit | undefined {
+    const base = host.units.get(id);
+    if (!base) return undefined;
+    const flap = this.faults.find(
+      (f) => f.spec.kind === "flap" && f.spec.host === host.def.name && f.spec.unit === id,
+    );
+    if (!flap || !this.flapFailing(flap, host.reads)) return base;
+    return {
+      ...base,
+      activeState: "failed",
+      subState: "failed",
+      result: "exit-code",
+      nRestarts: base.nRestarts,
+    };
+  }
+
+  /** A probe read this host's systemd state (flaps that fail "every other probe" advance). */
+  noteRead(host: SimHost): void {
+    host.reads++;
+  }
+
+  unreachable(host: SimHost): Extract<FaultSpec, { kind: "unreachable" }> | undefined {
+    const f = this.faults.find((x) => x.spec.kind === "unreachable" && x.spec.host === host.def.name);
+    return f?.spec as Extract<FaultSpec, { kind: "unreachable" }> | undefined;
+  }
+
+  hostKeyChanged(host: SimHost): boolean {
+    return this.faults.some((f) => f.spec.kind === "host-key" && f.spec.host === host.def.name);
+  }
+
+  /** `systemctl restart UNIT…`: each unit comes back unless a fault keeps it failing. */
+  restart(hostKey: string, units: readonly string[]): RestartOutcome[] {
+    const host = this.mustHost(hostKey);
+    const at = this.now();
+    return units.map((id): RestartOutcome => {
+      const u = host.units.get(id);
+      if (u?.loadState !== "loaded") return { unit: id, outcome: "not-found" };
+      const keep = this.faults.some(
+        (f) =>
+          f.spec.kind === "unit-fail" &&
+          f.spec.host === host.def.name &&
+          f.spec.unit === id &&
+          f.spec.keepFailing,
+      );
+      if (keep) {
+        Object.assign(u, { activeState: "failed", subState: "failed", result: "exit-code" });
+        return { unit: id, outcome: "failed" };
+      }
+      // An explicit start resets NRestarts (systemd counts automatic restarts since the last one).
+      host.units.set(id, healthyUnit(id, u.oneshot, at));
+      this.clearFaults(
+        (f) =>
+          f.clearedBy === "restart" && f.spec.host === host.def.name && this.faultTouches(f.spec, host, id),
+      );
+      return { unit: id, outcome: "ok" };
+    });
+  }
+
+  // ---- HTTP view ------------------------------------------------------------------------------
+
+  /** What an HTTP check of this host's service answers right now. Counts one request. */
+  http(host: SimHost, service: ServiceName, check: CatalogHttpCheck): HttpVerdict {
+    if (this.unreachable(host)) return { kind: "hang" };
+    const name = `${service}-${check.name}`;
+    const key = `${host.def.name}/${name}`;
+    const reads = (this.checkReads.get(key) ?? 0) + 1;
+    this.checkReads.set(key, reads);
+    const tied = this.tiedUnits(host, check);
+    const unitsUp = tied.every((id) => unitUp(this.unit(host, id)));
+    if (!unitsUp)
+      return check.via === "address" ? { kind: "refused" } : { kind: "status", status: 502, delayMs: 0 };
+    let delayMs = 0;
+    for (const f of this.faults) {
+      if (f.spec.host !== host.def.name) continue;
+      if (f.spec.kind === "flap" && f.spec.check === name && this.flapFailing(f, reads))
+        return { kind: "status", status: 502, delayMs: 0 };
+      if (f.spec.kind === "http" && f.spec.check === name) {
+        delayMs = Math.max(delayMs, f.spec.delayMs ?? 0);
+        if (f.spec.status !== undefined || f.spec.delayMs === undefined)
+          return { kind: "status", status: f.spec.status ?? 502, delayMs };
+      }
+    }
+    return { kind: "ok", delayMs };
+  }
+
+  tiedUnits(host: SimHost, check: CatalogHttpCheck): string[] {
+    return check.units
+      .flatMap((u) =>
+        u === "streaming" ? [...host.units.keys()].filter((id) => id.startsWith("mastodon-streaming-")) : [u],
+      )
+      .filter((id) => host.units.has(id));
+  }
+
+  // ---- faults ---------------------------------------------------------------------------------
+
+  inject(spec: FaultSpec): ActiveFault {
+    const host = this.mustHost(spec.host);
+    const normalized = { ...spec, host: host.def.name } as FaultSpec;
+    const at = this.now();
+    const unitOf = (id: string) => {
+      const u = host.units.get(id);
+      if (!u) throw new SimError("SIM_NOT_FOUND", `host ${host.def.name} has no unit ${id}`);
+      return u;
+    };
+    let clearedBy: ClearedBy = defaultClearedBy(normalized);
+    switch (normalized.kind) {
+      case "unit-fail": {
+        const u = unitOf(normalized.unit);
+        Object.assign(u, {
+          activeState: "failed",
+          subState: "failed",
+          result: normalized.result ?? "exit-code",
+        });
+        if (!normalized.keepFailing) clearedBy = "restart";
+        break;
+      }
+      case "unit-stop":
+        Object.assign(unitOf(normalized.unit), {
+          activeState: "inactive",
+          subState: "dead",
+          result: "success",
+        });
+        break;
+      case "unit-missing":
+        Object.assign(unitOf(normalized.unit), {
+          loadState: "not-found",
+          activeState: "inactive",
+          subState: "dead",
+          result: "success",
+          nRestarts: 0,
+          type: "",
+          activeEnterAt: undefined,
+        });
+        break;
+      case "drift":
+        host.currentSystem = systemStorePath(host.def.name, host.generation, `drift-${++this.faultSeq}`);
+        break;
+      case "resources":
+        if (normalized.diskUsedFraction !== undefined)
+          host.diskUsedBytes = Math.round(
+            host.diskSizeBytes * Math.min(1, Math.max(0, normalized.diskUsedFraction)),
+          );
+        if (normalized.load) host.load = normalized.load;
+        break;
+      case "flap":
+        if (normalized.unit) unitOf(normalized.unit);
+        break;
+      default:
+        break;
+    }
+    const fault: ActiveFault = { id: `f${++this.faultSeq}`, spec: normalized, since: at, clearedBy };
+    if (normalized.kind === "flap")
+      fault.baseCount = normalized.unit
+        ? host.reads
+        : (this.checkReads.get(`${host.def.name}/${normalized.check}`) ?? 0);
+    this.faults.push(fault);
+    return fault;
+  }
+
+  /** Ends one fault and undoes what it changed (the unit, the system, the resources). */
+  heal(id: string): boolean {
+    const f = this.faults.find((x) => x.id === id);
+    if (!f) return false;
+    this.clearFaults((x) => x === f);
+    const host = this.mustHost(f.spec.host);
+    const spec = f.spec;
+    if ("unit" in spec && spec.unit && spec.kind !== "flap") {
+      const u = host.units.get(spec.unit);
+      if (u) host.units.set(spec.unit, healthyUnit(spec.unit, u.oneshot, this.now()));
+    }
+    if (spec.kind === "drift") host.currentSystem = this.desiredSystem(host);
+    if (spec.kind === "resources") {
+      host.diskUsedBytes = DEFAULT_DISK_USED;
+      host.load = [...DEFAULT_LOAD];
+    }
+    return true;
+  }
+
+  /** Everything back to the desired state, every fault gone. */
+  healAll(): void {
+    this.faults = [];
+    this.checkReads.clear();
+    for (const host of this.byName.values()) this.restoreHost(host, host.generation);
+  }
+
+  // ---- deploys ------------------------------------------------------------------------------
+
+  /** Hosts a nixops4 target covers: a deployment's target, a host's own dot path, or a prefix of it. */
+  resolveTarget(target: string): SimHost[] | undefined {
+    const dep = this.layout.deployments.find((d) => d.target === target);
+    if (dep) return dep.hosts.map((h) => this.mustHost(h.name));
+    const hosts = this.hosts().filter(
+      (h) => h.def.target === target || h.def.target.startsWith(`${target}.`),
+    );
+    return hosts.length > 0 ? hosts : undefined;
+  }
+
+  /** What a successful switch does to one host: units as declared, its desired system current. */
+  applyDeploy(host: SimHost, newGeneration = false): void {
+    if (newGeneration) host.generation++;
+    this.clearFaults(
+      (f) => f.spec.host === host.def.name && (f.clearedBy === "deploy" || f.clearedBy === "restart"),
+    );
+    this.restoreHost(host, host.generation);
+  }
+
+  /** A new flake commit: the desired system changes, not yet deployed. */
+  bumpGeneration(hostKey: string): string {
+    const host = this.mustHost(hostKey);
+    host.generation++;
+    return this.desiredSystem(host);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private freshHost(def: SimHostDef, generation: number): SimHost {
+    const host: SimHost = {
+      def,
+      units: new Map(),
+      generation,
+      currentSystem: systemStorePath(def.name, generation),
+      diskSizeBytes: 107_374_182_400,
+      diskUsedBytes: DEFAULT_DISK_USED,
+      load: [...DEFAULT_LOAD],
+      cpus: 4,
+      reads: 0,
+    };
+    this.restoreHost(host, generation);
+    return host;
+  }
+
+  private restoreHost(host: SimHost, generation: number): void {
+    const keep = new Map(host.units);
+    host.units.clear();
+    for (const service of host.def.services) {
+      for (const u of CATALOG[service].units({ streamingProcesses: DEFAULT_STREAMING_PROCESSES })) {
+        const old = keep.get(u.unit);
+        // A switch leaves running units running (same ActiveEnterTimestamp) and starts the rest.
+        host.units.set(
+          u.unit,
+          old && unitUp(old) && old.loadState === "loaded"
+            ? old
+            : healthyUnit(u.unit, u.oneshot === true, old ? this.now() : ACTIVE_SINCE),
+        );
+      }
+    }
+    host.currentSystem = systemStorePath(host.def.name, generation);
+    host.diskUsedBytes = DEFAULT_DISK_USED;
+    host.load = [...DEFAULT_LOAD];
+  }
+
+  private clearFaults(pred: (f: ActiveFault) => boolean): void {
+    this.faults = this.faults.filter((f) => !pred(f));
+  }
+
+  private faultTouches(spec: FaultSpec, host: SimHost, unit: string): boolean {
+    if ("unit" in spec && spec.unit !== undefined) return spec.unit === unit;
+    if (spec.kind === "http") {
+      for (const service of host.def.services)
+        for (const check of CATALOG[service].http)
+          if (`${service}-${check.name}` === spec.check) return this.tiedUnits(host, check).includes(unit);
+    }
+    return false;
+  }
+
+  /** Failing first, then healthy, alternating: per read since the fault began, or per period. */
+  private flapFailing(f: ActiveFault, count: number): boolean {
+    if (f.spec.kind !== "flap") return false;
+    if (f.spec.periodMs && f.spec.periodMs > 0)
+      return Math.floor((this.now() - f.since) / f.spec.periodMs) % 2 === 0;
+    return (count - (f.baseCount ?? 0)) % 2 === 1;
+  }
+
+  private mustHost(key: string): SimHost {
+    const host = this.host(key);
+    if (!host) throw new SimError("SIM_NOT_FOUND", `no simulated host ${JSON.stringify(key)}`);
+    return host;
+  }
+}
+
+export class SimError extends Error {
+  readonly code: "SIM_NOT_FOUND" | "SIM_BAD_REQUEST";
+  constructor(code: "SIM_NOT_FOUND" | "SIM_BAD_REQUEST", message: string) {
+    super(message);
+    this.code = code;
+    this.name = "SimError";
+  }
+}

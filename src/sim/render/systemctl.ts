@@ -1,0 +1,243 @@
+import type { Fleet, SimHost, SimUnit } from "../fleet.js";
+import type { CommandResult } from "./result.js";
+
+/**
+ * `systemctl` as a NixOS host's systemd answers it, for the verbs NixGuard uses. The output
+ * follows systemd's own rules (systemctl-show.c, bus-print-properties.c):
+ * - properties print in the order of the unit's D-Bus vtables (type-specific interface first,
+ *   then org.freedesktop.systemd1.Unit), never in the order asked for;
+ * - an explicitly requested property prints even when empty;
+ * - units are separated by one blank line; unknown property names print nothing;
+ * - a unit that does not exist still prints, with LoadState=not-found.
+ */
+
+const SERVICE_PROPS = ["Type", "Restart", "MainPID", "Result", "NRestarts", "ExecMainStatus"] as const;
+const TIMER_PROPS = ["Result"] as const;
+const UNIT_PROPS = [
+  "Id",
+  "Names",
+  "Description",
+  "LoadState",
+  "ActiveState",
+  "SubState",
+  "FragmentPath",
+  "UnitFileState",
+  "InactiveExitTimestamp",
+  "ActiveEnterTimestamp",
+  "ActiveExitTimestamp",
+  "InactiveEnterTimestamp",
+] as const;
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** systemd's TIMESTAMP_PRETTY in UTC: `Mon 2026-11-23 10:00:00 UTC`. */
+export function systemdTimestamp(ms: number | undefined): string {
+  if (ms === undefined) return "";
+  const d = new Date(ms);
+  return `${DAYS[d.getUTCDay()]} ${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(
+    d.getUTCHours(),
+  )}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+}
+
+/** systemd appends ".service" to a name without a unit type suffix. */
+export function unitArg(name: string): string {
+  return /\.(service|socket|timer|target|mount|automount|path|slice|scope|device|swap)$/.test(name)
+    ? name
+    : `${name}.service`;
+}
+
+function notFound(id: string): SimUnit {
+  return {
+    id,
+    loadState: "not-found",
+    activeState: "inactive",
+    subState: "dead",
+    result: "success",
+    nRestarts: 0,
+    type: "",
+    oneshot: false,
+  };
+}
+
+function mainPid(host: SimHost, u: SimUnit): number {
+  if (u.activeState !== "active" || u.oneshot || !u.id.endsWith(".service")) return 0;
+  let h = 0;
+  for (const c of `${host.def.name}/${u.id}`) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return 1000 + (h % 60000);
+}
+
+function propertyValue(host: SimHost, u: SimUnit, name: string): string {
+  const found = u.loadState !== "not-found";
+  switch (name) {
+    case "Type":
+      return u.type;
+    case "Restart":
+      return u.oneshot ? "no" : "on-failure";
+    case "MainPID":
+      return String(mainPid(host, u));
+    case "Result":
+      return u.result;
+    case "NRestarts":
+      return String(u.nRestarts);
+    case "ExecMainStatus":
+      return u.result === "exit-code" ? "1" : "0";
+    case "Id":
+    case "Names":
+      return u.id;
+    case "Description":
+      return found ? u.id.replace(/\.[a-z]+$/, "") : u.id;
+    case "LoadState":
+      return u.loadState;
+    case "ActiveState":
+      return u.activeState;
+    case "SubState":
+      return u.subState;
+    case "FragmentPath":
+      return found ? `/etc/systemd/system/${u.id}` : "";
+    case "UnitFileState":
+      return found ? "enabled" : "";
+    case "InactiveExitTimestamp":
+    case "ActiveEnterTimestamp":
+      return systemdTimestamp(u.activeEnterAt);
+    default:
+      return "";
+  }
+}
+
+function propsFor(id: string): readonly string[] {
+  const typed = id.endsWith(".service") ? SERVICE_PROPS : id.endsWith(".timer") ? TIMER_PROPS : [];
+  return [...typed, ...UNIT_PROPS];
+}
+
+export interface ShowOptions {
+  /** Property names asked for (--property/-p); undefined = all. */
+  properties?: Set<string>;
+  /** --value: values only, no `KEY=`. */
+  valueOnly?: boolean;
+}
+
+/** One unit's block, without the trailing blank line. */
+export function showUnit(host: SimHost, u: SimUnit, opts: ShowOptions): string {
+  const lines: string[] = [];
+  for (const name of propsFor(u.id)) {
+    if (opts.properties && !opts.properties.has(name)) continue;
+    const value = propertyValue(host, u, name);
+    // Without -p, systemctl skips empty values (unless --all); with -p it prints them.
+    if (!opts.properties && value === "") continue;
+    lines.push(opts.valueOnly ? value : `${name}=${value}`);
+  }
+  return lines.map((l) => `${l}\n`).join("");
+}
+
+export function showUnits(fleet: Fleet, host: SimHost, ids: readonly string[], opts: ShowOptions): string {
+  return ids
+    .map((raw) => {
+      const id = unitArg(raw);
+      return showUnit(host, fleet.unit(host, id) ?? notFound(id), opts);
+    })
+    .join("\n");
+}
+
+interface ParsedArgs {
+  verb?: string;
+  units: string[];
+  opts: ShowOptions;
+  error?: string;
+}
+
+// systemctl options that take a value (the ones a probe or an operator plausibly passes).
+const WITH_VALUE = new Set([
+  "-p",
+  "--property",
+  "-t",
+  "--type",
+  "--state",
+  "-H",
+  "--host",
+  "-M",
+  "--machine",
+  "-n",
+  "--lines",
+  "-o",
+  "--output",
+]);
+
+function parseArgs(argv: readonly string[]): ParsedArgs {
+  const out: ParsedArgs = { units: [], opts: {} };
+  const props = new Set<string>();
+  let sawProps = false;
+  const addProps = (v: string) => {
+    sawProps = true;
+    for (const p of v.split(",")) if (p) props.add(p);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--") {
+      out.units.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith("--property=")) addProps(a.slice(11));
+    else if (a.startsWith("-p") && a.length > 2) addProps(a.slice(2));
+    else if (WITH_VALUE.has(a)) {
+      const v = argv[++i];
+      if (v === undefined) return { ...out, error: `systemctl: option '${a}' requires an argument` };
+      if (a === "-p" || a === "--property") addProps(v);
+    } else if (a === "--value") out.opts.valueOnly = true;
+    else if (a.startsWith("-"))
+      continue; // --no-pager, --all, --quiet, …: no effect on what we print
+    else if (out.verb === undefined) out.verb = a;
+    else out.units.push(a);
+  }
+  if (sawProps) out.opts.properties = props;
+  return out;
+}
+
+const JOB_FAILED = (id: string) =>
+  `Job for ${id} failed because the control process exited with error code.\n` +
+  `See "systemctl status ${id}" and "journalctl -xeu ${id}" for details.\n`;
+
+export function systemctl(fleet: Fleet, host: SimHost, argv: readonly string[]): CommandResult {
+  const parsed = parseArgs(argv);
+  if (parsed.error) return { stdout: "", stderr: `${parsed.error}\n`, code: 1 };
+  const units = parsed.units.map(unitArg);
+  switch (parsed.verb) {
+    case "show":
+      fleet.noteRead(host);
+      return { stdout: showUnits(fleet, host, units, parsed.opts), stderr: "", code: 0 };
+    case "restart":
+    case "start":
+    case "try-restart":
+    case "reload-or-restart": {
+      if (units.length === 0) return { stdout: "", stderr: "Too few arguments.\n", code: 1 };
+      let stderr = "";
+      let code = 0;
+      for (const r of fleet.restart(host.def.name, units)) {
+        if (r.outcome === "not-found") {
+          stderr += `Failed to ${parsed.verb === "start" ? "start" : "restart"} ${r.unit}: Unit ${r.unit} not found.\n`;
+          if (code === 0) code = 5;
+        } else if (r.outcome === "failed") {
+          stderr += JOB_FAILED(r.unit);
+          if (code === 0) code = 1;
+        }
+      }
+      return { stdout: "", stderr, code };
+    }
+    case "is-active": {
+      fleet.noteRead(host);
+      let code = 3;
+      let stdout = "";
+      for (const id of units) {
+        const u = fleet.unit(host, id);
+        const state = u && u.loadState !== "not-found" ? u.activeState : "inactive";
+        stdout += `${state}\n`;
+        if (state === "active") code = 0;
+      }
+      return { stdout, stderr: "", code: units.length > 0 && code === 0 ? 0 : 3 };
+    }
+    case undefined:
+      return { stdout: "", stderr: "Too few arguments.\n", code: 1 };
+    default:
+      return { stdout: "", stderr: `Unknown command verb '${parsed.verb}'.\n`, code: 1 };
+  }
+}
