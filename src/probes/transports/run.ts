@@ -47,12 +47,17 @@ export async function runCommand(
     ...(opts.env ? { env: opts.env, extendEnv: false } : {}),
   });
   const kill = () => {
-    if (child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // Already gone: nothing to kill.
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone: nothing to kill.
+      }
     }
+    // An ssh multiplexing client hands its stdio to the ControlMaster, which is not in the group
+    // and keeps writing into our pipes while the remote command hangs: drop our ends too.
+    child.stdout?.destroy();
+    child.stderr?.destroy();
   };
   opts.signal.addEventListener("abort", kill, { once: true });
   try {
