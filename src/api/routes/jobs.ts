@@ -3,7 +3,7 @@ import type { QueueState } from "../../queue/types.js";
 import type { RouteOptions } from "../app.js";
 import type { ControlPlane, LogLine } from "../control-plane.js";
 import { toHttpError } from "../http-error.js";
-import { arr, bool, int, obj, responses, str, strEnum } from "../schemas/common.js";
+import { arr, int, obj, responses, str, strEnum } from "../schemas/common.js";
 import { JOB_STATES, JobSchema, LogLineSchema } from "../schemas/jobs.js";
 import { openSse, type SseStream } from "../sse.js";
 

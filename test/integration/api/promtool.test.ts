@@ -1,0 +1,51 @@
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { type Listening, listen } from "./server.js";
+
+/** promtool (Debian's prometheus package) judges the real /metrics output and contrib's rules. */
+let api: Listening;
+beforeAll(async () => {
+  api = await listen();
+  const m = api.metrics;
+  // Every labelled family populated, as a running fleet would.
+  m.hostUp.set({ deployment: "fedi", host: "garage" }, 1);
+  m.checkUp.set({ deployment: "fedi", host: "garage", check: "http:garage-health" }, 1);
+  m.tlsExpiry.set({ deployment: "fedi", host: "garage", check: "http:garage-health" }, 1_900_000_000);
+  m.actionsTotal.inc({ deployment: "fedi", action: "restart", outcome: "success" });
+  m.actionsBlockedTotal.inc({ reason: "budget" });
+  m.deployDuration.observe({ deployment: "fedi", outcome: "success" }, 93);
+  m.lastDeploySuccess.set({ deployment: "fedi" }, 1_750_000_000);
+  m.paused.set({ scope: "deployment/fedi" }, 1);
+  m.quarantined.set({ deployment: "fedi", host: "garage" }, 0);
+  m.drift.set({ deployment: "fedi", host: "garage" }, 0);
+  m.reconcileDuration.observe(0.002);
+  m.probesTotal.inc({ kind: "systemd", result: "ok" });
+  m.probeDuration.observe({ kind: "http" }, 0.03);
+});
+afterAll(() => api.close());
+
+const promtool = (args: string[], input?: string) =>
+  spawnSync("promtool", args, { input, encoding: "utf8", timeout: 20_000 });
+
+test("promtool check metrics accepts the live /metrics output (Node defaults included)", async () => {
+  const text = await (await fetch(`${api.url}/metrics`)).text();
+  expect(text).toContain("nixguard_process_cpu_seconds_total");
+  expect(text).toContain("nixguard_nodejs_heap_size_used_bytes");
+  const r = promtool(["check", "metrics"], text);
+  expect(r.stdout + r.stderr).toBe("");
+  expect(r.status).toBe(0);
+});
+
+test("promtool check metrics would flag a bad metric (the check can fail)", () => {
+  const r = promtool(["check", "metrics"], "# HELP x_total a\n# TYPE x_total gauge\nx_total 1\n");
+  expect(r.status).not.toBe(0);
+});
+
+test("promtool check rules and test rules pass on contrib/prometheus", () => {
+  const check = promtool(["check", "rules", "contrib/prometheus/alerts.yml"]);
+  expect(check.stdout).toContain("SUCCESS: 9 rules found");
+  expect(check.status).toBe(0);
+  const t = promtool(["test", "rules", "contrib/prometheus/alerts.test.yml"]);
+  expect(t.stdout + t.stderr).toContain("SUCCESS");
+  expect(t.status).toBe(0);
+});
