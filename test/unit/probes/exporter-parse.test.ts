@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseNodeExporter } from "../../../src/probes/transports/exporter-parse.js";
+
+const text = readFileSync(
+  new URL("../../fixtures/systemctl/node_exporter/metrics.txt", import.meta.url),
+  "utf8",
+);
+
+describe("parseNodeExporter", () => {
+  const units = [
+    "mastodon-web.service",
+    "peertube.service",
+    "mastodon-init-db.service",
+    "pixelfed-cron.timer",
+    "gone.service",
+  ];
+  const facts = parseNodeExporter(text, units);
+
+  it("reads each unit's current state from node_systemd_unit_state", () => {
+    expect(facts.units["mastodon-web.service"]).toMatchObject({
+      loadState: "loaded",
+      activeState: "active",
+      type: "simple",
+      activeEnterTimestamp: 1763900000_000,
+    });
+    expect(facts.units["peertube.service"]).toMatchObject({
+      activeState: "failed",
+      result: "failed",
+      nRestarts: 4,
+    });
+    expect(facts.units["peertube.service"]!.activeEnterTimestamp).toBeUndefined();
+    expect(facts.units["mastodon-init-db.service"]).toMatchObject({
+      activeState: "inactive",
+      type: "oneshot",
+    });
+    expect(facts.units["pixelfed-cron.timer"]).toMatchObject({ activeState: "active", type: "" });
+  });
+
+  it("reports a unit the exporter does not list as not-found", () => {
+    expect(facts.units["gone.service"]).toMatchObject({ loadState: "not-found", activeState: "inactive" });
+  });
+
+  it("reads load, CPUs and the root filesystem", () => {
+    expect(facts.load).toEqual([0.52, 0.44, 0.31]);
+    expect(facts.cpus).toBe(2);
+    expect(facts.disks).toEqual([
+      {
+        mount: "/",
+        sizeBytes: 107374182400,
+        usedBytes: 96636764160,
+        usedFraction: 96636764160 / (96636764160 + 5368709120),
+      },
+    ]);
+    expect(facts.currentSystem).toBeUndefined();
+  });
+
+  it("fails clearly without the systemd collector, or with a unit in two states", () => {
+    expect(() => parseNodeExporter("node_load1 0.5\n", ["a.service"])).toThrow(/systemd collector/);
+    const twice =
+      'node_systemd_unit_state{name="a.service",state="active",type="simple"} 1\nnode_systemd_unit_state{name="a.service",state="failed",type="simple"} 1\n';
+    expect(() => parseNodeExporter(twice, ["a.service"])).toThrow(/two states/);
+    const odd = 'node_systemd_unit_state{name="a.service",state="exploded",type="simple"} 1\n';
+    expect(() => parseNodeExporter(odd, ["a.service"])).toThrow(/unknown unit state/);
+  });
+});
