@@ -8,12 +8,12 @@ export function formatDuration(ms: number): string {
 }
 
 function ago(ms: number): string {
-  const minutes = Math.floor(ms / 60_000);
+  const minutes = Math.max(1, Math.floor(ms / 60_000));
   const hours = Math.floor(ms / 3_600_000);
   const days = Math.floor(ms / 86_400_000);
   if (days >= 1) return `${days} day${days === 1 ? "" : "s"}`;
   if (hours >= 1) return `${hours} hour${hours === 1 ? "" : "s"}`;
-  return `${Math.max(1, minutes)} minute${minutes === 1 ? "" : "s"}`;
+  return `${minutes} minute${minutes === 1 ? "" : "s"}`;
 }
 
 /** `certificate expired 2 days ago`. */
