@@ -85,6 +85,21 @@ function healthyUnit(id: string, oneshot: boolean, at: number): SimUnit {
   };
 }
 
+/** What systemd reports for a unit it has no file for. */
+export function notFoundUnit(id: string): SimUnit {
+  return {
+    id,
+    loadState: "not-found",
+    activeState: "inactive",
+    subState: "dead",
+    result: "success",
+    nRestarts: 0,
+    type: "",
+    oneshot: false,
+    activeEnterAt: undefined,
+  };
+}
+
 /** A unit is "up" for the HTTP endpoints that depend on it. */
 export const unitUp = (u: SimUnit | undefined) =>
   u !== undefined &&
@@ -266,15 +281,7 @@ export class Fleet {
         });
         break;
       case "unit-missing":
-        Object.assign(unitOf(normalized.unit), {
-          loadState: "not-found",
-          activeState: "inactive",
-          subState: "dead",
-          result: "success",
-          nRestarts: 0,
-          type: "",
-          activeEnterAt: undefined,
-        });
+        Object.assign(unitOf(normalized.unit), notFoundUnit(normalized.unit));
         break;
       case "drift":
         host.currentSystem = systemStorePath(host.def.name, host.generation, `drift-${++this.faultSeq}`);

@@ -70,7 +70,7 @@ export class Snippet {
   }
   /** Run the real tool of the same name (e.g. `cat` of a file the simulator does not fake). */
   passthrough(): this {
-    this.parts.push("__sim_passthrough");
+    this.parts.push('__sim_passthrough "$@"');
     return this;
   }
   exit(code: number): string {

@@ -1,4 +1,4 @@
-import type { Fleet, SimHost, SimUnit } from "../fleet.js";
+import { type Fleet, notFoundUnit, type SimHost, type SimUnit } from "../fleet.js";
 import type { CommandResult } from "./result.js";
 
 /**
@@ -31,13 +31,22 @@ const UNIT_PROPS = [
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const pad = (n: number) => String(n).padStart(2, "0");
 
-/** systemd's TIMESTAMP_PRETTY in UTC: `Mon 2026-11-23 10:00:00 UTC`. */
-export function systemdTimestamp(ms: number | undefined): string {
+export type TimestampStyle = "pretty" | "us" | "utc" | "us+utc" | "unix";
+export const TIMESTAMP_STYLES: readonly TimestampStyle[] = ["pretty", "us", "utc", "us+utc", "unix"];
+
+/**
+ * A timestamp as `systemctl --timestamp=STYLE` prints it (the simulated hosts run in UTC):
+ * pretty/utc `Mon 2026-11-23 10:00:00 UTC`, us `…10:00:00.000000 UTC`, unix `@1795428000`.
+ */
+export function systemdTimestamp(ms: number | undefined, style: TimestampStyle = "pretty"): string {
   if (ms === undefined) return "";
+  if (style === "unix") return `@${Math.floor(ms / 1000)}`;
   const d = new Date(ms);
+  const micros =
+    style === "us" || style === "us+utc" ? `.${String(d.getUTCMilliseconds()).padStart(3, "0")}000` : "";
   return `${DAYS[d.getUTCDay()]} ${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(
     d.getUTCHours(),
-  )}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+  )}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${micros} UTC`;
 }
 
 /** systemd appends ".service" to a name without a unit type suffix. */
@@ -47,19 +56,6 @@ export function unitArg(name: string): string {
     : `${name}.service`;
 }
 
-function notFound(id: string): SimUnit {
-  return {
-    id,
-    loadState: "not-found",
-    activeState: "inactive",
-    subState: "dead",
-    result: "success",
-    nRestarts: 0,
-    type: "",
-    oneshot: false,
-  };
-}
-
 function mainPid(host: SimHost, u: SimUnit): number {
   if (u.activeState !== "active" || u.oneshot || !u.id.endsWith(".service")) return 0;
   let h = 0;
@@ -67,7 +63,7 @@ function mainPid(host: SimHost, u: SimUnit): number {
   return 1000 + (h % 60000);
 }
 
-function propertyValue(host: SimHost, u: SimUnit, name: string): string {
+function propertyValue(host: SimHost, u: SimUnit, name: string, style: TimestampStyle): string {
   const found = u.loadState !== "not-found";
   switch (name) {
     case "Type":
@@ -99,7 +95,7 @@ function propertyValue(host: SimHost, u: SimUnit, name: string): string {
       return found ? "enabled" : "";
     case "InactiveExitTimestamp":
     case "ActiveEnterTimestamp":
-      return systemdTimestamp(u.activeEnterAt);
+      return systemdTimestamp(u.activeEnterAt, style);
     default:
       return "";
   }
@@ -115,6 +111,8 @@ export interface ShowOptions {
   properties?: Set<string>;
   /** --value: values only, no `KEY=`. */
   valueOnly?: boolean;
+  /** --timestamp=STYLE */
+  timestamp?: TimestampStyle;
 }
 
 /** One unit's block, without the trailing blank line. */
@@ -122,7 +120,7 @@ export function showUnit(host: SimHost, u: SimUnit, opts: ShowOptions): string {
   const lines: string[] = [];
   for (const name of propsFor(u.id)) {
     if (opts.properties && !opts.properties.has(name)) continue;
-    const value = propertyValue(host, u, name);
+    const value = propertyValue(host, u, name, opts.timestamp ?? "pretty");
     // Without -p, systemctl skips empty values (unless --all); with -p it prints them.
     if (!opts.properties && value === "") continue;
     lines.push(opts.valueOnly ? value : `${name}=${value}`);
@@ -134,7 +132,7 @@ export function showUnits(fleet: Fleet, host: SimHost, ids: readonly string[], o
   return ids
     .map((raw) => {
       const id = unitArg(raw);
-      return showUnit(host, fleet.unit(host, id) ?? notFound(id), opts);
+      return showUnit(host, fleet.unit(host, id) ?? notFoundUnit(id), opts);
     })
     .join("\n");
 }
@@ -176,6 +174,12 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     if (a === "--") {
       out.units.push(...argv.slice(i + 1));
       break;
+    }
+    const ts = a.startsWith("--timestamp=") ? a.slice(12) : a === "--timestamp" ? argv[i + 1] : undefined;
+    if (ts !== undefined) {
+      if (!TIMESTAMP_STYLES.includes(ts as TimestampStyle))
+        return { ...out, error: `Invalid value for '--timestamp': '${ts}'` };
+      out.opts.timestamp = ts as TimestampStyle;
     }
     if (a.startsWith("--property=")) addProps(a.slice(11));
     else if (a.startsWith("-p") && a.length > 2) addProps(a.slice(2));
