@@ -1,25 +1,15 @@
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { StateStore } from "../../../src/controller/state-store.js";
-import { startRedis, type TestRedis } from "../../helpers/redis.js";
 import { fleetConfig } from "../../unit/controller/fixtures.js";
+import { useRedis } from "./harness.js";
 
 const spec = fleetConfig().desired.deployments[0]!;
-let server: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const env = useRedis();
 
 describe("state store", () => {
   it("records an automatic action atomically and loads it back for the deployment", async () => {
-    const store = new StateStore(redis, "t1");
+    const store = new StateStore(env.redis(), "t1");
     await store.recordAutomatic({
       deployment: "fedi",
       key: "restart__fedi__a",
@@ -51,7 +41,7 @@ describe("state store", () => {
   });
 
   it("trims timestamps that left their window", async () => {
-    const store = new StateStore(redis, "t2");
+    const store = new StateStore(env.redis(), "t2");
     const rec = (at: number) =>
       store.recordAutomatic({
         deployment: "fedi",
@@ -71,7 +61,7 @@ describe("state store", () => {
   });
 
   it("keeps pauses, quarantines and generations; reset clears quarantine, backoff and budget", async () => {
-    const store = new StateStore(redis, "t3");
+    const store = new StateStore(env.redis(), "t3");
     await store.setPause({
       scope: { kind: "host", deployment: "fedi", host: "a" },
       reason: "r",
@@ -110,12 +100,12 @@ describe("state store", () => {
   });
 
   it("survives a Redis crash and restart (AOF)", async () => {
-    const store = new StateStore(redis, "t4");
+    const store = new StateStore(env.redis(), "t4");
     await store.setQuarantine({ deployment: "fedi", since: 1, until: 2, reason: "kept" });
     await store.setBackoff("restart__fedi__c", { attempts: 4, nextAt: 77 });
-    await server.kill();
-    await server.start();
-    const fresh = new Redis(server.url);
+    await env.server().kill();
+    await env.server().start();
+    const fresh = new Redis(env.server().url);
     try {
       const s = await new StateStore(fresh, "t4").load(spec);
       expect(s.quarantines.map((q) => q.reason)).toEqual(["kept"]);

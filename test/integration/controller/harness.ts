@@ -1,0 +1,85 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
+import type { ConfigInput } from "../../../src/config/schema.js";
+import { Controller, type LeaderView } from "../../../src/controller/controller.js";
+import { EventLog } from "../../../src/controller/events.js";
+import { StateStore } from "../../../src/controller/state-store.js";
+import { actionKey, type HostHealth } from "../../../src/controller/types.js";
+import { silentLogger } from "../../../src/log.js";
+import { createMetrics } from "../../../src/metrics.js";
+import type { ActionOutcome } from "../../../src/queue/types.js";
+import { startRedis, type TestRedis } from "../../helpers/redis.js";
+import { check, fleetConfig, hostHealth } from "../../unit/controller/fixtures.js";
+import { RecordingQueue } from "./recording-queue.js";
+
+export const HOSTS = ["a", "b", "c", "d", "mastodon"] as const;
+/** Sunday 2025-06-01 00:00 UTC. */
+export const T0 = Date.UTC(2025, 5, 1, 0, 0, 0);
+let seq = 0;
+
+/** A Controller over a real Redis with a recording queue and a hand-driven clock. */
+export function harness(redis: Redis, remediation: ConfigInput["remediation"] = {}, leader?: LeaderView) {
+  const loaded = fleetConfig(remediation);
+  const prefix = `ctl-test-${process.pid}-${++seq}`;
+  const queue = new RecordingQueue();
+  const store = new StateStore(redis, prefix);
+  const events = new EventLog(redis, prefix);
+  const metrics = createMetrics({ version: "test", processMetrics: false });
+  const clock = { now: T0 };
+  const ctl = new Controller({
+    getConfig: () => loaded,
+    queue,
+    store,
+    events,
+    metrics,
+    logger: silentLogger(),
+    now: () => clock.now,
+    timezone: "UTC",
+    ...(leader ? { leader } : {}),
+  });
+  const observe = (host: string, h: Partial<HostHealth> & Pick<HostHealth, "state">) =>
+    ctl.observe({ ...hostHealth(host, h.state), since: clock.now, lastObservedAt: clock.now, ...h });
+  const healthyAll = () => {
+    for (const h of HOSTS) observe(h, { state: "healthy", since: T0 - 3_600_000 });
+  };
+  const failUnit = (host: string, unit = "a.service", extra = {}) =>
+    observe(host, { state: "failing", checks: { [unit]: check(unit, "failing", extra) } });
+  /** The worker finished the job of `key` now with this outcome. */
+  const finish = async (key: string, outcome: ActionOutcome["outcome"] = "success") => {
+    const req = queue.requests.findLast((r) => actionKey(r.action) === key);
+    const jobId = queue.finish(key);
+    await ctl.onOutcome({
+      key,
+      jobId,
+      action: req!.action,
+      actor: req!.actor,
+      outcome,
+      startedAt: clock.now,
+      finishedAt: clock.now,
+      message: outcome,
+    });
+  };
+  const metric = async (name: string) => (await metrics.registry.getSingleMetricAsString(name)).toString();
+  return { ctl, queue, store, events, metrics, clock, observe, healthyAll, failUnit, finish, metric, loaded };
+}
+
+export async function connect(url: string): Promise<Redis> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  await redis.ping();
+  return redis;
+}
+
+/** One real redis-server for the test file, and a client to it; both gone after the file. */
+export function useRedis(): { redis: () => Redis; server: () => TestRedis } {
+  let server: TestRedis | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = await connect(server.url);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+  return { redis: () => redis as Redis, server: () => server as TestRedis };
+}

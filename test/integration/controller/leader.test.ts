@@ -1,0 +1,115 @@
+import { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import { LeaderElector } from "../../../src/controller/leader.js";
+import { silentLogger } from "../../../src/log.js";
+import { createMetrics } from "../../../src/metrics.js";
+import { harness, useRedis } from "./harness.js";
+import { startProxy } from "./tcp-proxy.js";
+
+const LEASE = 1_500;
+const RENEW = 500;
+const env = useRedis();
+let seq = 0;
+
+const elector = (conn: Redis, prefix: string, identity: string) =>
+  new LeaderElector({
+    redis: conn,
+    prefix,
+    leaseMs: LEASE,
+    renewMs: RENEW,
+    logger: silentLogger(),
+    metrics: createMetrics({ version: "t", processMetrics: false }),
+    identity,
+  });
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - start;
+}
+
+describe("leader election", () => {
+  it("exactly one of two leads; stopping releases the lease and the other takes over within a renew period", async () => {
+    const prefix = `lease-${++seq}`;
+    const a = elector(env.redis(), prefix, "a");
+    const b = elector(env.redis(), prefix, "b");
+    await a.start();
+    await b.start();
+    expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
+    expect(await a.holder()).toBe("a");
+    const tokenA = a.fencingToken() ?? 0;
+    expect(tokenA).toBeGreaterThan(0);
+
+    // renewals keep it: well past the lease, still a
+    await new Promise((r) => setTimeout(r, LEASE + RENEW));
+    expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
+
+    await a.stop();
+    expect(a.isLeader()).toBe(false);
+    const took = await until(() => b.isLeader(), RENEW + 300);
+    expect(took).toBeLessThanOrEqual(RENEW + 300);
+    expect(b.fencingToken()).toBeGreaterThan(tokenA);
+    await b.stop();
+    expect(await b.holder()).toBeUndefined();
+  });
+
+  it("a holder that stops renewing is replaced, and steps down (and stops planning) within one renew period", async () => {
+    const prefix = `lease-${++seq}`;
+    const proxy = await startProxy(env.server().port);
+    const viaProxy = new Redis(proxy.port, "127.0.0.1", { maxRetriesPerRequest: null, lazyConnect: false });
+    await viaProxy.ping();
+    const a = elector(viaProxy, prefix, "a");
+    const b = elector(env.redis(), prefix, "b");
+    const h = harness(env.redis(), { restartAttempts: 100, settle: "0s", backoff: { initial: "0s" } }, a);
+    let passes = 0;
+    const reconcile = h.ctl.reconcile.bind(h.ctl);
+    h.ctl.reconcile = async (...args) => {
+      passes++;
+      return reconcile(...args);
+    };
+    const changes: boolean[] = [];
+    a.onChange((leading) => {
+      changes.push(leading);
+      if (leading) h.ctl.start();
+      else void h.ctl.stop();
+    });
+    try {
+      await a.start();
+      await b.start();
+      expect(a.isLeader()).toBe(true);
+      h.healthyAll();
+      h.failUnit("a");
+      await until(() => h.queue.requests.length === 1, 2_000);
+      expect(passes).toBeGreaterThan(0);
+
+      proxy.freeze();
+      const frozenAt = Date.now();
+      const steppedDown = await until(() => !a.isLeader(), 2 * RENEW + 200);
+      // the next renewal is at most one renew period away, and it gets half a period to answer
+      expect(steppedDown).toBeLessThanOrEqual(RENEW + RENEW / 2 + 150);
+      expect(changes).toEqual([true, false]);
+
+      const passesAtStepDown = passes;
+      h.queue.finish("restart__fedi__a");
+      h.failUnit("b");
+      h.failUnit("a", "b.service");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(passes).toBe(passesAtStepDown);
+      await expect(h.ctl.reconcile("fedi")).rejects.toMatchObject({ code: "CONFLICT" });
+
+      // b takes over once a's lease has run out
+      await until(() => b.isLeader(), LEASE + RENEW + 500);
+      expect(Date.now() - frozenAt).toBeGreaterThanOrEqual(LEASE - RENEW);
+      expect(b.fencingToken()).toBeGreaterThan(1);
+    } finally {
+      await h.ctl.stop();
+      await b.stop();
+      await a.stop();
+      viaProxy.disconnect();
+      await proxy.close();
+    }
+  });
+});
