@@ -468,10 +468,12 @@ in
 
         Restart = "on-failure";
         RestartSec = "10s";
-        # Every process of the unit (nixops4, nix, ssh control masters) is signalled
-        # on stop and killed when TimeoutStopSec runs out: nothing outlives the
-        # service.
-        KillMode = "control-group";
+        # "mixed": SIGTERM goes to NixGuard alone, which stops taking jobs and gives a
+        # running nixops4 apply worker.shutdownGrace to finish (with "control-group"
+        # systemd would SIGTERM nixops4 at once and cut every apply short). When
+        # TimeoutStopSec runs out, every process left in the cgroup (nixops4, nix,
+        # ssh control masters) is SIGKILLed: nothing outlives the service either way.
+        KillMode = "mixed";
         # NixGuard gives a running apply worker.shutdownGrace, then its children
         # nixops4.killGrace; a minute on top covers closing Redis and the API.
         TimeoutStopSec =

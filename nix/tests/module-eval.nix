@@ -50,7 +50,7 @@ pkgs.runCommand "nixguard-module-eval" { } ''
     'ProtectSystem=strict' \
     'CapabilityBoundingSet=' \
     'MemoryDenyWriteExecute=false' \
-    'KillMode=control-group' \
+    'KillMode=mixed' \
     'TimeoutStopSec=210' \
     'LoadCredential=ssh-key:/run/keys/nixguard-ssh-key' \
     'LoadCredential=api-token-admin:/run/keys/nixguard-admin-token' \

@@ -108,7 +108,7 @@ describe("nix/module.nix, read as a nixpkgs reviewer would", () => {
     ["StateDirectory", '"nixguard"'],
     ["RuntimeDirectory", '"nixguard"'],
     ["Restart", '"on-failure"'],
-    ["KillMode", '"control-group"'],
+    ["KillMode", '"mixed"'],
     ["ProtectSystem", '"strict"'],
     ["ProtectHome", "true"],
     ["PrivateTmp", "true"],
