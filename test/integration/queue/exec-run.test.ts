@@ -117,13 +117,9 @@ describe("runGuarded", () => {
   it("a child never outlives a SIGKILLed parent", async () => {
     const f = flake();
     f.control({ mode: "hang-ignore-term" });
-    const parent = spawn(
-      process.execPath,
-      ["--import", "tsx", join(here, "../queue/guarded-parent.ts"), f.dir],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
+    const parent = spawn(process.execPath, ["--import", "tsx", join(here, "guarded-parent.ts"), f.dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         parent.stdout?.on("data", (b: Buffer) => {

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import { CommandError, ProbeError } from "../../../src/errors.js";
+import { boundedEnv } from "../../../src/exec/env.js";
+import { TailBuffer } from "../../../src/exec/tail.js";
+import { restartErrorOutcome } from "../../../src/queue/handle-restart.js";
+import { jobIdFor, keyOfJobId } from "../../../src/queue/job-id.js";
+import { applyArgv, classifyApply } from "../../../src/queue/nixops4.js";
+import { LineSplitter, parseApplyingLine } from "../../../src/queue/progress.js";
+
+describe("job ids", () => {
+  it("derive from the key, have no ':', and give the key back", () => {
+    expect(jobIdFor("redeploy__fediversity", 17)).toBe("redeploy__fediversity..17");
+    expect(keyOfJobId("redeploy__fediversity__mastodon..3")).toBe("redeploy__fediversity__mastodon");
+    // A name may end in '.', the run number never contains one: the last ".." splits.
+    expect(keyOfJobId(jobIdFor("restart__dep.__web.", 2))).toBe("restart__dep.__web.");
+    expect(keyOfJobId("42")).toBeUndefined();
+    expect(keyOfJobId("redeploy__x..y")).toBeUndefined();
+  });
+});
+
+describe("nixops4 argv", () => {
+  it("is apply --no-interactive [extraArgs] TARGET", () => {
+    expect(applyArgv("fediversity.mastodon", ["--show-trace", "-v"])).toEqual([
+      "apply",
+      "--no-interactive",
+      "--show-trace",
+      "-v",
+      "fediversity.mastodon",
+    ]);
+  });
+  it.each(["-rf", "a;b", "a b", "$(reboot)", "", "x\ny", "..x"])("refuses target %j", (t) => {
+    expect(() => applyArgv(t, [])).toThrow(expect.objectContaining({ code: "UNSAFE_VALUE" }));
+  });
+  it("refuses extra args outside the allowlist", () => {
+    expect(() => applyArgv("x", ["--option", "foo"])).toThrow(
+      expect.objectContaining({ code: "UNSAFE_VALUE" }),
+    );
+  });
+});
+
+describe("classifyApply", () => {
+  const base = { exitCode: undefined, signal: undefined, timedOut: false, aborted: false, stderrTail: "" };
+  it("maps exit codes and termination", () => {
+    expect(classifyApply({ ...base, exitCode: 0 }, 1000).outcome).toBe("success");
+    expect(
+      classifyApply({ ...base, exitCode: 1, stderrTail: "INFO x\nnixops4 error: boom\nmore\n" }, 1000),
+    ).toEqual({ outcome: "failed", message: "nixops4 error: boom" });
+    expect(classifyApply({ ...base, exitCode: 101, stderrTail: "panicked at x" }, 1000).outcome).toBe(
+      "panic",
+    );
+    expect(classifyApply({ ...base, timedOut: true, signal: "SIGKILL" }, 1_800_000)).toEqual({
+      outcome: "timeout",
+      message: "nixops4 apply timed out after 1800 s and was terminated",
+    });
+    expect(classifyApply({ ...base, aborted: true, exitCode: 143 }, 1000).outcome).toBe("cancelled");
+    expect(classifyApply({ ...base, exitCode: 127 }, 1000).outcome).toBe("not-found");
+    expect(classifyApply({ ...base, signal: "SIGSEGV" }, 1000).message).toMatch(/SIGSEGV/);
+  });
+});
+
+describe("progress", () => {
+  it("recognises tracing's Applying resource lines, with or without colour", () => {
+    expect(parseApplyingLine("2026-11-23T10:00:00.123456Z  INFO Applying resource: fediversity.garage")).toBe(
+      "Applying resource: fediversity.garage",
+    );
+    expect(
+      parseApplyingLine(
+        "\u001b[2m2026-11-23T10:00:00Z\u001b[0m \u001b[32m INFO\u001b[0m Applying resource x",
+      ),
+    ).toBe("Applying resource x");
+    expect(
+      parseApplyingLine("2026-11-23T10:00:00Z  INFO Skipping update for resource x: inputs unchanged"),
+    ).toBeUndefined();
+    expect(parseApplyingLine("2026-11-23T10:00:00Z ERROR Applying resource failed")).toBeUndefined();
+  });
+  it("splits chunks into lines across boundaries and multibyte characters, bounding long lines", () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l), 10);
+    const bytes = Buffer.from("ab\ncdé\n0123456789ABCDEF\ntail");
+    for (const b of bytes) s.push(Buffer.from([b]));
+    s.end();
+    expect(lines).toEqual(["ab", "cdé", "0123456789", "tail"]);
+  });
+});
+
+describe("TailBuffer", () => {
+  it("keeps exactly the last bytes", () => {
+    const t = new TailBuffer(5);
+    for (const c of ["abc", "defg", "h"]) t.push(Buffer.from(c));
+    expect(t.toString()).toBe("defgh");
+    t.push(Buffer.from("0123456789"));
+    expect(t.toString()).toBe("56789");
+    expect(t.total).toBe(18);
+  });
+});
+
+describe("boundedEnv", () => {
+  it("passes PATH, HOME, NIX_*, SSH_AUTH_SOCK, LANG only", () => {
+    expect(
+      boundedEnv({
+        PATH: "/bin",
+        HOME: "/root",
+        NIX_PATH: "x",
+        SSH_AUTH_SOCK: "/s",
+        LANG: "C.UTF-8",
+        NIXGUARD_TOKEN: "secret",
+        NODE_OPTIONS: "--require evil",
+        CREDENTIALS_DIRECTORY: "/run/credentials",
+      }),
+    ).toEqual({ PATH: "/bin", HOME: "/root", NIX_PATH: "x", SSH_AUTH_SOCK: "/s", LANG: "C.UTF-8" });
+  });
+});
+
+describe("restartErrorOutcome", () => {
+  it("branches on codes", () => {
+    expect(restartErrorOutcome(new ProbeError("PROBE_UNREACHABLE", "x"))).toBe("unreachable");
+    expect(restartErrorOutcome(new CommandError("COMMAND_NOT_FOUND", "x", { argv: [] }))).toBe("not-found");
+    expect(restartErrorOutcome(new CommandError("COMMAND_TIMEOUT", "x", { argv: [] }))).toBe("timeout");
+    expect(restartErrorOutcome(new Error("other"))).toBe("failed");
+  });
+});
