@@ -1,0 +1,151 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config/load.js";
+import { Controller } from "../../../src/controller/controller.js";
+import { EventLog } from "../../../src/controller/events.js";
+import { StateStore } from "../../../src/controller/state-store.js";
+import { silentLogger } from "../../../src/log.js";
+import { createMetrics } from "../../../src/metrics.js";
+import { BullActionQueue } from "../../../src/queue/producer.js";
+import { type ActionWorker, startWorker } from "../../../src/queue/worker.js";
+import { FAKE_NIXOPS4, type FakeFlake, makeFakeFlake } from "../../helpers/fake-nixops4.js";
+import { check, hostHealth } from "../../unit/controller/fixtures.js";
+import { RecordingTransport } from "../queue/harness.js";
+import { useRedis } from "./harness.js";
+
+const env = useRedis();
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+/** Controller → real BullMQ queue → real worker running the fake nixops4 → outcome back. */
+async function rig(flake: FakeFlake) {
+  const loaded = parseConfig({
+    remediation: { settle: "1m", restartAttempts: 0 },
+    deployments: {
+      fedi: {
+        flake: flake.dir,
+        target: "fedi",
+        hosts: {
+          a: { address: "127.0.0.1", transport: "local", units: ["a.service"] },
+          b: { address: "127.0.0.1", transport: "local", units: ["a.service"] },
+        },
+      },
+    },
+  });
+  const prefix = `e2e${Date.now()}${Math.random().toString(16).slice(2, 8)}`;
+  const logger = silentLogger();
+  const metrics = createMetrics({ version: "test", processMetrics: false });
+  const queue = new BullActionQueue({ connection: env.server().url, prefix, logger });
+  const store = new StateStore(env.redis(), prefix);
+  const events = new EventLog(env.redis(), prefix);
+  const reprobed: string[] = [];
+  const ctl = new Controller({
+    getConfig: () => loaded,
+    queue,
+    store,
+    events,
+    metrics,
+    logger,
+    reprobe: async (_d, host) => {
+      reprobed.push(host);
+    },
+  });
+  const outcomes: string[] = [];
+  const worker: ActionWorker = await startWorker({
+    connection: env.server().url,
+    prefix,
+    concurrency: 2,
+    logger,
+    metrics,
+    getDesired: () => loaded.desired,
+    transportFor: (h) => new RecordingTransport(h),
+    nixops4: { command: FAKE_NIXOPS4, timeout: 20_000, killGrace: 1_000, extraArgs: [] },
+    lockTtlMs: 3_000,
+    logLimitBytes: 64 * 1024,
+    onOutcome: async (o) => {
+      await ctl.onOutcome(o);
+      outcomes.push(o.outcome);
+    },
+  });
+  cleanup.push(async () => {
+    await worker.close(1_000);
+    await queue.queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+    flake.cleanup();
+  });
+  return { ctl, queue, store, events, outcomes, reprobed, loaded, metrics };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("controller with the real BullMQ queue and worker", () => {
+  it("concurrent passes over one deployment start exactly one apply; the outcome settles it", async () => {
+    const flake = makeFakeFlake("ctl");
+    flake.control({ mode: "success", durationMs: 300 });
+    const r = await rig(flake);
+    const now = Date.now();
+    r.ctl.observe({
+      ...hostHealth("a", "failing", [check("a.service", "failing", { missing: true })]),
+      since: now,
+      lastObservedAt: now,
+    });
+    r.ctl.observe({ ...hostHealth("b", "healthy"), since: now - 60_000, lastObservedAt: now });
+
+    const results = await Promise.all(Array.from({ length: 20 }, () => r.ctl.reconcile("fedi")));
+    const decisions = results.flatMap((x) => x.actions.map((a) => a.enqueue ?? a.blockedBy));
+    expect(decisions.filter((d) => d === "added")).toHaveLength(1);
+    expect(decisions.every((d) => d === "added" || d === "coalesced" || d === "inflight")).toBe(true);
+
+    await until(() => r.outcomes.length === 1, 10_000);
+    const starts = flake.calls().filter((c) => c.event === "start");
+    expect(starts).toHaveLength(1);
+    expect(starts[0]?.argv).toEqual(["apply", "--no-interactive", "fedi"]);
+    expect(starts[0]?.cwd).toBe(flake.dir);
+    // one attempt and one budget slot for all 20 passes
+    const state = await r.store.load(r.loaded.desired.deployments[0]!);
+    expect(state.budget.deployment).toHaveLength(1);
+    expect(state.inFlight).toEqual([]);
+    expect(state.settleUntil).toBeGreaterThan(Date.now());
+    expect(Object.keys(state.generationPending).sort()).toEqual(["a", "b"]);
+    expect(r.reprobed.sort()).toEqual(["a", "b"]);
+    const outcome = (await r.events.list()).find((e) => e.kind === "outcome");
+    expect(outcome).toMatchObject({
+      deployment: "fedi",
+      action: "redeploy",
+      outcome: "success",
+      actor: "controller",
+    });
+
+    // settling now: nothing more
+    const after = await r.ctl.reconcile("fedi");
+    expect(after.actions[0]).toMatchObject({ blockedBy: "inflight" });
+    expect(await r.queue.isInFlight("redeploy__fedi")).toBe(false);
+  });
+
+  it("a manual redeploy while one runs is scheduled once more, never run twice at once", async () => {
+    const flake = makeFakeFlake("ctl2");
+    flake.control({ mode: "success", durationMs: 800 });
+    const r = await rig(flake);
+    const action = { kind: "redeploy", deployment: "fedi", target: "fedi" } as const;
+    const first = await r.ctl.requestAction({ ...action }, { actor: "alice" });
+    expect(first.enqueue).toBe("added");
+    await until(() => flake.calls().some((c) => c.event === "start"), 5_000);
+    const second = await r.ctl.requestAction({ ...action }, { actor: "bob" });
+    const third = await r.ctl.requestAction({ ...action }, { actor: "carol" });
+    expect([second.enqueue, third.enqueue]).toEqual(["rerun-scheduled", "rerun-scheduled"]);
+    await until(() => r.outcomes.length === 2, 10_000);
+    const calls = flake.calls();
+    const runs = calls
+      .filter((c) => c.event === "start")
+      .map((s, i) => [s.t, calls.filter((c) => c.event === "end")[i]?.t ?? 0]);
+    expect(runs).toHaveLength(2);
+    expect(runs[1]![0]).toBeGreaterThanOrEqual(runs[0]![1]);
+  });
+});
