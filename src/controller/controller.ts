@@ -5,28 +5,28 @@ import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { ActionOutcome, ActionQueue } from "../queue/types.js";
+import { Decider, type Decision } from "./decide.js";
+
+export type { Decision } from "./decide.js";
+
 import { type ControllerStatus, controllerStatus } from "./controller-status.js";
 import { hostsCoveredBy } from "./drift.js";
 import type { EventLog } from "./events.js";
 import { Housekeeping } from "./housekeeping.js";
 import { ReconcileLoop } from "./loop.js";
 import {
-  type ActionOrigin,
   AUTOMATIC,
   type BreakerStatus,
   breakerStatus,
   describeScope,
-  evaluatePolicy,
   type Pause,
   type PauseScope,
   pauseLabel,
-  recordAttempt,
   recordFinish,
 } from "./policy/index.js";
-import type { PolicyState } from "./policy-state.js";
 import { type PlannedAction, reconcileDeployment } from "./reconciler.js";
 import type { StateStore } from "./state-store.js";
-import { type Action, actionKey, type BlockReason, type HostHealth, type NixGuardEvent } from "./types.js";
+import { type Action, actionKey, type HostHealth, type NixGuardEvent } from "./types.js";
 
 export interface LeaderView {
   isLeader(): boolean;
@@ -51,16 +51,6 @@ export interface ControllerDeps {
   resyncMs?: number;
 }
 
-export type Decision = PlannedAction & {
-  decision: "enqueued" | "blocked" | "planned" | "quarantined";
-  blockedBy?: BlockReason;
-  detail?: string;
-  /** Blocked: when the gate may open again. */
-  until?: number;
-  jobId?: string;
-  enqueue?: "added" | "coalesced" | "rerun-scheduled";
-};
-
 export interface ReconcileResult {
   deployment: string;
   dryRun: boolean;
@@ -77,8 +67,7 @@ export interface ReconcileResult {
  */
 export class Controller {
   private readonly health = new Map<string, HostHealth>();
-  /** Last gate that blocked each key, per deployment: a blocked action is recorded once, not every pass. */
-  private readonly lastBlocked = new Map<string, Map<string, string>>();
+  private readonly decider: Decider;
   private readonly loop: ReconcileLoop;
   private readonly housekeeping: Housekeeping;
   private breaker: { open: boolean; since?: number } | undefined;
@@ -92,7 +81,9 @@ export class Controller {
       logger: deps.logger,
       ...(deps.leader ? { isLeader: () => deps.leader?.isLeader() ?? false } : {}),
     });
-    this.housekeeping = new Housekeeping({ ...deps, now: this.now, emit: (e) => this.emit(e) });
+    const emit = (e: Omit<NixGuardEvent, "time">) => this.emit(e);
+    this.housekeeping = new Housekeeping({ ...deps, now: this.now, emit });
+    this.decider = new Decider({ ...deps, emit });
   }
 
   /** Leader-only: the reconcile loop with its timers. */
@@ -142,8 +133,8 @@ export class Controller {
     const actor = opts.actor ?? "controller";
     const actions: Decision[] = [];
     for (const p of out.plan)
-      actions.push(await this.decide(p, spec, state, breaker, AUTOMATIC, actor, dryRun, now));
-    if (!dryRun) this.forgetUnblocked(deployment, out.plan);
+      actions.push(await this.decider.decide(p, spec, state, breaker, AUTOMATIC, actor, dryRun, now));
+    if (!dryRun) this.decider.forgetUnblocked(deployment, out.plan);
 
     let requeueAt = out.requeueAfterMs === undefined ? undefined : now + out.requeueAfterMs;
     for (const { until } of actions) {
@@ -168,7 +159,7 @@ export class Controller {
     const now = this.now();
     const state = await this.deps.store.load(spec);
     const breaker = await this.updateBreaker(now, true);
-    return this.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
+    return this.decider.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
   }
 
   /**
@@ -190,7 +181,7 @@ export class Controller {
       hosts: action.host === undefined ? [] : [action.host],
     };
     const origin = { manual: true, force: opts.force === true };
-    return this.decide(p, spec, state, breaker, origin, opts.actor, false, now);
+    return this.decider.decide(p, spec, state, breaker, origin, opts.actor, false, now);
   }
 
   /** The worker finished an action: settle, backoff from its end, drift bookkeeping, event, re-probe. */
@@ -283,7 +274,7 @@ export class Controller {
           this.deps.metrics.quarantined.set({ deployment: spec.name, host: h.name }, 0);
       }
       if (host === undefined) this.deps.metrics.quarantined.set({ deployment: spec.name, host: "" }, 0);
-      this.lastBlocked.delete(spec.name);
+      this.decider.forgetDeployment(spec.name);
     }
     const list = [...cleared];
     await this.emit({
@@ -320,153 +311,6 @@ export class Controller {
   }
 
   // ---- internals ----
-
-  private async decide(
-    p: PlannedAction,
-    spec: DeploymentSpec,
-    state: PolicyState,
-    breaker: BreakerStatus,
-    origin: ActionOrigin,
-    actor: string,
-    dryRun: boolean,
-    now: number,
-  ): Promise<Decision> {
-    const { config } = this.deps.getConfig();
-    const gate = evaluatePolicy(
-      {
-        action: p.action,
-        key: p.key,
-        origin,
-        deploymentHosts: spec.hosts.map((h) => h.name),
-        config: config.remediation,
-        pauses: state.pauses,
-        breaker,
-        inFlight: state.inFlight,
-        ...(state.settleUntil !== undefined ? { settleUntil: state.settleUntil } : {}),
-        backoff: state.backoff[p.key],
-        budget: state.budget,
-        quarantines: state.quarantines,
-        ...(this.deps.timezone ? { timezone: this.deps.timezone } : {}),
-      },
-      now,
-    );
-    if (!gate.allowed) {
-      if (!dryRun) await this.recordBlocked(p, gate.reason, gate.detail, actor);
-      return {
-        ...p,
-        decision: "blocked",
-        blockedBy: gate.reason,
-        detail: gate.detail,
-        ...(gate.until !== undefined ? { until: gate.until } : {}),
-      };
-    }
-    if (dryRun) return { ...p, decision: "planned" };
-    this.lastBlocked.get(spec.name)?.delete(p.key);
-    if (p.action.kind === "quarantine") return this.quarantine(p, actor, now);
-    return this.enqueue(p, spec, state, origin, actor, now);
-  }
-
-  private async enqueue(
-    p: PlannedAction,
-    spec: DeploymentSpec,
-    state: PolicyState,
-    origin: ActionOrigin,
-    actor: string,
-    now: number,
-  ): Promise<Decision> {
-    const { config } = this.deps.getConfig();
-    const r = config.remediation;
-    const res = await this.deps.queue.enqueue({ action: p.action, actor, reason: p.reason });
-    if (!origin.manual && res.state === "added") {
-      const backoff = recordAttempt(state.backoff[p.key], r.backoff, now);
-      await this.deps.store.recordAutomatic({
-        deployment: spec.name,
-        key: p.key,
-        jobId: res.jobId,
-        at: now,
-        backoff,
-        keepAttemptsMs: Math.max(r.restartWindow, r.budget.deployment.window, r.budget.global.window),
-        budgetWindows: { deployment: r.budget.deployment.window, global: r.budget.global.window },
-      });
-      // Later actions of this same pass see it: one action per deployment at a time.
-      state.backoff[p.key] = backoff;
-      state.attempts[p.key] = [...(state.attempts[p.key] ?? []), now];
-      state.budget.deployment.push(now);
-      state.budget.global.push(now);
-    } else {
-      await this.deps.store.markInFlight(spec.name, p.key, res.jobId, now);
-    }
-    state.inFlight.push({ key: p.key, jobId: res.jobId, since: now });
-    const covered = hostsCoveredBy(p.action, spec);
-    if (covered.length > 0) {
-      await this.deps.store.markGenerationPending(spec.name, covered, 0);
-      for (const h of covered) state.generationPending[h] = 0;
-    }
-    await this.emit({
-      kind: "action",
-      deployment: spec.name,
-      ...(p.action.host !== undefined ? { host: p.action.host } : {}),
-      action: p.action.kind,
-      reason: p.reason,
-      outcome: res.state,
-      jobId: res.jobId,
-      actor,
-    });
-    return { ...p, decision: "enqueued", jobId: res.jobId, enqueue: res.state };
-  }
-
-  private async quarantine(p: PlannedAction, actor: string, now: number): Promise<Decision> {
-    const { config } = this.deps.getConfig();
-    const { deployment, host } = p.action;
-    const entry = {
-      deployment,
-      ...(host !== undefined ? { host } : {}),
-      since: now,
-      until: now + config.remediation.quarantine.cooldown,
-      reason: p.reason,
-    };
-    await this.deps.store.setQuarantine(entry);
-    this.deps.metrics.quarantined.set({ deployment, host: host ?? "" }, 1);
-    this.deps.metrics.actionsTotal.inc({ deployment, action: "quarantine", outcome: "success" });
-    await this.emit({
-      kind: "quarantine",
-      deployment,
-      ...(host !== undefined ? { host } : {}),
-      action: "quarantine",
-      reason: p.reason,
-      actor,
-    });
-    return { ...p, decision: "quarantined" };
-  }
-
-  private async recordBlocked(
-    p: PlannedAction,
-    reason: string,
-    detail: string,
-    actor: string,
-  ): Promise<void> {
-    const seen = this.lastBlocked.get(p.action.deployment) ?? new Map<string, string>();
-    this.lastBlocked.set(p.action.deployment, seen);
-    if (seen.get(p.key) === reason) return;
-    seen.set(p.key, reason);
-    this.deps.metrics.actionsBlockedTotal.inc({ reason });
-    await this.emit({
-      kind: "blocked",
-      deployment: p.action.deployment,
-      ...(p.action.host !== undefined ? { host: p.action.host } : {}),
-      action: p.action.kind,
-      reason: `${reason}: ${detail}`,
-      actor,
-    });
-  }
-
-  /** Keys no longer planned (healed, or ladder moved on) may be recorded again when next blocked. */
-  private forgetUnblocked(deployment: string, plan: readonly PlannedAction[]): void {
-    const seen = this.lastBlocked.get(deployment);
-    if (!seen) return;
-    const planned = new Set(plan.map((p) => p.key));
-    for (const key of seen.keys()) if (!planned.has(key)) seen.delete(key);
-  }
 
   /** Breaker over the whole fleet; an event and the gauge on every change, persisted across failover. */
   private async updateBreaker(now: number, record: boolean): Promise<BreakerStatus> {
