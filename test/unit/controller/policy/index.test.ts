@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { evaluatePolicy, type PolicyInput, touchedHosts } from "../../../../src/controller/policy/index.js";
 import { AUTOMATIC } from "../../../../src/controller/policy/types.js";
-import { type Action, actionKey } from "../../../../src/controller/types.js";
+import { type Action, actionKey, BLOCK_REASONS } from "../../../../src/controller/types.js";
 import { fleetConfig } from "../fixtures.js";
 
 const H = 3_600_000;
@@ -60,16 +60,7 @@ describe("policy gates in order", () => {
       order.push(r.reason);
       cur = { ...cur, ...strip[r.reason] };
     }
-    expect(order).toEqual([
-      "mode",
-      "paused",
-      "maintenance",
-      "breaker",
-      "inflight",
-      "backoff",
-      "budget",
-      "quarantine",
-    ]);
+    expect(order).toEqual([...BLOCK_REASONS]);
   });
 
   it("manual actions skip the automatic-only gates but not pause unless forced", () => {
