@@ -108,6 +108,14 @@ export class Controller {
     this.health.delete(hostKey(deployment, host));
   }
 
+  /** After a config reload (getConfig now returns the new one): drop removed hosts, pass over all. */
+  reloaded(): void {
+    const { desired } = this.deps.getConfig();
+    const keep = new Set(allHosts(desired).map((h) => hostKey(h.deployment, h.name)));
+    for (const key of this.health.keys()) if (!keep.has(key)) this.health.delete(key);
+    for (const d of desired.deployments) this.loop.wake(d.name);
+  }
+
   wake(deployment: string): void {
     this.loop.wake(deployment);
   }
@@ -206,7 +214,13 @@ export class Controller {
     }
     const hosts = o.action.kind === "restart" ? [o.action.host] : covered;
     if (this.deps.reprobe) {
-      await Promise.allSettled(hosts.map((h) => this.deps.reprobe?.(deployment, h)));
+      // Bounded: the worker waits for this before completing the job.
+      const probes = Promise.allSettled(hosts.map((h) => this.deps.reprobe?.(deployment, h)));
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise((resolve) => {
+        timer = setTimeout(resolve, 2 * config.probes.timeout);
+      });
+      await Promise.race([probes, limit]).finally(() => clearTimeout(timer));
     }
     const after = hosts.map((h) => this.health.get(hostKey(deployment, h))?.state ?? "unknown");
     const healed = after.length > 0 && after.every((s) => s === "healthy" || s === "degraded");
