@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander";
+import { registerClientCommands } from "./cli/commands.js";
 import { registerConfigCommands } from "./cmd/config.js";
+import { registerServeCommand } from "./cmd/serve.js";
 import { ConfigError, EXIT, isNixGuardError } from "./errors.js";
 import { VERSION } from "./version.js";
 
@@ -13,7 +15,9 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerServeCommand(program);
   registerConfigCommands(program);
+  registerClientCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

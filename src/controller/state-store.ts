@@ -256,6 +256,15 @@ export class StateStore {
     await this.redis.set(this.k.breaker(), JSON.stringify(b));
   }
 
+  /** Is an action of the deployment in flight, and until when does it settle? Two cheap reads. */
+  async suppression(deployment: string): Promise<{ inFlight: boolean; settleUntil: number }> {
+    const [n, settle] = await Promise.all([
+      this.redis.hlen(this.k.inflight(deployment)),
+      this.redis.hget(this.k.settle(), deployment),
+    ]);
+    return { inFlight: n > 0, settleUntil: settle ? Number(settle) : 0 };
+  }
+
   /** Deployments with actions marked in flight (for the loop's check against the queue). */
   async inFlight(deployment: string): Promise<InFlightEntry[]> {
     const all = await this.redis.hgetall(this.k.inflight(deployment));

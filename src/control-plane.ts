@@ -1,0 +1,448 @@
+import type { Job } from "bullmq";
+import {
+  type CommandContext,
+  type CommandResult,
+  ConflictError,
+  type ConflictReason,
+  type ControlPlane,
+  type DeploymentDetail,
+  type DeploymentSummary,
+  type EventQuery,
+  type FleetStatus,
+  type HostDetail,
+  type HostFilter,
+  type HostRef,
+  type JobFilter,
+  type JobInfo,
+  type LogLine,
+  NotFoundError,
+  type PauseInfo,
+  type PauseRequest,
+  type PauseScope,
+  type Readiness,
+  type ReconcileRequest,
+  type ReconcileResult,
+  type ReloadResult,
+  type ResetResult,
+  type ResumeRequest,
+  type ResumeResult,
+} from "./api/control-plane.js";
+import { type DeploymentSpec, type HostSpec, hostKey } from "./config/desired.js";
+import type { Decision } from "./controller/controller.js";
+import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
+import {
+  type Action,
+  type BlockReason,
+  HOST_STATES,
+  type HostHealth,
+  type HostState,
+} from "./controller/types.js";
+import type { Manager } from "./manager.js";
+import type { HostObservation } from "./probes/types.js";
+import { JobLogStore } from "./queue/job-log.js";
+import type { ActionJobData, ActionOutcome, QueueState } from "./queue/types.js";
+import { VERSION } from "./version.js";
+
+const CONFLICT_OF: Partial<Record<BlockReason, ConflictReason>> = {
+  mode: "paused",
+  paused: "paused",
+  maintenance: "maintenance",
+  breaker: "breaker",
+  quarantine: "quarantined",
+  inflight: "already-running",
+};
+
+/** The REST API's view of a running NixGuard: reads health, state, queue and events; sends commands. */
+export class RuntimeControlPlane implements ControlPlane {
+  private readonly logs: JobLogStore;
+
+  constructor(private readonly m: Manager) {
+    this.logs = new JobLogStore(m.redis, m.current.config.redis.prefix, {
+      limitBytes: m.current.config.worker.logLimitBytes,
+    });
+  }
+
+  async status(): Promise<FleetStatus> {
+    const [ctl, queue, holder] = await Promise.all([
+      this.m.controller.status(),
+      this.m.queue.counts(),
+      this.m.leader?.holder().catch(() => undefined),
+    ]);
+    const all = this.allHealth();
+    return {
+      version: VERSION,
+      mode: ctl.mode,
+      leader: {
+        known: holder !== undefined,
+        self: this.m.leader?.isLeader() ?? false,
+        ...(holder !== undefined ? { id: holder } : {}),
+      },
+      pauses: ctl.pauses.map(toPauseInfo),
+      breaker: {
+        open: ctl.breaker.open,
+        unhealthyFraction: ctl.breaker.total > 0 ? ctl.breaker.bad / ctl.breaker.total : 0,
+        ...(ctl.breaker.since !== undefined ? { since: ctl.breaker.since } : {}),
+      },
+      maintenance: ctl.maintenance.map((w) => ({
+        ...(w.deployment !== undefined ? { deployment: w.deployment } : {}),
+        until: w.until,
+      })),
+      quarantined: ctl.quarantined.map((q) => ({
+        deployment: q.deployment,
+        ...(q.host !== undefined ? { host: q.host } : {}),
+        since: q.since,
+        until: q.until,
+      })),
+      hosts: countStates(all),
+      queue,
+    };
+  }
+
+  async deployments(): Promise<DeploymentSummary[]> {
+    const ctl = await this.m.controller.status();
+    return this.m.current.desired.deployments.map((d) => this.summary(d, ctl));
+  }
+
+  async deployment(name: string): Promise<DeploymentDetail> {
+    const spec = this.spec(name);
+    const ctl = await this.m.controller.status();
+    return { ...this.summary(spec, ctl), hostHealth: spec.hosts.map((h) => this.healthOf(h)) };
+  }
+
+  async hosts(filter: HostFilter): Promise<HostHealth[]> {
+    if (filter.deployment !== undefined) this.spec(filter.deployment);
+    return this.allHealth().filter(
+      (h) =>
+        (filter.state === undefined || h.state === filter.state) &&
+        (filter.deployment === undefined || h.deployment === filter.deployment),
+    );
+  }
+
+  async host(ref: HostRef): Promise<HostDetail> {
+    const spec = this.hostSpec(ref);
+    const ctl = await this.m.controller.status();
+    const obs = this.m.health.observation(spec.deployment, spec.name);
+    return {
+      health: this.healthOf(spec),
+      address: spec.address,
+      target: spec.target,
+      services: [...spec.services],
+      paused: ctl.pauses.some((p) => covers(p.scope, spec)),
+      quarantined: ctl.quarantined.some(
+        (q) => q.deployment === spec.deployment && (q.host === undefined || q.host === spec.name),
+      ),
+      drift: ctl.drift.some((d) => d.deployment === spec.deployment && d.host === spec.name),
+      ...(obs ? { lastObservation: obs } : {}),
+    };
+  }
+
+  async jobs(filter: JobFilter): Promise<JobInfo[]> {
+    const limit = filter.limit ?? 50;
+    const types = filter.state
+      ? filter.state === "waiting"
+        ? ["waiting", "prioritized"]
+        : [filter.state]
+      : ["active", "waiting", "prioritized", "delayed", "failed", "completed"];
+    const jobs = await this.m.queue.queue.getJobs(types as never, 0, limit - 1);
+    const out = await Promise.all(jobs.filter(Boolean).map((j) => this.jobInfo(j)));
+    return out.sort((a, b) => b.requestedAt - a.requestedAt).slice(0, limit);
+  }
+
+  async job(id: string): Promise<JobInfo> {
+    const job = await this.m.queue.queue.getJob(id);
+    if (!job) throw new NotFoundError("job", id);
+    return this.jobInfo(job);
+  }
+
+  async *jobLog(id: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine> {
+    const job = await this.m.queue.queue.getJob(id);
+    if (!job) throw new NotFoundError("job", id);
+    if (!opts.follow) {
+      yield* toLines(await this.logs.read(id));
+      return;
+    }
+    // Follow until the log is closed, the job is finished (a job failed by a second stall never
+    // closes its log) or the client goes away.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    const queued: string[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const follow = this.logs
+      .follow(
+        id,
+        (chunk) => {
+          queued.push(chunk);
+          wake?.();
+        },
+        stop.signal,
+      )
+      .finally(() => {
+        done = true;
+        wake?.();
+      });
+    const watcher = setInterval(async () => {
+      const state = await job.getState().catch(() => "unknown");
+      if (state === "completed" || state === "failed") {
+        setTimeout(() => stop.abort(), 500).unref();
+        clearInterval(watcher);
+      }
+    }, 1000);
+    watcher.unref();
+    let partial = "";
+    try {
+      while (true) {
+        while (queued.length > 0) {
+          const text = partial + queued.shift();
+          const parts = text.split("\n");
+          partial = parts.pop() ?? "";
+          for (const line of parts) yield { time: Date.now(), stream: "stderr", text: line };
+        }
+        if (done) break;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = undefined;
+      }
+      if (partial) yield { time: Date.now(), stream: "stderr", text: partial };
+    } finally {
+      clearInterval(watcher);
+      stop.abort();
+      opts.signal.removeEventListener("abort", onAbort);
+      await follow.catch(() => undefined);
+    }
+  }
+
+  async events(query: EventQuery) {
+    return this.m.events.list(query);
+  }
+
+  async reconcile(req: ReconcileRequest, ctx: CommandContext): Promise<ReconcileResult> {
+    const names = req.deployments ?? this.m.current.desired.deployments.map((d) => d.name);
+    for (const n of names) this.spec(n);
+    const dryRun = req.dryRun === true;
+    const actions: ReconcileResult["actions"] = [];
+    for (const name of names) {
+      const r = await this.m.controller.reconcile(name, { dryRun, actor: ctx.actor });
+      for (const a of r.actions) {
+        actions.push({
+          key: a.key,
+          action: a.action,
+          decision: a.decision === "quarantined" ? "enqueued" : a.decision,
+          ...(a.blockedBy ? { blockedBy: a.blockedBy } : {}),
+          ...(a.jobId ? { jobId: a.jobId } : {}),
+          ...(a.enqueue ? { enqueue: a.enqueue } : {}),
+        });
+      }
+    }
+    return { dryRun, deployments: names, actions };
+  }
+
+  async redeploy(deployment: string, ctx: CommandContext): Promise<CommandResult> {
+    const spec = this.spec(deployment);
+    return this.command({ kind: "redeploy", deployment, target: spec.target }, ctx);
+  }
+
+  async probeHost(ref: HostRef, _ctx: CommandContext): Promise<HostObservation> {
+    const spec = this.hostSpec(ref);
+    return this.m.probeNow(spec.deployment, spec.name);
+  }
+
+  async restartUnit(ref: HostRef, unit: string, ctx: CommandContext): Promise<CommandResult> {
+    const spec = this.hostSpec(ref);
+    if (!spec.units.some((u) => u.unit === unit)) throw new NotFoundError("unit", unit);
+    return this.command(
+      { kind: "restart", deployment: spec.deployment, host: spec.name, units: [unit] },
+      ctx,
+    );
+  }
+
+  async pause(req: PauseRequest, ctx: CommandContext): Promise<PauseInfo> {
+    const p = await this.m.controller.pause(this.policyScope(req.scope), req.reason, ctx.actor, req.until);
+    return toPauseInfo(p);
+  }
+
+  async resume(req: ResumeRequest, ctx: CommandContext): Promise<ResumeResult> {
+    try {
+      return { resumed: toPauseInfo(await this.m.controller.resume(this.policyScope(req.scope), ctx.actor)) };
+    } catch (e) {
+      if ((e as { code?: string }).code === "NOT_FOUND")
+        throw new NotFoundError("pause", describe(req.scope));
+      throw e;
+    }
+  }
+
+  async resetHost(ref: HostRef, ctx: CommandContext): Promise<ResetResult> {
+    const spec = this.hostSpec(ref);
+    return this.m.controller.reset({ kind: "host", deployment: spec.deployment, host: spec.name }, ctx.actor);
+  }
+
+  async resetDeployment(deployment: string, ctx: CommandContext): Promise<ResetResult> {
+    this.spec(deployment);
+    return this.m.controller.reset({ kind: "deployment", deployment }, ctx.actor);
+  }
+
+  async reloadConfig(ctx: CommandContext): Promise<ReloadResult> {
+    const r = await this.m.reloadFromFile();
+    if (!r.ok) {
+      await this.m.events
+        .append({
+          time: Date.now(),
+          kind: "config",
+          reason: `reload refused: ${r.issues.length} error(s)`,
+          actor: ctx.actor,
+        })
+        .catch(() => undefined);
+      return r;
+    }
+    const d = this.m.current.desired.deployments;
+    return { ok: true, deployments: d.length, hosts: d.reduce((n, x) => n + x.hosts.length, 0) };
+  }
+
+  async readiness(): Promise<Readiness> {
+    const redis = await this.m.redis
+      .ping()
+      .then((r) => r === "PONG")
+      .catch(() => false);
+    const holder = redis ? await this.m.leader?.holder().catch(() => undefined) : undefined;
+    return {
+      configLoaded: true,
+      redis,
+      // Without the controller role there is no election here: another process leads.
+      leaderKnown: this.m.leader ? holder !== undefined : redis,
+    };
+  }
+
+  // ---- internals ----
+
+  private async command(action: Action, ctx: CommandContext): Promise<CommandResult> {
+    const d: Decision = await this.m.controller.requestAction(action, { actor: ctx.actor, force: ctx.force });
+    if (d.decision === "blocked") {
+      const reason = (d.blockedBy && CONFLICT_OF[d.blockedBy]) ?? "paused";
+      throw new ConflictError(reason, `${d.blockedBy ?? "blocked"}: ${d.detail ?? "blocked by policy"}`);
+    }
+    if (!d.jobId) throw new ConflictError("already-running", "no job was queued");
+    return { key: d.key, jobId: d.jobId, state: d.enqueue ?? "added" };
+  }
+
+  private spec(name: string): DeploymentSpec {
+    const spec = this.m.current.desired.deployments.find((d) => d.name === name);
+    if (!spec) throw new NotFoundError("deployment", name);
+    return spec;
+  }
+
+  private hostSpec(ref: HostRef): HostSpec {
+    const deployments = this.m.current.desired.deployments.filter(
+      (d) => ref.deployment === undefined || d.name === ref.deployment,
+    );
+    if (ref.deployment !== undefined && deployments.length === 0)
+      throw new NotFoundError("deployment", ref.deployment);
+    const found = deployments.flatMap((d) => d.hosts).filter((h) => h.name === ref.host);
+    if (found.length === 0) throw new NotFoundError("host", ref.host);
+    if (found.length > 1) {
+      throw new ConflictError(
+        "already-running",
+        `host "${ref.host}" is in several deployments: add ?deployment=`,
+      );
+    }
+    return found[0]!;
+  }
+
+  private healthOf(h: HostSpec): HostHealth {
+    return this.m.health.orUnknown(h, Date.now() - this.m.uptimeMs());
+  }
+
+  private allHealth(): HostHealth[] {
+    return this.m.current.desired.deployments.flatMap((d) => d.hosts.map((h) => this.healthOf(h)));
+  }
+
+  private summary(
+    d: DeploymentSpec,
+    ctl: Awaited<ReturnType<Manager["controller"]["status"]>>,
+  ): DeploymentSummary {
+    return {
+      name: d.name,
+      target: d.target,
+      flake: d.flake,
+      hosts: countStates(d.hosts.map((h) => this.healthOf(h))),
+      paused: ctl.pauses.some(
+        (p) => p.scope.kind === "global" || (p.scope.kind === "deployment" && p.scope.deployment === d.name),
+      ),
+      quarantined: ctl.quarantined.some((q) => q.deployment === d.name),
+    };
+  }
+
+  private policyScope(scope: PauseScope): PolicyScope {
+    if (scope.kind === "host") {
+      const spec = this.hostSpec(scope);
+      return { kind: "host", deployment: spec.deployment, host: spec.name };
+    }
+    if (scope.kind === "deployment") this.spec(scope.deployment);
+    return scope;
+  }
+
+  private async jobInfo(job: Job<ActionJobData>): Promise<JobInfo> {
+    const raw = await job.getState();
+    const state: QueueState =
+      raw === "prioritized" || raw === "waiting-children" || raw === "unknown"
+        ? "waiting"
+        : (raw as QueueState);
+    const out = job.returnvalue as ActionOutcome | null | undefined;
+    return {
+      id: job.id ?? "",
+      key: job.data.key,
+      state,
+      action: job.data.action,
+      actor: job.data.actor,
+      reason: job.data.reason,
+      requestedAt: job.data.requestedAt ?? job.timestamp,
+      ...(job.processedOn ? { startedAt: job.processedOn } : {}),
+      ...(job.finishedOn ? { finishedAt: job.finishedOn } : {}),
+      ...(out?.outcome ? { outcome: out.outcome, message: out.message } : {}),
+      ...(out?.exitCode !== undefined ? { exitCode: out.exitCode } : {}),
+      ...(state === "failed" && !out ? { message: job.failedReason?.slice(0, 500) } : {}),
+    };
+  }
+}
+
+function toPauseInfo(p: {
+  scope: PolicyScope;
+  reason: string;
+  actor: string;
+  since: number;
+  until?: number;
+}): PauseInfo {
+  return {
+    scope: p.scope,
+    reason: p.reason,
+    actor: p.actor,
+    since: p.since,
+    ...(p.until !== undefined ? { until: p.until } : {}),
+  };
+}
+
+function countStates(all: readonly HostHealth[]): Record<HostState, number> {
+  const out = Object.fromEntries(HOST_STATES.map((s) => [s, 0])) as Record<HostState, number>;
+  for (const h of all) out[h.state]++;
+  return out;
+}
+
+function covers(scope: PolicyScope, h: HostSpec): boolean {
+  if (scope.kind === "global") return true;
+  if (scope.kind === "deployment") return scope.deployment === h.deployment;
+  return hostKey(scope.deployment, scope.host) === hostKey(h.deployment, h.name);
+}
+
+function describe(scope: PauseScope): string {
+  if (scope.kind === "global") return "global";
+  if (scope.kind === "deployment") return scope.deployment;
+  return scope.deployment ? `${scope.deployment}/${scope.host}` : scope.host;
+}
+
+function* toLines(text: string): Iterable<LogLine> {
+  const now = Date.now();
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  for (const line of lines) yield { time: now, stream: "stderr", text: line };
+}

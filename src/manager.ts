@@ -1,0 +1,434 @@
+import { mkdirSync } from "node:fs";
+import type { Redis } from "ioredis";
+import { type ApiToken, loadTokens } from "./api/auth.js";
+import { type ListeningApi, startServer } from "./api/server.js";
+import { allHosts, type HostSpec, hostKey } from "./config/desired.js";
+import { type LoadedConfig, loadConfigFile } from "./config/load.js";
+import { Controller } from "./controller/controller.js";
+import { EventLog } from "./controller/events.js";
+import { LeaderElector } from "./controller/leader.js";
+import { Notifier } from "./controller/notify.js";
+import { Scheduler } from "./controller/schedule.js";
+import { StateStore } from "./controller/state-store.js";
+import type { HostHealth } from "./controller/types.js";
+import { ConfigError, type ConfigIssue, isNixGuardError } from "./errors.js";
+import type { Logger } from "./log.js";
+import { createMetrics, forgetHost, type Metrics } from "./metrics.js";
+import { ProbeScheduler } from "./probes/scheduler.js";
+import { probeSelf, publishSelf } from "./probes/self.js";
+import { createTransport } from "./probes/transports/index.js";
+import type { HostObservation, Transport } from "./probes/types.js";
+import { BullActionQueue } from "./queue/producer.js";
+import type { ActionOutcome } from "./queue/types.js";
+import { type ActionWorker, startWorker } from "./queue/worker.js";
+import { createRedis } from "./redis/connection.js";
+import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";
+import { HealthBook } from "./runtime/health-book.js";
+import { SuppressionCache } from "./runtime/suppression.js";
+import { VERSION } from "./version.js";
+
+export interface Roles {
+  /** Competes for the lease; the leader probes, plans and runs schedules. */
+  controller: boolean;
+  /** Runs queued actions (restarts, nixops4 applies). */
+  worker: boolean;
+  /** Serves the REST API and /metrics. */
+  api: boolean;
+}
+
+export const ALL_ROLES: Roles = { controller: true, worker: true, api: true };
+
+export interface ManagerOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  roles?: Roles;
+  /** Tokens given directly (the demo); otherwise read from config.api.tokens files. */
+  tokens?: ApiToken[];
+  /** Overrides api.listen (tests bind port 0). */
+  listen?: string;
+  /** Node's process metrics; off when several managers share a process (tests). */
+  processMetrics?: boolean;
+  /** Test seams: BullMQ timings and the leader election's identity. */
+  bull?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
+  identity?: string;
+}
+
+/**
+ * Starts and stops NixGuard's long-lived parts in order (controller-runtime's manager): Redis →
+ * queue, events, state → worker → leader election (leader-only: probes, controller loop,
+ * schedules) → API. Stops in reverse. A config reload swaps the whole config or nothing.
+ */
+export class Manager {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly roles: Roles;
+  private loaded: LoadedConfig;
+  private embedded: EmbeddedRedis | undefined;
+  private redisUrl = "";
+  redis!: Redis;
+  queue!: BullActionQueue;
+  events!: EventLog;
+  store!: StateStore;
+  controller!: Controller;
+  health!: HealthBook;
+  leader: LeaderElector | undefined;
+  worker: ActionWorker | undefined;
+  api: ListeningApi | undefined;
+  private probes: ProbeScheduler | undefined;
+  private schedules: Scheduler | undefined;
+  private notifier: Notifier | undefined;
+  private suppression!: SuppressionCache;
+  private readonly transports = new Map<string, Transport>();
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly opts: ManagerOptions) {
+    this.loaded = opts.loaded;
+    this.logger = opts.logger;
+    this.roles = opts.roles ?? ALL_ROLES;
+    this.metrics = createMetrics({ version: VERSION, processMetrics: opts.processMetrics !== false });
+  }
+
+  get current(): LoadedConfig {
+    return this.loaded;
+  }
+
+  get url(): string | undefined {
+    return this.api?.url;
+  }
+
+  get redisConnection(): string {
+    return this.redisUrl;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.loaded;
+    const log = this.logger;
+    mkdirSync(config.state.runtimeDir, { recursive: true, mode: 0o700 });
+
+    if (config.redis.url) {
+      this.redisUrl = config.redis.url;
+    } else {
+      mkdirSync(config.state.dir, { recursive: true, mode: 0o700 });
+      this.embedded = await startEmbeddedRedis({ stateDir: config.state.dir, logger: log });
+      this.redisUrl = this.embedded.url;
+    }
+    const prefix = config.redis.prefix;
+    this.redis = createRedis(this.redisUrl, { role: "client", logger: log });
+    this.queue = new BullActionQueue({ connection: this.redisUrl, prefix, logger: log });
+    this.events = new EventLog(this.redis, prefix, { logger: log });
+    this.store = new StateStore(this.redis, prefix);
+    this.suppression = new SuppressionCache({ store: this.store, getDesired: () => this.loaded.desired });
+    this.notifier = new Notifier({ targets: () => this.loaded.config.notify, logger: log });
+    this.events.subscribe((e) => this.notifier?.notify(e));
+
+    this.health = new HealthBook({
+      getConfig: () => this.loaded.config,
+      metrics: this.metrics,
+      logger: log,
+      isSuppressed: (d) => this.suppression.isSuppressed(d),
+      onHealth: (h, prev) => this.onHealth(h, prev),
+    });
+
+    if (this.roles.controller) {
+      this.leader = new LeaderElector({
+        redis: this.redis,
+        prefix,
+        leaseMs: config.leader.lease,
+        renewMs: config.leader.renew,
+        logger: log,
+        metrics: this.metrics,
+        ...(this.opts.identity ? { identity: this.opts.identity } : {}),
+      });
+    }
+    this.controller = new Controller({
+      getConfig: () => this.loaded,
+      queue: this.queue,
+      store: this.store,
+      events: this.events,
+      metrics: this.metrics,
+      logger: log,
+      reprobe: async (d, h) => {
+        this.suppression.invalidate(d);
+        if (this.probes) await this.probes.probeNow(d, h).catch(() => undefined);
+      },
+      ...(this.leader ? { leader: this.leader } : {}),
+    });
+
+    if (this.roles.worker) {
+      this.worker = await startWorker({
+        connection: this.redisUrl,
+        prefix,
+        concurrency: config.worker.concurrency,
+        logger: log,
+        metrics: this.metrics,
+        getDesired: () => this.loaded.desired,
+        transportFor: (h) => this.transportFor(h),
+        nixops4: config.nixops4,
+        lockTtlMs: config.worker.lockTtl,
+        logLimitBytes: config.worker.logLimitBytes,
+        onOutcome: (o) => this.onOutcome(o),
+        ...(this.opts.bull ? { bull: this.opts.bull } : {}),
+      });
+    }
+
+    if (this.leader) {
+      this.leader.onChange((isLeader) => {
+        if (this.stopping) return;
+        if (isLeader) this.startLeading();
+        else void this.stopLeading();
+      });
+      await this.leader.start();
+    }
+
+    this.every(config.probes.interval, () => this.refreshGauges());
+    void this.refreshGauges();
+
+    if (this.roles.api) {
+      const tokens = this.opts.tokens ?? loadTokens(config.api.tokens, log);
+      this.api = await startServer(
+        {
+          control: await this.controlPlane(),
+          metrics: this.metrics,
+          tokens,
+          logger: log,
+          config: {
+            metricsAuth: config.api.metricsAuth,
+            bodyLimit: config.api.bodyLimit,
+            rateLimit: config.api.rateLimit,
+          },
+        },
+        this.opts.listen ?? config.api.listen,
+      );
+    }
+    log.info(
+      {
+        roles: this.roles,
+        deployments: this.loaded.desired.deployments.length,
+        hosts: allHosts(this.loaded.desired).length,
+      },
+      "NixGuard started",
+    );
+  }
+
+  /** Stops taking work, gives a running apply `worker.shutdownGrace`, then closes everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.api?.close().catch((e) => this.logger.warn({ err: e }, "closing the API"));
+    await this.stopLeading();
+    await this.leader?.stop().catch(() => undefined);
+    await this.worker?.close(this.loaded.config.worker.shutdownGrace);
+    await this.notifier?.close().catch(() => undefined);
+    await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
+    this.transports.clear();
+    this.health?.close();
+    await this.queue?.close().catch(() => undefined);
+    this.redis?.disconnect();
+    await this.embedded?.stop();
+    this.logger.info("NixGuard stopped");
+  }
+
+  /** Re-reads the config file. An invalid one is refused with its issues; the old one keeps running. */
+  async reloadFromFile(
+    file = this.loaded.file,
+  ): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }> {
+    if (!file)
+      return { ok: false, issues: [{ path: "", message: "NixGuard was not started from a config file" }] };
+    let next: LoadedConfig;
+    try {
+      next = loadConfigFile(file);
+    } catch (e) {
+      if (e instanceof ConfigError) return { ok: false, issues: e.issues };
+      if (isNixGuardError(e)) return { ok: false, issues: [{ path: "", message: e.message }] };
+      throw e;
+    }
+    await this.swap(next);
+    return { ok: true };
+  }
+
+  /** Swaps the whole config: probes add/remove hosts, removed hosts lose jobs and metric series. */
+  async swap(next: LoadedConfig): Promise<void> {
+    const prev = this.loaded;
+    this.loaded = next;
+    const keep = new Set(allHosts(next.desired).map((h) => hostKey(h.deployment, h.name)));
+    const removed = allHosts(prev.desired).filter((h) => !keep.has(hostKey(h.deployment, h.name)));
+    this.probes?.update(next.desired);
+    this.health.retain(next.desired);
+    for (const h of removed) {
+      const key = hostKey(h.deployment, h.name);
+      forgetHost(this.metrics, h.deployment, h.name, [
+        ...h.units.map((u) => u.id),
+        ...h.http.map((c) => c.id),
+      ]);
+      this.controller.forget(h.deployment, h.name);
+      const t = this.transports.get(key);
+      this.transports.delete(key);
+      await t?.close().catch(() => undefined);
+      const cancelled = await this.queue.cancelForHost(h.deployment, h.name).catch(() => 0);
+      if (cancelled > 0)
+        this.logger.info(
+          { deployment: h.deployment, host: h.name, cancelled },
+          "cancelled jobs of a removed host",
+        );
+    }
+    // Transports of kept hosts may have changed (address, user, port): rebuild them lazily.
+    for (const h of allHosts(next.desired)) {
+      const key = hostKey(h.deployment, h.name);
+      const old = allHosts(prev.desired).find((p) => hostKey(p.deployment, p.name) === key);
+      if (old && JSON.stringify(old.transport) !== JSON.stringify(h.transport)) {
+        const t = this.transports.get(key);
+        this.transports.delete(key);
+        await t?.close().catch(() => undefined);
+      }
+    }
+    await this.events
+      .append({
+        time: Date.now(),
+        kind: "config",
+        reason: `config reloaded: ${allHosts(next.desired).length} host(s), ${removed.length} removed`,
+      })
+      .catch(() => undefined);
+    if (this.leader?.isLeader()) {
+      await this.controller.stop();
+      this.controller.start();
+      await this.schedules?.stop();
+      this.schedules?.start();
+    }
+  }
+
+  /** Probe one host now (API): through the scheduler when leading, else directly. */
+  async probeNow(deployment: string, host: string): Promise<HostObservation> {
+    if (this.probes) return this.probes.probeNow(deployment, host);
+    const once = new ProbeScheduler(this.schedulerOptions());
+    try {
+      return await once.probeNow(deployment, host);
+    } finally {
+      await once.stop();
+    }
+  }
+
+  uptimeMs(): number {
+    return Date.now() - this.startedAt;
+  }
+
+  // ---- internals ----
+
+  private transportFor(h: HostSpec): Transport {
+    const key = hostKey(h.deployment, h.name);
+    let t = this.transports.get(key);
+    if (!t) {
+      t = createTransport(h, { runtimeDir: this.loaded.config.state.runtimeDir });
+      this.transports.set(key, t);
+    }
+    return t;
+  }
+
+  private schedulerOptions() {
+    const { config, desired } = this.loaded;
+    return {
+      desired,
+      transportFor: (h: HostSpec) => this.transportFor(h),
+      metrics: this.metrics,
+      logger: this.logger,
+      intervalMs: config.probes.interval,
+      jitter: config.probes.jitter,
+      timeoutMs: config.probes.timeout,
+      concurrency: config.probes.concurrency,
+      onObservation: (spec: HostSpec, obs: HostObservation) => {
+        this.health.observe(spec, obs);
+      },
+    };
+  }
+
+  private startLeading(): void {
+    if (this.probes) return;
+    this.logger.info({ fencingToken: this.leader?.fencingToken() }, "leading: probing and planning");
+    void this.events
+      .append({ time: Date.now(), kind: "leader", reason: `leader ${this.leader?.identity ?? ""}`.trim() })
+      .catch(() => undefined);
+    this.probes = new ProbeScheduler({
+      ...this.schedulerOptions(),
+      transportFor: (h: HostSpec) => this.transportFor(h),
+    });
+    this.probes.start();
+    this.controller.start();
+    this.schedules = new Scheduler({
+      schedule: () => this.loaded.config.schedule,
+      trigger: (d) => this.controller.scheduledRedeploy(d),
+      logger: this.logger,
+    });
+    this.schedules.start();
+  }
+
+  private async stopLeading(): Promise<void> {
+    const probes = this.probes;
+    this.probes = undefined;
+    if (!probes) return;
+    this.logger.info("no longer leading: probing and planning stopped");
+    await Promise.allSettled([probes.stop(), this.controller.stop(), this.schedules?.stop()]);
+    this.schedules = undefined;
+  }
+
+  private onHealth(h: HostHealth, prev: HostHealth | undefined): void {
+    this.controller.observe(h);
+    if (prev?.state === h.state) return;
+    const from = prev?.state ?? "unknown";
+    const kind =
+      h.state === "healthy"
+        ? from === "unknown"
+          ? undefined
+          : "recover"
+        : h.state === "unreachable"
+          ? "unreachable"
+          : h.state === "failing"
+            ? "detect"
+            : undefined;
+    if (!kind) return;
+    void this.events
+      .append({
+        time: Date.now(),
+        kind,
+        deployment: h.deployment,
+        host: h.host,
+        reason:
+          kind === "recover" ? `healthy again (was ${from})` : h.reasons.slice(0, 3).join("; ").slice(0, 300),
+      })
+      .catch(() => undefined);
+  }
+
+  private async onOutcome(o: ActionOutcome): Promise<void> {
+    this.suppression.invalidate(o.action.deployment);
+    await this.controller.onOutcome(o);
+  }
+
+  private async refreshGauges(): Promise<void> {
+    try {
+      const counts = await this.queue.counts();
+      for (const [state, n] of Object.entries(counts)) this.metrics.queueJobs.set({ state }, n);
+    } catch {
+      // Redis down: /readyz says so; the gauges keep their last values.
+    }
+    try {
+      const { config } = this.loaded;
+      const paths = { stateDir: config.state.dir, nixStore: "/nix/store" };
+      publishSelf(this.metrics, await probeSelf(paths), paths);
+    } catch (e) {
+      this.logger.debug({ err: e }, "self resources unavailable");
+    }
+  }
+
+  private every(ms: number, fn: () => unknown): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private async controlPlane() {
+    const { RuntimeControlPlane } = await import("./control-plane.js");
+    return new RuntimeControlPlane(this);
+  }
+}
