@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { RouteOptions } from "../app.js";
 import type { Readiness } from "../control-plane.js";
+import { renderMetrics } from "../metrics-text.js";
 import { arr, bool, obj, str } from "../schemas/common.js";
 
 const READY_REASONS: Record<keyof Readiness, string> = {
@@ -65,7 +66,7 @@ export async function systemRoutes(app: FastifyInstance, opts: RouteOptions): Pr
       },
     },
     async (_req, reply) => {
-      const text = await opts.metrics.registry.metrics();
+      const text = await renderMetrics(opts.metrics.registry);
       return reply.type(opts.metrics.registry.contentType).send(text);
     },
   );
