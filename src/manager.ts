@@ -264,7 +264,6 @@ export class Manager {
         ...h.units.map((u) => u.id),
         ...h.http.map((c) => c.id),
       ]);
-      this.controller.forget(h.deployment, h.name);
       const t = this.transports.get(key);
       this.transports.delete(key);
       await t?.close().catch(() => undefined);
@@ -292,11 +291,11 @@ export class Manager {
         reason: `config reloaded: ${allHosts(next.desired).length} host(s), ${removed.length} removed`,
       })
       .catch(() => undefined);
-    if (this.leader?.isLeader()) {
-      await this.controller.stop();
-      this.controller.start();
-      await this.schedules?.stop();
-      this.schedules?.start();
+    this.controller.reloaded();
+    if (this.schedules) {
+      // node-cron tasks are built from the schedule at start: rebuild them from the new one.
+      await this.schedules.stop();
+      this.schedules.start();
     }
   }
 
