@@ -51,7 +51,9 @@ function reportError(e: unknown): number {
   if (isNixGuardError(e)) {
     process.stderr.write(`nixguard: ${e.message}\n`);
     if (e.code === "USAGE") return EXIT.USAGE;
-    if (e.code === "REDIS_UNAVAILABLE" || e.code === "REDIS_NOT_INSTALLED") return EXIT.UNAVAILABLE;
+    if (e.code === "REDIS_UNAVAILABLE" || e.code === "REDIS_NOT_INSTALLED" || e.code === "API_UNAVAILABLE") {
+      return EXIT.UNAVAILABLE;
+    }
     return EXIT.FAILURE;
   }
   process.stderr.write(`nixguard: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
