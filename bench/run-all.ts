@@ -19,7 +19,10 @@ const scripts = readdirSync(here)
 const rows: string[] = [];
 for (const script of scripts) {
   process.stderr.write(`bench: ${script}\n`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(here, script)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(here, script)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   process.stdout.write(r.stdout);
   rows.push(...r.stdout.split("\n").filter((l) => l.startsWith("|")));
   if (r.status !== 0) process.stderr.write(`bench: ${script} exited ${r.status}\n`);

@@ -20,6 +20,7 @@ export const HOSTILE_VALUES: readonly string[] = [
   "-",
   "",
   "a\rb",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal shell expansion is the point
   "${IFS}",
   "foo.service\n",
   "> /etc/passwd",
