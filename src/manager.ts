@@ -4,6 +4,7 @@ import { type ApiToken, loadTokens } from "./api/auth.js";
 import { type ListeningApi, startServer } from "./api/server.js";
 import { allHosts, type HostSpec, hostKey } from "./config/desired.js";
 import { type LoadedConfig, loadConfigFile } from "./config/load.js";
+import { RuntimeControlPlane } from "./control-plane.js";
 import { Controller } from "./controller/controller.js";
 import { EventLog } from "./controller/events.js";
 import { LeaderElector } from "./controller/leader.js";
@@ -427,7 +428,6 @@ export class Manager {
   }
 
   private async controlPlane() {
-    const { RuntimeControlPlane } = await import("./control-plane.js");
     return new RuntimeControlPlane(this);
   }
 }
