@@ -26,9 +26,11 @@ import {
   type ResetResult,
   type ResumeRequest,
   type ResumeResult,
+  type SelfStatus,
 } from "./api/control-plane.js";
 import { type DeploymentSpec, type HostSpec, hostKey } from "./config/desired.js";
 import type { Decision } from "./controller/controller.js";
+import { selfReasons } from "./controller/health.js";
 import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
 import {
   type Action,
@@ -38,6 +40,7 @@ import {
   type HostState,
 } from "./controller/types.js";
 import type { Manager } from "./manager.js";
+import type { SelfResources } from "./probes/self.js";
 import type { HostObservation } from "./probes/types.js";
 import { JobLogStore } from "./queue/job-log.js";
 import type { ActionJobData, ActionOutcome, QueueState } from "./queue/types.js";
@@ -95,6 +98,24 @@ export class RuntimeControlPlane implements ControlPlane {
       })),
       hosts: countStates(all),
       queue,
+      ...(this.m.self ? { self: this.selfStatus(this.m.self) } : {}),
+    };
+  }
+
+  private selfStatus(res: SelfResources): SelfStatus {
+    const reasons = selfReasons(res, this.m.current.config.probes.thresholds);
+    return {
+      state: reasons.length > 0 ? "degraded" : "healthy",
+      reasons,
+      at: res.at,
+      load: res.load,
+      cpus: res.cpus,
+      memoryUsedFraction: res.memory.usedFraction,
+      filesystems: res.filesystems.map((f) => ({
+        path: f.path,
+        mount: f.mount,
+        usedFraction: f.usedFraction,
+      })),
     };
   }
 

@@ -16,7 +16,7 @@ import { ConfigError, type ConfigIssue, isNixGuardError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { createMetrics, forgetHost, type Metrics } from "./metrics.js";
 import { ProbeScheduler } from "./probes/scheduler.js";
-import { probeSelf, publishSelf } from "./probes/self.js";
+import { probeSelf, publishSelf, type SelfResources } from "./probes/self.js";
 import { createTransport } from "./probes/transports/index.js";
 import type { HostObservation, Transport } from "./probes/types.js";
 import { BullActionQueue } from "./queue/producer.js";
@@ -82,6 +82,8 @@ export class Manager {
   private readonly transports = new Map<string, Transport>();
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  /** The NixGuard host's own resources, measured every probe interval. */
+  self: SelfResources | undefined;
   private readonly startedAt = Date.now();
 
   constructor(private readonly opts: ManagerOptions) {
@@ -415,7 +417,9 @@ export class Manager {
     try {
       const { config } = this.loaded;
       const paths = { stateDir: config.state.dir, nixStore: "/nix/store" };
-      publishSelf(this.metrics, await probeSelf(paths), paths);
+      const res = await probeSelf(paths);
+      publishSelf(this.metrics, res, paths);
+      this.self = res;
     } catch (e) {
       this.logger.debug({ err: e }, "self resources unavailable");
     }

@@ -112,6 +112,18 @@ export interface FleetStatus {
   quarantined: { deployment: string; host?: string; since: number; until?: number }[];
   hosts: Record<HostState, number>;
   queue: Record<QueueCountState, number>;
+  /** The NixGuard host itself (load, memory, state dir and /nix/store filesystems), when measured. */
+  self?: SelfStatus;
+}
+
+export interface SelfStatus {
+  state: "healthy" | "degraded";
+  reasons: string[];
+  at: number;
+  load: [number, number, number];
+  cpus: number;
+  memoryUsedFraction: number;
+  filesystems: { path: string; mount: string; usedFraction: number }[];
 }
 
 export interface DeploymentSummary {

@@ -32,6 +32,33 @@ export function resourceReasons(facts: HostFacts | undefined, t: HealthContext["
   return out;
 }
 
+/** The NixGuard host itself: over a threshold is a warning (status `degraded`), never an action. */
+export function selfReasons(
+  res: {
+    load: [number, number, number];
+    cpus: number;
+    memory: { usedFraction: number };
+    filesystems: { path: string; usedFraction: number }[];
+  },
+  t: { diskUsedFraction: number; loadPerCpu: number; memoryUsedFraction: number },
+): string[] {
+  const out: string[] = [];
+  for (const fs of res.filesystems) {
+    if (fs.usedFraction >= t.diskUsedFraction) {
+      out.push(
+        `filesystem of ${fs.path} ${pct(fs.usedFraction)} used (threshold ${pct(t.diskUsedFraction)})`,
+      );
+    }
+  }
+  if (res.memory.usedFraction >= t.memoryUsedFraction) {
+    out.push(`memory ${pct(res.memory.usedFraction)} used (threshold ${pct(t.memoryUsedFraction)})`);
+  }
+  if (res.cpus > 0 && res.load[1] / res.cpus > t.loadPerCpu) {
+    out.push(`load ${res.load[1].toFixed(2)} on ${res.cpus} CPUs (threshold ${t.loadPerCpu} per CPU)`);
+  }
+  return out;
+}
+
 export function evaluateHost(
   prev: HostHealth | undefined,
   spec: HostSpec,

@@ -28,6 +28,20 @@ export const StatusSchema = obj(
     ),
     hosts: hostStateCounts,
     queue: countsBy(QUEUE_STATES),
+    self: obj(
+      {
+        state: strEnum(["healthy", "degraded"]),
+        reasons: arr(str()),
+        at: epochMs,
+        load: arr(num),
+        cpus: num,
+        memoryUsedFraction: num,
+        filesystems: arr(
+          obj({ path: str(), mount: str(), usedFraction: num }, ["path", "mount", "usedFraction"]),
+        ),
+      },
+      ["state", "reasons", "at", "load", "cpus", "memoryUsedFraction", "filesystems"],
+    ),
   },
   ["version", "mode", "leader", "pauses", "breaker", "maintenance", "quarantined", "hosts", "queue"],
 );

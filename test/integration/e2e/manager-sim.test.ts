@@ -146,6 +146,18 @@ describe("NixGuard against the simulated Fediversity fleet", () => {
     expect(JSON.stringify(log.body)).toMatch(/Applying|apply/i);
   });
 
+  it("reports the NixGuard host's own resources in status", async () => {
+    const status = await until("self measured", async () => {
+      const r = await api("/api/v1/status", { token: READ });
+      return r.body.self ? r : undefined;
+    });
+    expect(status.body.self).toMatchObject({
+      state: expect.stringMatching(/healthy|degraded/),
+      cpus: expect.any(Number),
+    });
+    expect(status.body.self.filesystems.map((f: { path: string }) => f.path)).toContain(join(dir, "state"));
+  });
+
   it("exposes the fleet in /metrics without a token", async () => {
     const res = await fetch(`${manager.url}/metrics`);
     const text = await res.text();
