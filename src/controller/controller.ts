@@ -133,6 +133,7 @@ export class Controller {
     }
     const spec = this.spec(deployment);
     const now = this.now();
+    const tokenAtStart = this.deps.leader?.fencingToken();
     const state = await this.deps.store.load(spec);
     const health = this.healthOf(spec);
     if (!dryRun) await this.housekeeping.run(spec, state, health, now);
@@ -150,6 +151,17 @@ export class Controller {
     }
     this.deps.metrics.reconcileDuration.observe((performance.now() - started) / 1000);
     const token = this.deps.leader?.fencingToken();
+    if (!dryRun)
+      // The plan's record: who planned (fencing token), from when (plannedAt) to when (the line's time).
+      this.deps.logger.debug(
+        {
+          deployment,
+          fencingToken: tokenAtStart,
+          plannedAt: now,
+          actions: actions.map((a) => `${a.decision} ${a.key}`),
+        },
+        "planned",
+      );
     return {
       deployment,
       dryRun,
