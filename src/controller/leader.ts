@@ -57,6 +57,8 @@ export class LeaderElector {
   private readonly listeners = new Set<(isLeader: boolean) => void>();
   private leading = false;
   private token: number | undefined;
+  /** Local deadline of the lease: past it we cannot know it is still ours (a frozen process). */
+  private validUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private tick: Promise<void> = Promise.resolve();
@@ -67,12 +69,17 @@ export class LeaderElector {
     this.fenceKey = `${opts.prefix}:leader:fence`;
   }
 
+  /**
+   * Leading and within the lease as last confirmed. The time check matters for a process that
+   * was frozen (SIGSTOP, a suspended VM, a long GC pause) past its lease: on waking, its timers
+   * may fire before the renewal that would tell it the lease is gone, and it must not plan.
+   */
   isLeader(): boolean {
-    return this.leading;
+    return this.leading && Date.now() < this.validUntil;
   }
 
   fencingToken(): number | undefined {
-    return this.leading ? this.token : undefined;
+    return this.isLeader() ? this.token : undefined;
   }
 
   /** Identity of the current holder as Redis sees it, or undefined when the lease is free. */
@@ -117,12 +124,17 @@ export class LeaderElector {
   }
 
   private async attempt(): Promise<void> {
+    // The lease runs from when Redis got the request, at or after this moment; keep half a renew
+    // period of margin so a plan started just before the deadline ends before another may lead.
+    const sentAt = Date.now();
+    const validUntil = sentAt + this.opts.leaseMs - Math.floor(this.opts.renewMs / 2);
     try {
       if (this.leading) {
         const ok = await this.withDeadline(
           this.opts.redis.eval(RENEW, 1, this.key, this.identity, String(this.opts.leaseMs)),
         );
         if (ok !== 1) this.setLeading(false, "lease lost to another process");
+        else this.validUntil = validUntil;
         return;
       }
       const token = await this.withDeadline(
@@ -130,6 +142,7 @@ export class LeaderElector {
       );
       if (typeof token === "number" && token > 0 && this.running) {
         this.token = token;
+        this.validUntil = validUntil;
         this.setLeading(true, "acquired");
       }
     } catch (err) {
