@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerClientCommands } from "./cli/commands.js";
 import { registerConfigCommands } from "./cmd/config.js";
+import { registerDemoCommand } from "./cmd/demo.js";
 import { registerServeCommand } from "./cmd/serve.js";
 import { ConfigError, EXIT, isNixGuardError } from "./errors.js";
 import { VERSION } from "./version.js";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerConfigCommands(program);
   registerClientCommands(program);
+  registerDemoCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,0 +1,71 @@
+import type { Command } from "commander";
+import { parseDuration } from "../config/duration.js";
+import { UsageError } from "../errors.js";
+
+/**
+ * `nixguard demo` (`npm run demo`): NixGuard healing a simulated fleet, in one command, with no
+ * NixOS machine. Ctrl-C or SIGTERM stop it (a second one exits at once); `--duration` makes it stop
+ * by itself. Exit 0 after a clean stop; 69 when redis-server is missing (the message says both fixes).
+ */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description("run NixGuard against a simulated Fediversity fleet, injecting a fault every ~20 s")
+    .option("--duration <duration>", "stop after this long (e.g. 60s, 5m); default: until Ctrl-C")
+    .option("--interval <duration>", "a new fault at most this often", "20s")
+    .option("--port <port>", "API port on 127.0.0.1 (default 9273, or a free one if taken)")
+    .option(
+      "--redis-url <url>",
+      "use this Redis (keys under a private prefix, deleted on exit) instead of a private redis-server",
+    )
+    .option("--keep", "keep the temporary directory (log, Redis data) after exit")
+    .action(
+      async (opts: {
+        duration?: string;
+        interval: string;
+        port?: string;
+        redisUrl?: string;
+        keep?: boolean;
+      }) => {
+        const durationMs = opts.duration === undefined ? undefined : duration("--duration", opts.duration);
+        const intervalMs = duration("--interval", opts.interval);
+        const port = opts.port === undefined ? undefined : Number(opts.port);
+        if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+          throw new UsageError(`--port takes 0..65535 (got "${opts.port}")`);
+        if (opts.redisUrl !== undefined && !/^(redis|rediss|unix):\/\/\S+$/.test(opts.redisUrl))
+          throw new UsageError(`--redis-url takes redis://, rediss:// or unix:// (got "${opts.redisUrl}")`);
+
+        const stop = new AbortController();
+        const onSignal = () => {
+          if (stop.signal.aborted) process.exit(130);
+          stop.abort();
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+        const timer = durationMs === undefined ? undefined : setTimeout(() => stop.abort(), durationMs);
+        const { runDemo } = await import("../demo/session.js");
+        try {
+          await runDemo({
+            intervalMs,
+            ...(port !== undefined ? { port } : {}),
+            ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}),
+            keep: opts.keep === true,
+            signal: stop.signal,
+            write: (text) => process.stdout.write(text),
+            colour: process.stdout.isTTY === true && !process.env["NO_COLOR"],
+          });
+        } finally {
+          clearTimeout(timer);
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+        }
+      },
+    );
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`${flag} takes a duration such as 20s or 5m (got "${text}")`);
+  return ms;
+}

@@ -1,0 +1,66 @@
+import type { NixGuardEvent } from "../controller/types.js";
+import type { FaultSpec } from "../sim/faults.js";
+import { FLAP_PERIOD_MS } from "./config.js";
+
+/**
+ * The demo's rotation: one fault per step, each ending in an event the demo waits for. Pure
+ * data; rotation.ts drives them against the simulator and the running NixGuard.
+ */
+export interface Scenario {
+  title: string;
+  /** What the newcomer should watch for. */
+  expect: string;
+  host: string;
+  fault: FaultSpec;
+  /** What the fault looks like, for the FAULT line. */
+  injected: string;
+  /** The event that completes the story. */
+  endsWith: (e: NixGuardEvent) => boolean;
+  /** Quarantine stops automatic action: the demo plays the operator who fixes and clears it. */
+  operatorClears?: boolean;
+}
+
+const on = (host: string, kind: NixGuardEvent["kind"], action?: NixGuardEvent["action"]) => {
+  return (e: NixGuardEvent) => e.host === host && e.kind === kind && (!action || e.action === action);
+};
+
+export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy"): Scenario[] {
+  return [
+    {
+      title: "A unit fails: NixGuard restarts it",
+      expect: "detected after 2 failed probes → restart queued → systemctl restart over ssh → healthy",
+      host: "mastodon",
+      fault: { kind: "unit-fail", host: "mastodon", unit: "mastodon-sidekiq-all.service" },
+      injected: "mastodon-sidekiq-all.service crashed (failed, Result=exit-code)",
+      endsWith: on("mastodon", "recover"),
+    },
+    {
+      title: "A unit keeps failing: restarts do not help, a redeploy does",
+      expect: "2 restarts fail → the ladder moves on → nixops4 apply of the host's target → healthy",
+      host: "peertube",
+      fault: { kind: "unit-fail", host: "peertube", unit: "peertube.service", keepFailing: true },
+      injected: "peertube.service fails, and fails again on every restart until a deploy",
+      endsWith: on("peertube", "recover"),
+    },
+    {
+      title: "Someone switched pixelfed to another system by hand (drift)",
+      expect:
+        drift === "redeploy"
+          ? "/run/current-system differs from NixGuard's last deploy → redeploy puts it back"
+          : "/run/current-system differs from NixGuard's last deploy → an alert (drift: alert)",
+      host: "pixelfed",
+      fault: { kind: "drift", host: "pixelfed" },
+      injected: "/run/current-system now points at a generation NixGuard did not deploy",
+      endsWith: drift === "redeploy" ? on("pixelfed", "outcome", "redeploy") : on("pixelfed", "drift"),
+    },
+    {
+      title: "garage.service flaps: nothing holds it, NixGuard quarantines the host",
+      expect: "restarts, then a redeploy, do not heal it; the budget is spent → quarantine, no more actions",
+      host: "garage",
+      fault: { kind: "flap", host: "garage", unit: "garage.service", periodMs: FLAP_PERIOD_MS },
+      injected: `garage.service flaps: down ${FLAP_PERIOD_MS / 1000} s, up ${FLAP_PERIOD_MS / 1000} s; restarts and deploys do not stop it`,
+      endsWith: on("garage", "quarantine"),
+      operatorClears: true,
+    },
+  ];
+}
