@@ -9,19 +9,10 @@ import { ProbeScheduler } from "../../../src/probes/scheduler.js";
 import { LocalTransport } from "../../../src/probes/transports/local.js";
 import type { HostObservation } from "../../../src/probes/types.js";
 import { descendants, FAKE_BIN, killHung, unitBlock } from "../../helpers/sshd.js";
+import { alive } from "./procs.js";
 
 let fixture: string;
 let env: Record<string, string>;
-
-/** Running (not gone, not a zombie waiting for a reaper). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 const write = (path: string, text: string) => writeFileSync(join(fixture, path), text);
 const setUnit = (name: string, props: Record<string, string>) =>
