@@ -134,8 +134,8 @@ export function redeployFor(deployment: DeploymentSpec, host: HostSpec): Action 
 }
 
 /**
- * Last rung: a redeploy covering this host was tried since it started failing, and the budget
- * allows no more. Already quarantined hosts are not quarantined again.
+ * Last rung: a redeploy covering this host was tried since it started failing (or within the
+ * restart window, for a flapping host), and the budget allows no more. Already quarantined hosts are not quarantined again.
  */
 function shouldQuarantine(input: ReconcileInput, host: string, h: HostHealth, redeployKey: string): boolean {
   const { state, config, now, deployment } = input;
@@ -143,7 +143,10 @@ function shouldQuarantine(input: ReconcileInput, host: string, h: HostHealth, re
   if (active.some((q) => q.deployment === deployment.name && (q.host === undefined || q.host === host))) {
     return false;
   }
-  const triedSinceFailing = (state.attempts[redeployKey] ?? []).some((t) => t >= h.since && t <= now);
+  // A flapping host starts failing afresh every other cycle, so `since` alone would never see the
+  // redeploy that did not heal it: a redeploy within the restart window counts too, as restarts do.
+  const from = Math.min(h.since, now - config.restartWindow);
+  const triedSinceFailing = (state.attempts[redeployKey] ?? []).some((t) => t >= from && t <= now);
   if (!triedSinceFailing) return false;
   return (
     budgetExhausted({ times: state.budget.deployment, ...config.budget.deployment }, now) ||
