@@ -1,0 +1,130 @@
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { processesInDir } from "../helpers/fake-nixops4.js";
+import { type Daemon, killAllDaemons, memoryOf, secretLeaks, startDaemon } from "../helpers/fault-daemon.js";
+import { api, type FaultFleet, poll, startFaultFleet } from "../helpers/fault-fleet.js";
+import { startRedis, type TestRedis } from "../helpers/redis.js";
+
+/**
+ * Fault 9: a nixops4 that floods stderr (100 MB: 90 MB of 1 kB lines, then a 10 MB line with no
+ * newline) and then hangs, and one that hangs after printing a few lines. Each leaves a `sleep`
+ * grandchild behind in its process group. The daemon's memory must stay bounded (the job log
+ * is capped at worker.logLimitBytes), nixops4.timeout must fire, and the whole process group
+ * must be gone after killGrace.
+ */
+const MB = 1024 * 1024;
+let redis: TestRedis;
+let fleet: FaultFleet;
+let d: Daemon;
+let modeFile: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  fleet = await startFaultFleet();
+  modeFile = join(fleet.dir, "nixops4-mode");
+  const fake = join(fleet.dir, "bin", "flood-nixops4");
+  // Not the simulator's nixops4: this one misbehaves on purpose and needs no relay.
+  writeFileSync(
+    fake,
+    `#!/bin/bash
+mode=$(cat ${JSON.stringify(modeFile)})
+echo "nixops4: applying $*" >&2
+sleep 3600 &   # a grandchild: the group kill must take it too
+if [ "$mode" = flood ]; then
+  yes "$(head -c 1023 /dev/zero | tr '\\0' e)" | head -c ${90 * MB} >&2
+  head -c ${10 * MB} /dev/zero | tr '\\0' l >&2
+fi
+echo "Applying resource: garage" >&2
+while :; do read -rt 3600 <> <(:) || :; done
+`,
+    { mode: 0o755 },
+  );
+  chmodSync(fake, 0o755);
+  d = await startDaemon({
+    config: fleet.writeConfig({
+      redisUrl: redis.url,
+      prefix: "flood",
+      overrides: {
+        nixops4: { command: fake, timeout: "8s", killGrace: "1s" },
+        worker: { logLimitBytes: 65_536 },
+        remediation: { mode: "observe" }, // only the test's applies
+      },
+    }),
+  });
+});
+afterAll(async () => {
+  await killAllDaemons();
+  for (const pid of processesInDir(fleet.flakeDir)) process.kill(pid, "SIGKILL");
+  expect(secretLeaks(Object.values(fleet.tokens))).toEqual([]);
+  await fleet.close();
+  await redis.stop();
+});
+
+async function apply(mode: "flood" | "hang") {
+  writeFileSync(modeFile, mode);
+  const { admin, read } = fleet.tokens;
+  const r = await api(d.url, "/api/v1/deployments/fediversity/redeploy", {
+    token: admin,
+    body: { force: true },
+  });
+  expect(r.status, r.text).toBe(202);
+  const startedAt = Date.now();
+  let peakDuring = 0;
+  const job = await poll(
+    async () => {
+      peakDuring = Math.max(peakDuring, memoryOf(d.pid).rss);
+      const j = (await api(d.url, `/api/v1/jobs/${r.body.jobId}`, { token: read })).body;
+      return j?.state === "completed" ? j : undefined;
+    },
+    30_000,
+    100,
+  );
+  const tookMs = Date.now() - startedAt;
+  const groupGoneAfterMs = await poll(
+    () => (processesInDir(fleet.flakeDir).length === 0 ? Date.now() - startedAt : 0),
+    5_000,
+    50,
+  );
+  const log = await api(d.url, `/api/v1/jobs/${r.body.jobId}/log`, { token: read });
+  return { job, tookMs, groupGoneAfterMs, log: log.text, peakDuring };
+}
+
+describe("fault 9: nixops4 floods stderr or hangs", () => {
+  it("100 MB on stderr then a hang: memory bounded, log capped, timeout fires, group killed", async () => {
+    const before = memoryOf(d.pid);
+    const r = await apply("flood");
+    expect(r.job.outcome).toBe("timeout");
+    expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
+    expect(r.tookMs).toBeLessThan(8_000 + 1_000 + 5_000);
+    expect(r.groupGoneAfterMs).toBeGreaterThan(0);
+    // The capped log: its tail, never the 100 MB (JSON lines of the last 64 kB at most, plus framing).
+    expect(r.log.length).toBeLessThan(4 * 65_536);
+    expect(r.log).toContain("Applying resource: garage");
+    // Memory: below what holding the output would take (100 MB as bytes, 200 MB as a JS string);
+    // what it grows by is pipe buffers not yet collected (45 MB measured).
+    const grew = r.peakDuring - before.rss;
+    expect(grew).toBeLessThan(80 * MB);
+    console.log(
+      JSON.stringify({
+        fault: "nixops4-flood",
+        stderrBytes: 100 * MB,
+        rssBeforeMB: +(before.rss / MB).toFixed(1),
+        rssPeakDuringMB: +(r.peakDuring / MB).toFixed(1),
+        logBytes: r.log.length,
+        timeoutAfterMs: r.tookMs,
+        outcome: r.job.outcome,
+      }),
+    );
+  }, 60_000);
+
+  it("hangs after printing: the timeout fires and the process group (with its grandchild) is killed", async () => {
+    const r = await apply("hang");
+    expect(r.job.outcome).toBe("timeout");
+    expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
+    expect(r.groupGoneAfterMs).toBeGreaterThan(0);
+    expect(r.log).toContain("nixops4: applying");
+    expect(d.alive()).toBe(true);
+    console.log(JSON.stringify({ fault: "nixops4-hang", timeoutAfterMs: r.tookMs, outcome: r.job.outcome }));
+  }, 60_000);
+});
