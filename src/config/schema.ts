@@ -31,6 +31,10 @@ export const SERVICE_NAMES = ["garage", "mastodon", "pixelfed", "peertube", "got
 export const ServiceName = z.enum(SERVICE_NAMES);
 export type ServiceName = z.infer<typeof ServiceName>;
 
+// A bare command name (looked up on PATH; not starting with "-" or ".") or an absolute path
+// without "." or ".." segments: never "--help", "-" or a path relative to the flake directory.
+const COMMAND = /^(?:[A-Za-z0-9_+][A-Za-z0-9._+-]*|(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._+-]+)+)$/;
+
 const CronExpr = z
   .string()
   .min(9)
@@ -226,7 +230,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       command: z
         .string()
-        .regex(/^[A-Za-z0-9._/+-]+$/, { message: "expected a command name or absolute path" })
+        .regex(COMMAND, { message: "expected a command name or absolute path" })
         .default("nixops4"),
       timeout: Duration.prefault("30m"),
       killGrace: Duration.prefault("30s"),
@@ -247,7 +251,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       command: z
         .string()
-        .regex(/^[A-Za-z0-9._/+-]+$/, { message: "expected a command name or absolute path" })
+        .regex(COMMAND, { message: "expected a command name or absolute path" })
         .default("ssh"),
       user: SshUser.default("root"),
       port: Port.default(22),
