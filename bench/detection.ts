@@ -82,15 +82,28 @@ const poller = (async () => {
       if (!e.id || seen.has(e.id)) continue;
       seen.add(e.id);
       since = Math.max(since, e.time);
-      for (const w of waiters) if (w.match(e)) waiters.delete(w), w.resolve(e);
+      for (const w of waiters) {
+        if (!w.match(e)) continue;
+        waiters.delete(w);
+        w.resolve(e);
+      }
     }
     await sleep(100);
   }
 })();
 const next = (match: (e: NixGuardEvent) => boolean, ms = 30_000) =>
   new Promise<NixGuardEvent | undefined>((resolve) => {
-    const w = { match, resolve: (e: NixGuardEvent | undefined) => (clearTimeout(t), resolve(e)) };
-    const t = setTimeout(() => (waiters.delete(w), resolve(undefined)), ms);
+    const w = {
+      match,
+      resolve: (e: NixGuardEvent | undefined) => {
+        clearTimeout(t);
+        resolve(e);
+      },
+    };
+    const t = setTimeout(() => {
+      waiters.delete(w);
+      resolve(undefined);
+    }, ms);
     waiters.add(w);
   });
 

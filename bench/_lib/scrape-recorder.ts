@@ -26,8 +26,8 @@ export async function startScrapeRecorder(fleet: Fleet): Promise<ScrapeRecorder>
       res.writeHead(404).end();
       return;
     }
-    let list = times.get(host.def.name);
-    if (!list) times.set(host.def.name, (list = []));
+    const list = times.get(host.def.name) ?? [];
+    if (list.length === 0) times.set(host.def.name, list);
     list.push(now);
     const body = renderExporter(fleet, host);
     res.writeHead(200, {
