@@ -118,7 +118,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onResponse", async (req, reply) => {
     const line = {
       method: req.method,
-      url: req.url.split("?")[0],
+      // The raw path only for a request that succeeded: a refused one (401, 404, 400 …) may carry
+      // a token a client pasted into the path, so it is logged by its route pattern instead.
+      url: reply.statusCode < 400 ? req.url.split("?")[0] : (req.routeOptions.url ?? "(no route)"),
       status: reply.statusCode,
       actor: req.principal?.name,
     };
