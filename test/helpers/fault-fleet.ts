@@ -110,6 +110,7 @@ export async function startFaultFleet(opts: FleetOptions = {}): Promise<FaultFle
         leader: { lease: "3s", renew: "1s", ...o.leader },
         worker: { concurrency: 2, shutdownGrace: "5s", lockTtl: "5s", ...o.worker },
         nixops4: { ...base.nixops4, timeout: "30s", killGrace: "1s", ...o.nixops4 },
+        ssh: { ...base.ssh, ...o.ssh },
       };
       w.mutate?.(c);
       const file = join(dir, w.name ?? "config.json");
