@@ -62,8 +62,10 @@ if (recorder) pointExportersAt(config, sim.url, recorder.url);
 
 log(`nixguard serve: starting (${transport}, interval ${f.interval})`);
 const ng = await startNixGuard({ config, dir });
+log(`nixguard serve: pid ${ng.pid}`);
 const rss = new RssSampler(ng.pid);
 let failed = false;
+let keep = false;
 try {
   // Warm-up: the first cycle starts every host's probe, spread over one interval.
   const startedAt = Date.now();
@@ -71,6 +73,8 @@ try {
   log("measuring");
   const before = await ng.get("/metrics");
   const cpu = new CpuMeter(ng.pid);
+  const simCpu = new CpuMeter(process.pid); // the simulator and the scrape recorder
+  const probeSeconds0 = sampleSum(before, "nixguard_probe_duration_seconds_sum", { kind: "host" });
   const from = Date.now();
   const loopP99: number[] = [];
   const loopMax: number[] = [];
@@ -89,6 +93,7 @@ try {
     );
   }
   const used = cpu.read();
+  const simPercent = simCpu.read().fractionOfCore * 100;
   const to = Date.now();
   const after = await ng.get("/metrics");
   const delta = (name: string, match: Record<string, string>) =>
@@ -105,6 +110,9 @@ try {
   const maxLoop = Math.max(...loopMax) * 1000;
   const healthy = sampleSum(after, "nixguard_hosts", { state: "healthy" });
   const cpuMsPerHostProbe = (used.cpuSeconds * 1000) / hostProbes;
+  const meanProbeMs =
+    ((sampleSum(after, "nixguard_probe_duration_seconds_sum", { kind: "host" }) - probeSeconds0) * 1000) /
+    hostProbes;
 
   if (transport === "exporter" && recorder) {
     const { late, hostsSeen } = cycleLateness(recorder.times, from, to, intervalMs);
@@ -161,6 +169,9 @@ try {
         eventLoopDelayP99Ms: round(p99Loop, 1),
         eventLoopDelayMaxMs: round(maxLoop, 1),
         healthyHosts: healthy,
+        meanHostProbeMs: round(meanProbeMs, 1),
+        simulatorCpuPercent: round(simPercent, 1),
+        concurrency: Number(f.concurrency),
         warmupMs: from - startedAt,
         pass,
       },
@@ -207,15 +218,21 @@ try {
         rssPeakMB: Math.round(rssMB),
         eventLoopDelayP99Ms: round(p99Loop, 1),
         healthyHosts: healthy,
+        meanHostProbeMs: round(meanProbeMs, 1),
+        simulatorCpuPercent: round(simPercent, 1),
       },
     );
   }
+} catch (e) {
+  failed = true;
+  keep = true;
+  log(`failed: ${(e as Error).message}; NixGuard's log kept in ${dir}/nixguard.log`);
 } finally {
   rss.stop();
   await ng.stop();
   await recorder?.close();
   await sim.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (!keep) rmSync(dir, { recursive: true, force: true });
 }
 process.exitCode = failed ? 1 : 0;
 
