@@ -302,6 +302,7 @@ export class Controller {
       if (host === undefined) this.deps.metrics.quarantined.set({ deployment: spec.name, host: "" }, 0);
       this.decider.forgetDeployment(spec.name);
     }
+    if (scope.kind === "global" && (await this.deps.store.resetGlobalBudget())) cleared.add("budget");
     const list = [...cleared];
     await this.emit({
       kind: "decision",

@@ -212,6 +212,11 @@ export class StateStore {
     return cleared;
   }
 
+  /** A global reset also empties the global budget window. Returns whether there was anything in it. */
+  async resetGlobalBudget(): Promise<boolean> {
+    return (await this.redis.del(this.k.budgetGlobal())) > 0;
+  }
+
   /** A NixGuard apply will change these hosts: no drift until their new system is recorded. */
   async markGenerationPending(
     deployment: string,

@@ -93,6 +93,11 @@ describe("state store", () => {
     expect(s.budget.deployment).toEqual([]);
     expect(s.pauses).toHaveLength(1);
     expect(await store.reset(spec)).toEqual([]);
+    // A deployment reset leaves the fleet-wide window alone; only a global reset empties it.
+    expect(s.budget.global).toEqual([5]);
+    expect(await store.resetGlobalBudget()).toBe(true);
+    expect((await store.load(spec)).budget.global).toEqual([]);
+    expect(await store.resetGlobalBudget()).toBe(false);
 
     const removed = await store.removePause({ kind: "host", deployment: "fedi", host: "a" });
     expect(removed?.actor).toBe("alice");
