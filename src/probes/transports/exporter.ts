@@ -10,24 +10,49 @@ export type ExporterSpec = Extract<TransportSpec, { kind: "exporter" }>;
 
 const MAX_BODY = 16 * 1024 * 1024;
 
+/**
+ * One undici Agent for every exporter transport, with a connection pool per origin, held while at
+ * least one transport is open. An Agent (and a keep-alive socket) per host cost ~10 KB each and
+ * 10,000 sockets at 10,000 hosts; exporters behind one origin (a proxy, the simulator) now share a
+ * few pooled connections, and distinct origins still keep their connection between scrapes.
+ */
+let shared: { agent: Agent; users: number } | undefined;
+
+function acquireAgent(): Agent {
+  shared ??= { agent: new Agent({ keepAliveTimeout: 60_000 }), users: 0 };
+  shared.users++;
+  return shared.agent;
+}
+
+async function releaseAgent(agent: Agent): Promise<void> {
+  if (!shared || shared.agent !== agent) return;
+  shared.users--;
+  if (shared.users > 0) return;
+  shared = undefined;
+  await agent.close();
+}
+
 /** Unit states from the host's node_exporter over HTTP: read-only, no shell access needed. */
 export class ExporterTransport implements Transport {
   readonly kind = "exporter" as const;
-  private readonly agent: Agent;
+  private agent: Agent | undefined;
 
   constructor(private readonly spec: ExporterSpec) {
     const problem = httpUrl(spec.url);
     if (problem)
       throw new NixGuardError("UNSAFE_VALUE", `exporter URL ${JSON.stringify(spec.url)}: ${problem}`);
-    // One keep-alive connection per exporter: a scrape every interval needs no new handshake.
-    this.agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
+    // Keep-alive connections: a scrape every interval needs no new handshake.
+    this.agent = acquireAgent();
   }
 
   async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
     let text: string;
+    const dispatcher = this.agent;
+    if (!dispatcher)
+      throw new ProbeError("PROBE_UNREACHABLE", `node_exporter ${this.spec.url}: transport closed`);
     try {
       const res = await request(this.spec.url, {
-        dispatcher: this.agent,
+        dispatcher,
         signal,
         headers: { accept: "text/plain; version=0.0.4" },
       });
@@ -65,6 +90,8 @@ export class ExporterTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    const agent = this.agent;
+    this.agent = undefined;
+    if (agent) await releaseAgent(agent);
   }
 }

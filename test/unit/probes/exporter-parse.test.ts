@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseNodeExporter } from "../../../src/probes/transports/exporter-parse.js";
+import { parseNodeExporter, wantedLines } from "../../../src/probes/transports/exporter-parse.js";
 
 const text = readFileSync(
   new URL("../../fixtures/systemctl/node_exporter/metrics.txt", import.meta.url),
@@ -62,5 +62,24 @@ describe("parseNodeExporter", () => {
     expect(() => parseNodeExporter(twice, ["a.service"])).toThrow(/two states/);
     const odd = 'node_systemd_unit_state{name="a.service",state="exploded",type="simple"} 1\n';
     expect(() => parseNodeExporter(odd, ["a.service"])).toThrow(/unknown unit state/);
+  });
+
+  it("skips the families it does not read, unparsed, and stays strict on those it reads", () => {
+    const noise = [
+      "# HELP go_gc_duration_seconds A summary of the pause duration of garbage collection cycles.",
+      "# TYPE go_gc_duration_seconds summary",
+      'go_gc_duration_seconds{quantile="0"} 2.1e-05',
+      "# a free comment",
+      "node_network_receive_bytes_total{device=eth0 1", // malformed, but not ours to judge
+      "",
+    ].join("\n");
+    const mixed = `${noise}\n${text}\n${noise}\n`;
+    expect(wantedLines(mixed)).toBe(wantedLines(text));
+    expect(wantedLines(mixed)).not.toMatch(/go_gc|node_network|free comment/);
+    expect(parseNodeExporter(mixed, units)).toEqual(facts);
+    const broken = 'node_systemd_unit_state{name="a.service",state=active,type="simple"} 1\n';
+    expect(() => parseNodeExporter(broken, ["a.service"])).toThrow(
+      expect.objectContaining({ code: "PROBE_PARSE" }),
+    );
   });
 });
