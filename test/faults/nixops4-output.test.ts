@@ -2,7 +2,14 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processesInDir } from "../helpers/fake-nixops4.js";
-import { type Daemon, killAllDaemons, memoryOf, secretLeaks, startDaemon } from "../helpers/fault-daemon.js";
+import {
+  type Daemon,
+  killAllDaemons,
+  memoryOf,
+  secretLeaks,
+  startDaemon,
+  tail,
+} from "../helpers/fault-daemon.js";
 import { api, type FaultFleet, poll, startFaultFleet } from "../helpers/fault-fleet.js";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
 
@@ -94,7 +101,7 @@ describe("fault 9: nixops4 floods stderr or hangs", () => {
   it("100 MB on stderr then a hang: memory bounded, log capped, timeout fires, group killed", async () => {
     const before = memoryOf(d.pid);
     const r = await apply("flood");
-    expect(r.job.outcome).toBe("timeout");
+    expect(r.job?.outcome, `${JSON.stringify(r.job)}\n${tail(d.lines, 20)}`).toBe("timeout");
     expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
     expect(r.tookMs).toBeLessThan(8_000 + 1_000 + 5_000);
     expect(r.groupGoneAfterMs).toBeGreaterThan(0);
