@@ -20,8 +20,7 @@ export const REDACT_PATHS = [
   "*.secret",
   "password",
   "*.password",
-  "key",
-  "*.key",
+  // Not "key": action keys (restart__fedi__web1) are logged on purpose; key material is "privateKey".
   "privateKey",
   "*.privateKey",
 ];

@@ -99,7 +99,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     };
     record(opts.metrics, outcome, result);
     logger.info(
-      { jobId: id, key: data.key, outcome: outcome.outcome, msg: outcome.message },
+      { jobId: id, key: data.key, outcome: outcome.outcome, detail: outcome.message },
       "action finished",
     );
     try {

@@ -42,4 +42,10 @@ describe("logger", () => {
     log.warn("shown");
     expect(lines).toHaveLength(1);
   });
+
+  it("keeps action keys readable", () => {
+    const { lines, destination } = capture();
+    createLogger({ destination }).info({ key: "restart__fedi__web1" }, "action finished");
+    expect(lines[0]).toContain("restart__fedi__web1");
+  });
 });
