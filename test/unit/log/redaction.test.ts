@@ -27,7 +27,7 @@ describe("logger", () => {
     const secret = "s3cr3t-token-value-0123456789";
     log.info({ token: secret, req: { headers: { authorization: `Bearer ${secret}` } } }, "request");
     log.warn(
-      { api: { token: secret }, ssh: { key: secret, privateKey: secret }, secret, password: secret },
+      { api: { token: secret }, ssh: { privateKey: secret }, secret, password: secret },
       "x",
     );
     const all = lines.join("");
