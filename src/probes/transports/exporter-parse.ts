@@ -42,19 +42,34 @@ const WANTED = new Set([
  * parser below stays the one strict judge of the lines we read, but parsing the rest character
  * by character was most of a probe's parse time.
  */
-export function wantedLines(text: string): string {
+export function wantedLines(text: string): { text: string; inactiveStates: number } {
   let out = "";
+  let inactiveStates = 0;
   let start = 0;
   while (start < text.length) {
     let end = text.indexOf("\n", start);
     if (end === -1) end = text.length;
     const line = text.slice(start, end);
     start = end + 1;
+    if (INACTIVE_STATE_LINE.test(line)) {
+      inactiveStates++;
+      continue;
+    }
     const name = familyOf(line);
     if (name !== undefined && WANTED.has(name)) out += `${line}\n`;
   }
-  return out;
+  return { text: out, inactiveStates };
 }
+
+/**
+ * A node_systemd_unit_state sample of value 0 in node_exporter's own canonical form (labels name,
+ * state, type in that order, a known state, no timestamp). It can only say "not in this state", so
+ * one that matches this strict pattern needs no parsing; five of every six unit-state lines are
+ * such. Any other form (an unknown state, odd spacing, a timestamp) goes to the parser as before.
+ */
+const INACTIVE_STATE_LINE = new RegExp(
+  `^node_systemd_unit_state\\{name="(?:[^"\\\\\\n]|\\\\.)+",state="(?:${STATES.join("|")})",type="[^"\\\\\\n]*"\\} 0$`,
+);
 
 /** The metric name a line belongs to; undefined for blank lines and other comments. */
 function familyOf(line: string): string | undefined {
@@ -72,8 +87,9 @@ function familyOf(line: string): string | undefined {
 
 export function parseNodeExporter(text: string, units: readonly string[]): HostFacts {
   let families: PrometheusFamily[];
+  const wanted = wantedLines(text);
   try {
-    families = parsePrometheusTextFormat(wantedLines(text));
+    families = parsePrometheusTextFormat(wanted.text);
   } catch (e) {
     throw new ProbeError("PROBE_PARSE", `node_exporter: unreadable metrics: ${(e as Error).message}`, {
       cause: e,
@@ -81,7 +97,7 @@ export function parseNodeExporter(text: string, units: readonly string[]): HostF
   }
   const byName = new Map(families.map((f) => [f.name, f]));
   const unitState = byName.get("node_systemd_unit_state");
-  if (!unitState && units.length > 0) {
+  if (!unitState && wanted.inactiveStates === 0 && units.length > 0) {
     throw parseError("node_exporter: no node_systemd_unit_state (is the systemd collector enabled?)");
   }
 

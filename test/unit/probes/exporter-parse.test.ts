@@ -62,6 +62,15 @@ describe("parseNodeExporter", () => {
     expect(() => parseNodeExporter(twice, ["a.service"])).toThrow(/two states/);
     const odd = 'node_systemd_unit_state{name="a.service",state="exploded",type="simple"} 1\n';
     expect(() => parseNodeExporter(odd, ["a.service"])).toThrow(/unknown unit state/);
+    const oddZero = 'node_systemd_unit_state{name="a.service",state="exploded",type="simple"} 0\n';
+    expect(() => parseNodeExporter(oddZero, ["a.service"])).toThrow(/unknown unit state/);
+    const badValue = 'node_systemd_unit_state{name="a.service",state="active",type="simple"} x\n';
+    expect(() => parseNodeExporter(badValue, ["a.service"])).toThrow(/has value/);
+    // Only states of value 0: the collector is there, the unit is in none of them.
+    const none = 'node_systemd_unit_state{name="a.service",state="active",type="simple"} 0\n';
+    expect(parseNodeExporter(none, ["a.service"]).units["a.service"]).toMatchObject({
+      loadState: "not-found",
+    });
   });
 
   it("skips the families it does not read, unparsed, and stays strict on those it reads", () => {
@@ -74,8 +83,12 @@ describe("parseNodeExporter", () => {
       "",
     ].join("\n");
     const mixed = `${noise}\n${text}\n${noise}\n`;
-    expect(wantedLines(mixed)).toBe(wantedLines(text));
-    expect(wantedLines(mixed)).not.toMatch(/go_gc|node_network|free comment/);
+    expect(wantedLines(mixed).text).toBe(wantedLines(text).text);
+    expect(wantedLines(mixed).text).not.toMatch(/go_gc|node_network|free comment/);
+    // The unit-state lines of value 0 in canonical form are checked by pattern, not parsed.
+    const zeros = text.split("\n").filter((l) => l.startsWith("node_systemd_unit_state") && l.endsWith(" 0"));
+    expect(zeros.length).toBeGreaterThan(0);
+    expect(wantedLines(text).inactiveStates).toBe(zeros.length);
     expect(parseNodeExporter(mixed, units)).toEqual(facts);
     const broken = 'node_systemd_unit_state{name="a.service",state=active,type="simple"} 1\n';
     expect(() => parseNodeExporter(broken, ["a.service"])).toThrow(
