@@ -1,8 +1,8 @@
 import { type DesiredState, type HostSpec, hostKey } from "../config/desired.js";
 import type { Config } from "../config/schema.js";
 import { evaluateHost } from "../controller/health.js";
-import { publishHealth, publishHostCounts } from "../controller/health-metrics.js";
-import type { HostHealth } from "../controller/types.js";
+import { publishHealth } from "../controller/health-metrics.js";
+import { HOST_STATES, type HostHealth, type HostState } from "../controller/types.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { HostObservation } from "../probes/types.js";
@@ -25,7 +25,11 @@ export interface HealthBookOptions {
 export class HealthBook {
   private readonly health = new Map<string, HostHealth>();
   private readonly observations = new Map<string, HostObservation>();
+  /** The spec each host's gauges were last published for (a reload may change its checks). */
+  private readonly published = new Map<string, HostSpec>();
   private readonly now: () => number;
+  /** Hosts per state, kept as health changes: the gauge never needs a walk over the fleet. */
+  private readonly counts = new Map<HostState, number>(HOST_STATES.map((st) => [st, 0]));
   private countsDirty = false;
   private countsTimer: NodeJS.Timeout | undefined;
 
@@ -46,7 +50,16 @@ export class HealthBook {
     });
     this.health.set(key, next);
     this.observations.set(key, obs);
-    publishHealth(this.opts.metrics, next, spec);
+    if (prev?.state !== next.state) {
+      if (prev) this.count(prev.state, -1);
+      this.count(next.state, 1);
+    }
+    // Gauges only move when a check's state, its TLS expiry or the host's up-ness does: most
+    // probes change nothing, and 9 labelled sets per probe were a steady share of the CPU.
+    if (!prev || this.published.get(key) !== spec || gaugesDiffer(prev, next)) {
+      publishHealth(this.opts.metrics, next, spec);
+      this.published.set(key, spec);
+    }
     this.scheduleCounts();
     this.opts.onHealth(next, prev);
     return next;
@@ -85,16 +98,27 @@ export class HealthBook {
     for (const [key, h] of this.health) {
       if (keep.has(key)) continue;
       this.health.delete(key);
+      this.count(h.state, -1);
       this.observations.delete(key);
+      this.published.delete(key);
       removed.push({ deployment: h.deployment, host: h.host });
     }
-    publishHostCounts(this.opts.metrics, this.all());
+    this.publishCounts();
     return removed;
   }
 
   close(): void {
     if (this.countsTimer) clearTimeout(this.countsTimer);
     this.countsTimer = undefined;
+  }
+
+  private count(state: HostState, by: number): void {
+    this.counts.set(state, (this.counts.get(state) ?? 0) + by);
+  }
+
+  /** nixguard_hosts{state}: every state set, zeros included, so a state emptying shows as 0. */
+  private publishCounts(): void {
+    for (const [state, n] of this.counts) this.opts.metrics.hosts.set({ state }, n);
   }
 
   // nixguard_hosts{state} counts the whole fleet: recount at most every 100 ms, not per probe
@@ -106,8 +130,23 @@ export class HealthBook {
       this.countsTimer = undefined;
       if (!this.countsDirty) return;
       this.countsDirty = false;
-      publishHostCounts(this.opts.metrics, this.all());
+      this.publishCounts();
     }, 100);
     this.countsTimer.unref();
   }
+}
+
+const up = (h: HostHealth) => h.state === "healthy" || h.state === "degraded";
+
+/** Would publishHealth set anything different for `next` than it did for `prev`? */
+function gaugesDiffer(prev: HostHealth, next: HostHealth): boolean {
+  if (up(prev) !== up(next)) return true;
+  for (const id in next.checks) {
+    const a = prev.checks[id];
+    const b = next.checks[id];
+    if (a === b) continue;
+    if (!a || !b || a.state !== b.state || a.tlsExpiresAt !== b.tlsExpiresAt) return true;
+  }
+  for (const id in prev.checks) if (!(id in next.checks)) return true;
+  return false;
 }
