@@ -261,7 +261,16 @@ export class ProbeScheduler {
 
   private async http(check: HostSpec["http"][number], signal: AbortSignal): Promise<HttpResult> {
     const t0 = performance.now();
-    const watchdog = AbortSignal.any([signal, AbortSignal.timeout(check.timeoutMs + WATCHDOG_GRACE_MS)]);
+    // One controller and a timer cleared at the end rather than AbortSignal.any + timeout: those
+    // kept a timer and a signal alive for the whole timeout after every check (~7,000 at once at
+    // 10,000 hosts), a steady share of the garbage.
+    const ctl = new AbortController();
+    const watchdog = ctl.signal;
+    const unlink = link(signal, ctl);
+    const timer = setTimeout(
+      () => ctl.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+      check.timeoutMs + WATCHDOG_GRACE_MS,
+    );
     let r: HttpResult;
     try {
       r = await raceAbort(this.httpProbe(check, watchdog), watchdog);
@@ -274,6 +283,9 @@ export class ProbeScheduler {
         durationMs: performance.now() - t0,
         reason: timedOut ? `timeout after ${formatDuration(check.timeoutMs)}` : errMessage(err),
       };
+    } finally {
+      clearTimeout(timer);
+      unlink();
     }
     this.opts.metrics.probesTotal.inc({ kind: "http", result: r.result });
     this.opts.metrics.probeDuration.observe({ kind: "http" }, r.durationMs / 1000);
