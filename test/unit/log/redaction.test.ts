@@ -26,10 +26,7 @@ describe("logger", () => {
     const log = createLogger({ destination });
     const secret = "s3cr3t-token-value-0123456789";
     log.info({ token: secret, req: { headers: { authorization: `Bearer ${secret}` } } }, "request");
-    log.warn(
-      { api: { token: secret }, ssh: { privateKey: secret }, secret, password: secret },
-      "x",
-    );
+    log.warn({ api: { token: secret }, ssh: { privateKey: secret }, secret, password: secret }, "x");
     const all = lines.join("");
     expect(all).not.toContain(secret);
     expect(all).toContain("[redacted]");
