@@ -59,6 +59,11 @@ export function selfReasons(
   return out;
 }
 
+function resultFor(results: readonly HttpResult[], id: string): HttpResult | undefined {
+  for (const r of results) if (r.check === id) return r;
+  return undefined;
+}
+
 export function evaluateHost(
   prev: HostHealth | undefined,
   spec: HostSpec,
@@ -81,13 +86,13 @@ export function evaluateHost(
     checks[unit.id] = step(before, identity, v, ctx);
   }
 
-  const results = new Map<string, HttpResult>(obs.http.map((r) => [r.check, r]));
   for (const check of spec.http) {
     const before = prev?.checks[check.id];
-    const identity = { id: check.id, kind: "http" as const, units: [...check.units] };
-    const r = results.get(check.id);
+    // step() and unknownCheck() copy the units list (or keep the previous copy): no copy here.
+    const identity = { id: check.id, kind: "http" as const, units: check.units };
+    const r = resultFor(obs.http, check.id);
     if (!r) {
-      checks[check.id] = before ?? unknownCheck(identity, ctx.now);
+      checks[check.id] = before ?? unknownCheck({ ...identity, units: [...check.units] }, ctx.now);
       continue;
     }
     const v = judgeHttp(r);
@@ -116,22 +121,33 @@ export function evaluateHost(
       ];
     }
   } else {
-    const all = Object.values(checks);
-    const failing = all.filter((c) => c.state === "failing");
-    const unknown = all.filter((c) => c.state === "unknown");
+    // One pass over the checks; the lists are only built when some check is not healthy.
+    let failing: string[] | undefined;
+    let unknown: string[] | undefined;
+    for (const id in checks) {
+      const c = checks[id] as CheckHealth;
+      if (c.state === "failing") {
+        failing ??= [];
+        failing.push(`${c.id}: ${c.reason}`);
+      } else if (c.state === "unknown") {
+        unknown ??= [];
+        unknown.push(`${c.id}: ${c.reason}`);
+      }
+    }
     const resources = resourceReasons(obs.facts, ctx.thresholds);
-    if (failing.length > 0) {
+    if (failing) {
       state = "failing";
-      reasons = [...failing.map((c) => `${c.id}: ${c.reason}`), ...resources];
+      reasons = resources.length > 0 ? [...failing, ...resources] : failing;
     } else if (resources.length > 0) {
       state = "degraded";
       reasons = resources;
-    } else if (unknown.length > 0) {
+    } else if (unknown) {
       state = "unknown";
-      reasons = unknown.map((c) => `${c.id}: ${c.reason}`);
+      reasons = unknown;
     } else {
       state = "healthy";
-      reasons = [];
+      // The previous empty list when there was one: nothing to allocate for a healthy host.
+      reasons = prev?.state === "healthy" && prev.reasons.length === 0 ? prev.reasons : [];
     }
   }
 

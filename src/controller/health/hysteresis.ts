@@ -49,16 +49,24 @@ export function step(
     }
   }
   if (state !== base.state) since = ctx.now;
-  const next: CheckHealth = {
-    ...id,
-    state,
-    since,
-    lastObservedAt: ctx.now,
-    reason: v.reason,
-    consecutiveFailures,
-    consecutiveSuccesses,
-  };
+  // Built field by field, in the order `{ ...id, state, ... }` had, so every CheckHealth shares
+  // one shape; the units list is the previous one when it has not changed (this runs for every
+  // check of every probe: a copy and a spread each time were a steady share of the garbage).
+  const next: CheckHealth = { id: id.id, kind: id.kind } as CheckHealth;
+  if (id.units) next.units = prev?.units && sameList(prev.units, id.units) ? prev.units : [...id.units];
+  next.state = state;
+  next.since = since;
+  next.lastObservedAt = ctx.now;
+  next.reason = v.reason === base.reason ? base.reason : v.reason;
+  next.consecutiveFailures = consecutiveFailures;
+  next.consecutiveSuccesses = consecutiveSuccesses;
   if (v.missing) next.missing = true;
   if (v.activeState !== undefined) next.activeState = v.activeState;
   return next;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

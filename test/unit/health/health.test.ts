@@ -252,3 +252,53 @@ describe("judgeUnit", () => {
     expect(judgeUnit(unit("x.service"), undefined).outcome).toBe("fail");
   });
 });
+
+describe("evaluateHost: pure for callers", () => {
+  const deepFreeze = <T>(o: T): T => {
+    if (o && typeof o === "object" && !Object.isFrozen(o)) {
+      Object.freeze(o);
+      for (const v of Object.values(o)) deepFreeze(v);
+    }
+    return o;
+  };
+
+  it("never mutates the previous health, the spec or the observation", () => {
+    const frozenSpec = deepFreeze(structuredClone(spec));
+    let prev: HostHealth | undefined;
+    for (const o of [obs("active"), obs("active"), obs("failed", bad), obs("active")]) {
+      const snapshot = structuredClone(prev);
+      const next = evaluateHost(prev && deepFreeze(prev), frozenSpec, deepFreeze(o), ctx(1000));
+      expect(prev).toEqual(snapshot);
+      prev = next;
+    }
+  });
+
+  it("an HTTP check's units are the catalog's values, never the spec's own array", () => {
+    const own = structuredClone(spec);
+    const h = run([obs("active"), obs("active")]);
+    for (const x of h) expect(x.checks["http:mastodon-health"]!.units).toEqual(["mastodon-web.service"]);
+    const first = evaluateHost(undefined, own, obs("active"), ctx(0));
+    expect(first.checks["http:mastodon-health"]!.units).not.toBe(own.http[0]!.units);
+    own.http[0]!.units.push("changed.service");
+    expect(first.checks["http:mastodon-health"]!.units).toEqual(["mastodon-web.service"]);
+    const second = evaluateHost(first, own, obs("active"), ctx(1));
+    expect(second.checks["http:mastodon-health"]!.units).toEqual(["mastodon-web.service", "changed.service"]);
+  });
+
+  it("a healthy host's output has the same values on every probe but the counters and times", () => {
+    const [a, b] = run([obs("active"), obs("active")]);
+    expect(b).toEqual({
+      ...a,
+      lastObservedAt: 1000,
+      checks: Object.fromEntries(
+        Object.entries(a!.checks).map(([id, c]) => [
+          id,
+          { ...c, lastObservedAt: 1000, consecutiveSuccesses: c.consecutiveSuccesses + 1 },
+        ]),
+      ),
+    });
+    expect(Object.keys(b!.checks["http:mastodon-health"]!)).toEqual(
+      Object.keys(a!.checks["http:mastodon-health"]!),
+    );
+  });
+});
