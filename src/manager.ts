@@ -305,7 +305,19 @@ export class Manager {
   /** Probe one host now (API): through the scheduler when leading, else directly. */
   async probeNow(deployment: string, host: string): Promise<HostObservation> {
     if (this.probes) return this.probes.probeNow(deployment, host);
-    const once = new ProbeScheduler(this.schedulerOptions());
+    // Not leading: a one-host scheduler with its own transport, so stopping it closes nothing the
+    // worker shares (the cached transports).
+    const { desired } = this.loaded;
+    const only = {
+      deployments: desired.deployments
+        .filter((d) => d.name === deployment)
+        .map((d) => ({ ...d, hosts: d.hosts.filter((h) => h.name === host) })),
+    };
+    const once = new ProbeScheduler({
+      ...this.schedulerOptions(),
+      desired: only,
+      transportFor: (h: HostSpec) => createTransport(h, { runtimeDir: this.loaded.config.state.runtimeDir }),
+    });
     try {
       return await once.probeNow(deployment, host);
     } finally {

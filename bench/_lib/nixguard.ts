@@ -55,9 +55,8 @@ export async function startNixGuard(opts: {
     [
       // Extra node flags for a profiling run, e.g. NIXGUARD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
       ...(process.env["NIXGUARD_BENCH_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []),
-      "--import",
-      "tsx",
-      "src/main.ts",
+      // NIXGUARD_BENCH_DIST=1 runs the built package (`npm run build` first), as operators do.
+      ...(process.env["NIXGUARD_BENCH_DIST"] === "1" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"]),
       "serve",
       "--config",
       file,

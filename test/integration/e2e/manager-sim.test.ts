@@ -210,4 +210,33 @@ describe("NixGuard against the simulated Fediversity fleet", () => {
     });
     expect(job.body.outcome).toBe("success");
   });
+
+  it("a process without the controller role serves the API and probes a host on demand", async () => {
+    const follower = new Manager({
+      loaded: manager.current,
+      logger: silentLogger(),
+      roles: { controller: false, worker: false, api: true },
+      tokens: [makeToken("admin", "admin", ADMIN)],
+      listen: "127.0.0.1:0",
+      processMetrics: false,
+    });
+    await follower.start();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${follower.url}/api/v1/hosts/garage/probe`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+          body: "{}",
+        });
+        expect(res.status).toBe(200);
+        const obs = await res.json();
+        expect(obs).toMatchObject({ host: "garage", reachable: true });
+        expect(obs.facts.units["garage.service"].activeState).toBe("active");
+      }
+      const ready = await fetch(`${follower.url}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      await follower.stop();
+    }
+  });
 });
