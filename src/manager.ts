@@ -108,6 +108,8 @@ export class Manager {
   async start(): Promise<void> {
     const { config } = this.loaded;
     const log = this.logger;
+    // Token files first: a missing or empty one is a clear error before anything has started.
+    const tokens = this.roles.api ? (this.opts.tokens ?? loadTokens(config.api.tokens, log)) : [];
     mkdirSync(config.state.runtimeDir, { recursive: true, mode: 0o700 });
 
     if (config.redis.url) {
@@ -189,10 +191,9 @@ export class Manager {
     void this.refreshGauges();
 
     if (this.roles.api) {
-      const tokens = this.opts.tokens ?? loadTokens(config.api.tokens, log);
       this.api = await startServer(
         {
-          control: await this.controlPlane(),
+          control: new RuntimeControlPlane(this),
           metrics: this.metrics,
           tokens,
           logger: log,
@@ -441,9 +442,5 @@ export class Manager {
     const t = setInterval(fn, ms);
     t.unref();
     this.timers.push(t);
-  }
-
-  private async controlPlane() {
-    return new RuntimeControlPlane(this);
   }
 }

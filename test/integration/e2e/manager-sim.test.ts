@@ -229,7 +229,7 @@ describe("NixGuard against the simulated Fediversity fleet", () => {
           body: "{}",
         });
         expect(res.status).toBe(200);
-        const obs = await res.json();
+        const obs = (await res.json()) as any;
         expect(obs).toMatchObject({ host: "garage", reachable: true });
         expect(obs.facts.units["garage.service"].activeState).toBe("active");
       }
