@@ -44,6 +44,7 @@ import type { SelfResources } from "./probes/self.js";
 import type { HostObservation } from "./probes/types.js";
 import { JobLogStore } from "./queue/job-log.js";
 import type { ActionJobData, ActionOutcome, QueueState } from "./queue/types.js";
+import { lastDeployKey } from "./runtime/last-deploy.js";
 import { VERSION } from "./version.js";
 
 const CONFLICT_OF: Partial<Record<BlockReason, ConflictReason>> = {
@@ -120,14 +121,18 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   async deployments(): Promise<DeploymentSummary[]> {
-    const ctl = await this.m.controller.status();
-    return this.m.current.desired.deployments.map((d) => this.summary(d, ctl));
+    const [ctl, last] = await Promise.all([this.m.controller.status(), this.lastDeploys()]);
+    return this.m.current.desired.deployments.map((d) => this.summary(d, ctl, last));
   }
 
   async deployment(name: string): Promise<DeploymentDetail> {
     const spec = this.spec(name);
-    const ctl = await this.m.controller.status();
-    return { ...this.summary(spec, ctl), hostHealth: spec.hosts.map((h) => this.healthOf(h)) };
+    const [ctl, last] = await Promise.all([this.m.controller.status(), this.lastDeploys()]);
+    return { ...this.summary(spec, ctl, last), hostHealth: spec.hosts.map((h) => this.healthOf(h)) };
+  }
+
+  private async lastDeploys(): Promise<Record<string, string>> {
+    return this.m.redis.hgetall(lastDeployKey(this.m.current.config.redis.prefix));
   }
 
   async hosts(filter: HostFilter): Promise<HostHealth[]> {
@@ -381,7 +386,11 @@ export class RuntimeControlPlane implements ControlPlane {
   private summary(
     d: DeploymentSpec,
     ctl: Awaited<ReturnType<Manager["controller"]["status"]>>,
+    last: Record<string, string>,
   ): DeploymentSummary {
+    const lastDeploy = last[d.name]
+      ? (JSON.parse(last[d.name]!) as DeploymentSummary["lastDeploy"])
+      : undefined;
     return {
       name: d.name,
       target: d.target,
@@ -391,6 +400,7 @@ export class RuntimeControlPlane implements ControlPlane {
         (p) => p.scope.kind === "global" || (p.scope.kind === "deployment" && p.scope.deployment === d.name),
       ),
       quarantined: ctl.quarantined.some((q) => q.deployment === d.name),
+      ...(lastDeploy ? { lastDeploy } : {}),
     };
   }
 

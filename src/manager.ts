@@ -25,6 +25,7 @@ import { type ActionWorker, startWorker } from "./queue/worker.js";
 import { createRedis } from "./redis/connection.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";
 import { HealthBook } from "./runtime/health-book.js";
+import { lastDeployKey } from "./runtime/last-deploy.js";
 import { SuppressionCache } from "./runtime/suppression.js";
 import { VERSION } from "./version.js";
 
@@ -417,6 +418,13 @@ export class Manager {
 
   private async onOutcome(o: ActionOutcome): Promise<void> {
     this.suppression.invalidate(o.action.deployment);
+    if (o.action.kind === "redeploy") {
+      // Kept in Redis, so every process's API (and a restarted one) shows the last deploy.
+      const last = { outcome: o.outcome, finishedAt: o.finishedAt, jobId: o.jobId };
+      await this.redis
+        .hset(lastDeployKey(this.loaded.config.redis.prefix), o.action.deployment, JSON.stringify(last))
+        .catch((e) => this.logger.warn({ err: e }, "recording the last deploy"));
+    }
     await this.controller.onOutcome(o);
   }
 

@@ -141,6 +141,8 @@ describe("NixGuard against the simulated Fediversity fleet", () => {
       const r = await api("/api/v1/hosts/peertube");
       return r.body.health?.state === "healthy" ? r : undefined;
     });
+    const dep = await api("/api/v1/deployments/fediversity", { token: READ });
+    expect(dep.body.lastDeploy).toMatchObject({ outcome: "success", jobId: expect.any(String) });
     const log = await api(`/api/v1/jobs/${redeploy.jobId}/log`);
     expect(log.status).toBe(200);
     expect(JSON.stringify(log.body)).toMatch(/Applying|apply/i);
