@@ -2,6 +2,13 @@ import parsePrometheusTextFormat, { type PrometheusFamily } from "parse-promethe
 import { ProbeError } from "../../errors.js";
 import { PROBED_FILESYSTEMS } from "../systemd/command.js";
 import type { DiskUsage, HostFacts, UnitState } from "../types.js";
+import {
+  eachWantedLine,
+  type Family,
+  type LineFilter,
+  readWantedFamilies,
+  type WantedFamilies,
+} from "./exporter-fast.js";
 
 /**
  * node_exporter's /metrics into HostFacts. The systemd collector exports one
@@ -44,21 +51,11 @@ const WANTED = new Set([
  */
 export function wantedLines(text: string): { text: string; inactiveStates: number } {
   let out = "";
-  let inactiveStates = 0;
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf("\n", start);
-    if (end === -1) end = text.length;
-    const line = text.slice(start, end);
-    start = end + 1;
-    if (INACTIVE_STATE_LINE.test(line)) {
-      inactiveStates++;
-      continue;
-    }
-    const name = familyOf(line);
-    if (name !== undefined && WANTED.has(name)) out += `${line}\n`;
-  }
-  return { text: out, inactiveStates };
+  const inactiveStates = eachWantedLine(text, FILTER, (line) => {
+    out += `${line}\n`;
+    return true;
+  });
+  return { text: out, inactiveStates: inactiveStates ?? 0 };
 }
 
 /**
@@ -85,7 +82,17 @@ function familyOf(line: string): string | undefined {
   return m?.[0];
 }
 
-export function parseNodeExporter(text: string, units: readonly string[]): HostFacts {
+const FILTER: LineFilter = {
+  wanted: WANTED,
+  isInactiveState: (line) => INACTIVE_STATE_LINE.test(line),
+  familyOf: (line) => familyOf(line),
+};
+
+/** The canonical-form reader on the wanted families; undefined when the page needs the parser. */
+export const readCanonical = (text: string): WantedFamilies | undefined => readWantedFamilies(text, FILTER);
+
+/** Through the maintained parser: every page the canonical-form reader declines. */
+function parseWanted(text: string): WantedFamilies {
   let families: PrometheusFamily[];
   const wanted = wantedLines(text);
   try {
@@ -95,7 +102,12 @@ export function parseNodeExporter(text: string, units: readonly string[]): HostF
       cause: e,
     });
   }
-  const byName = new Map(families.map((f) => [f.name, f]));
+  return { byName: new Map(families.map((f) => [f.name, f])), inactiveStates: wanted.inactiveStates };
+}
+
+export function parseNodeExporter(text: string, units: readonly string[]): HostFacts {
+  const wanted = readCanonical(text) ?? parseWanted(text);
+  const byName = wanted.byName;
   const unitState = byName.get("node_systemd_unit_state");
   if (!unitState && wanted.inactiveStates === 0 && units.length > 0) {
     throw parseError("node_exporter: no node_systemd_unit_state (is the systemd collector enabled?)");
@@ -156,7 +168,7 @@ export function parseNodeExporter(text: string, units: readonly string[]): HostF
   return facts;
 }
 
-function labelled(f: PrometheusFamily | undefined, label: string): Map<string, number> {
+function labelled(f: Family | undefined, label: string): Map<string, number> {
   const m = new Map<string, number>();
   for (const s of f?.metrics ?? []) {
     const key = s.labels?.[label];
@@ -165,12 +177,12 @@ function labelled(f: PrometheusFamily | undefined, label: string): Map<string, n
   return m;
 }
 
-function single(f: PrometheusFamily | undefined): number | undefined {
+function single(f: Family | undefined): number | undefined {
   const s = f?.metrics[0];
   return s ? num(s.value, f.name) : undefined;
 }
 
-function disks(byName: Map<string, PrometheusFamily>): DiskUsage[] {
+function disks(byName: Map<string, Family>): DiskUsage[] {
   const size = labelled(byName.get("node_filesystem_size_bytes"), "mountpoint");
   const avail = labelled(byName.get("node_filesystem_avail_bytes"), "mountpoint");
   const free = labelled(byName.get("node_filesystem_free_bytes"), "mountpoint");
