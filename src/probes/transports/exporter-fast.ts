@@ -30,7 +30,7 @@ const NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*";
 const LABEL_VALUE = '"(?:[^"\\\\]|\\\\[\\\\"n])*"';
 const LABEL = `[a-zA-Z_][a-zA-Z0-9_]*=${LABEL_VALUE}`;
 /** `name value` or `name{l="v",…} value`: one space, no timestamp, known escapes only. */
-const SAMPLE_LINE = new RegExp(`^(${NAME})(?:\\{(${LABEL}(?:,${LABEL})*)\\})? (\\S+)$`);
+const SAMPLE_LINE = new RegExp(`^(?:${NAME})(?:\\{(${LABEL}(?:,${LABEL})*)\\})? (\\S+)$`);
 const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\[\\"n])*)"/g;
 const ESCAPE = /\\([\\"n])/g;
 const unescapeLabel = (v: string) =>
@@ -86,9 +86,10 @@ export function readWantedFamilies(text: string, filter: LineFilter): WantedFami
       }
     } else {
       const m = SAMPLE_LINE.exec(t);
-      if (!m || m[1] !== name) return false;
-      sample = { value: m[3] };
-      const labelText = m[2];
+      // familyOf's name is this line's prefix up to `{` or a space, which NAME matches exactly.
+      if (!m) return false;
+      sample = { value: m[2] };
+      const labelText = m[1];
       if (labelText !== undefined) {
         const labels: Record<string, string> = {};
         LABEL_PAIR.lastIndex = 0;
