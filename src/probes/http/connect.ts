@@ -29,18 +29,34 @@ export interface ConnectOptions {
 }
 
 /**
+ * undici's connector for a timeout, without a CA of its own: it keeps no state between
+ * connections (no TLS session is cached), yet building one allocates a session map and a
+ * FinalizationRegistry, which per HTTP check was a steady share of the probe path's garbage. One
+ * per distinct timeout (a handful of configured values) is shared. A check with caFile builds its
+ * own, since the file is read per probe.
+ */
+const plainConnectors = new Map<number, buildConnector.connector>();
+
+function baseConnector(timeout: number, ca: Buffer | undefined): buildConnector.connector {
+  const build = () =>
+    buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0, timeout, ...(ca ? { ca } : {}) });
+  if (ca) return build();
+  let c = plainConnectors.get(timeout);
+  if (!c) {
+    c = build();
+    plainConnectors.set(timeout, c);
+  }
+  return c;
+}
+
+/**
  * An undici connector for one probe: a fresh connection every time (the probe measures what a
  * visitor's first request would meet), optionally to a fixed address while SNI and Host stay the
  * public name. Verification runs after the handshake, by hand, so an expired certificate's
  * dates are still recorded.
  */
 export function probeConnector(opts: ConnectOptions): buildConnector.connector {
-  const base = buildConnector({
-    rejectUnauthorized: false,
-    maxCachedSessions: 0,
-    timeout: opts.connectTimeoutMs,
-    ...(opts.ca ? { ca: opts.ca } : {}),
-  });
+  const base = baseConnector(opts.connectTimeoutMs, opts.ca);
   const servername = isIP(opts.hostname) === 0 ? opts.hostname : undefined;
   return (params, callback) => {
     base(

@@ -80,7 +80,7 @@ async function run(
     return done("error", `cannot read bearerTokenFile ${check.bearerTokenFile}: ${code}`);
   }
 
-  const origin = new URL(check.url);
+  const origin = configuredUrl(check);
   let url = origin;
   let firstTls: TlsSeen | undefined;
   let hop: Hop | undefined;
@@ -135,6 +135,20 @@ async function run(
     return done("fail", `${head}, body does not match /${check.expectBodyRegex}/`, extra);
   }
   return done("ok", head, extra);
+}
+
+/**
+ * The check's URL, parsed once per HttpCheck object (a reload brings new ones): a URL per probe
+ * was garbage on every HTTP check. Never mutated; a redirect builds a new URL.
+ */
+const parsedUrls = new WeakMap<HttpCheck, { src: string; url: URL }>();
+
+function configuredUrl(check: HttpCheck): URL {
+  const cached = parsedUrls.get(check);
+  if (cached && cached.src === check.url) return cached.url;
+  const url = new URL(check.url);
+  parsedUrls.set(check, { src: check.url, url });
+  return url;
 }
 
 function tlsExtra(seen: TlsSeen | undefined): Partial<HttpResult> {
