@@ -366,10 +366,7 @@ export class Manager {
     void this.events
       .append({ time: Date.now(), kind: "leader", reason: `leader ${this.leader?.identity ?? ""}`.trim() })
       .catch(() => undefined);
-    this.probes = new ProbeScheduler({
-      ...this.schedulerOptions(),
-      transportFor: (h: HostSpec) => this.transportFor(h),
-    });
+    this.probes = new ProbeScheduler(this.schedulerOptions());
     this.probes.start();
     this.controller.start();
     this.schedules = new Scheduler({

@@ -91,20 +91,17 @@ export class HealthBook {
     );
   }
 
-  /** Config reload: forget hosts no longer desired. Returns the removed ones. */
-  retain(desired: DesiredState): { deployment: string; host: string }[] {
+  /** Config reload: forget hosts no longer desired. */
+  retain(desired: DesiredState): void {
     const keep = new Set(desired.deployments.flatMap((d) => d.hosts.map((h) => hostKey(d.name, h.name))));
-    const removed: { deployment: string; host: string }[] = [];
     for (const [key, h] of this.health) {
       if (keep.has(key)) continue;
       this.health.delete(key);
       this.count(h.state, -1);
       this.observations.delete(key);
       this.published.delete(key);
-      removed.push({ deployment: h.deployment, host: h.host });
     }
     this.publishCounts();
-    return removed;
   }
 
   close(): void {
