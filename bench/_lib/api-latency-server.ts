@@ -1,0 +1,124 @@
+/**
+ * The two servers bench/api-latency.ts measures, in a process of their own so the load generator
+ * never shares their event loop or CPU accounting:
+ *  - NixGuard's API as `nixguard serve` runs it: a Manager with the api role, the embedded
+ *    redis-server (its own process, unix socket), the real RuntimeControlPlane, over `hosts` sim
+ *    hosts × 8 checks, each host observed healthy once so the answer has every check and an
+ *    observation in it. No controller role: nothing probes or plans while the route is measured.
+ *  - A bare fastify route on its own port, the baseline the route's p99 is divided by.
+ * Prints one JSON line {pid, apiUrl, bareUrl, token, host} on stdout when both listen; stops on
+ * SIGTERM, or when stdin closes (the bench died).
+ * Run by the bench: node --import tsx bench/_lib/api-latency-server.ts --hosts 1000
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Fastify from "fastify";
+import { makeToken } from "../../src/api/auth.js";
+import type { HostSpec } from "../../src/config/desired.js";
+import { parseConfig } from "../../src/config/load.js";
+import { createLogger } from "../../src/log.js";
+import { Manager } from "../../src/manager.js";
+import type { HostObservation } from "../../src/probes/types.js";
+import { simConfig, writeSimFlakes } from "../../src/sim/config.js";
+import { simLayout } from "../../src/sim/layout.js";
+import { flags } from "./report.js";
+
+const f = flags({ hosts: "1000" });
+const hosts = Number(f.hosts);
+const dir = mkdtempSync(join(tmpdir(), "nixguard-bench-api-"));
+writeSimFlakes(simLayout(hosts), join(dir, "flake"));
+const input = simConfig({
+  hosts,
+  transport: "exporter",
+  // Never contacted: without the controller role nothing probes.
+  simUrl: "http://127.0.0.1:9",
+  nixops4Command: "/bin/false",
+  flakeDir: join(dir, "flake"),
+  overrides: { state: { dir: join(dir, "state"), runtimeDir: join(dir, "run") } },
+});
+const token = randomBytes(24).toString("base64url");
+const manager = new Manager({
+  loaded: parseConfig(input),
+  logger: createLogger({ level: "warn", destination: process.stderr }),
+  roles: { controller: false, worker: false, api: true },
+  tokens: [makeToken("bench", "read", token)],
+  listen: "127.0.0.1:0",
+});
+await manager.start();
+
+const specs: HostSpec[] = manager.current.desired.deployments.flatMap((d) => d.hosts);
+const now = Date.now();
+for (const spec of specs) manager.health.observe(spec, healthyObservation(spec, now));
+
+const bare = Fastify();
+bare.get("/bare", async () => ({ ok: true }));
+await bare.listen({ host: "127.0.0.1", port: 0 });
+const bareAddr = bare.server.address();
+const barePort = typeof bareAddr === "object" && bareAddr ? bareAddr.port : 0;
+
+// The middle host of the middle deployment: a lookup that walks the fleet pays for half of it.
+const middle = specs[Math.floor(specs.length / 2)] as HostSpec;
+process.stdout.write(
+  `${JSON.stringify({
+    pid: process.pid,
+    apiUrl: manager.url,
+    bareUrl: `http://127.0.0.1:${barePort}/bare`,
+    token,
+    host: middle.name,
+    checks: middle.units.length + middle.http.length,
+  })}\n`,
+);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await bare.close();
+  await manager.stop();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+process.once("SIGTERM", () => void stop());
+process.stdin.on("end", () => void stop());
+process.stdin.resume();
+
+/** What a probe of a healthy host returns: every unit active, every HTTP check 200. */
+function healthyObservation(spec: HostSpec, at: number): HostObservation {
+  const units: NonNullable<HostObservation["facts"]>["units"] = {};
+  for (const u of spec.units) {
+    units[u.unit] = {
+      id: u.unit,
+      loadState: "loaded",
+      activeState: "active",
+      subState: "running",
+      result: "success",
+      nRestarts: 0,
+      type: "simple",
+      activeEnterTimestamp: at - 3_600_000,
+    };
+  }
+  return {
+    deployment: spec.deployment,
+    host: spec.name,
+    at,
+    durationMs: 12,
+    reachable: true,
+    facts: {
+      units,
+      currentSystem: "/nix/store/00000000000000000000000000000000-nixos-system",
+      disks: [{ mount: "/", sizeBytes: 100e9, usedBytes: 40e9, usedFraction: 0.4 }],
+      load: [0.2, 0.3, 0.3],
+      cpus: 4,
+    },
+    http: spec.http.map((c) => ({
+      check: c.id,
+      ok: true,
+      result: "ok" as const,
+      status: 200,
+      durationMs: 8,
+      reason: `GET ${c.url} → 200 in 8 ms`,
+    })),
+  };
+}
