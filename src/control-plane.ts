@@ -29,6 +29,7 @@ import {
   type SelfStatus,
 } from "./api/control-plane.js";
 import { type DeploymentSpec, type HostSpec, hostKey } from "./config/desired.js";
+import { hostsNamed } from "./config/host-index.js";
 import type { Decision } from "./controller/controller.js";
 import { selfReasons } from "./controller/health.js";
 import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
@@ -359,12 +360,9 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   private hostSpec(ref: HostRef): HostSpec {
-    const deployments = this.m.current.desired.deployments.filter(
-      (d) => ref.deployment === undefined || d.name === ref.deployment,
-    );
-    if (ref.deployment !== undefined && deployments.length === 0)
-      throw new NotFoundError("deployment", ref.deployment);
-    const found = deployments.flatMap((d) => d.hosts).filter((h) => h.name === ref.host);
+    if (ref.deployment !== undefined) this.spec(ref.deployment);
+    const named = hostsNamed(this.m.current.desired, ref.host);
+    const found = ref.deployment === undefined ? named : named.filter((h) => h.deployment === ref.deployment);
     if (found.length === 0) throw new NotFoundError("host", ref.host);
     if (found.length > 1) {
       throw new ConflictError(
