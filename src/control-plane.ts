@@ -32,6 +32,7 @@ import { type DeploymentSpec, type HostSpec, hostKey } from "./config/desired.js
 import { hostsNamed } from "./config/host-index.js";
 import type { Decision } from "./controller/controller.js";
 import { selfReasons } from "./controller/health.js";
+import { activeQuarantines } from "./controller/policy/quarantine.js";
 import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
 import {
   type Action,
@@ -147,18 +148,27 @@ export class RuntimeControlPlane implements ControlPlane {
 
   async host(ref: HostRef): Promise<HostDetail> {
     const spec = this.hostSpec(ref);
-    const ctl = await this.m.controller.status();
+    // The three records this answer's flags come from, read from Redis (the truth every process
+    // shares) but not through controller.status(): that also works out the fleet's breaker and
+    // the maintenance windows, O(fleet) per request (at 10,000 hosts ~100 µs of CPU) for fields
+    // this answer does not have.
+    const [pauses, quarantines, drift] = await Promise.all([
+      this.m.store.pauses(),
+      this.m.store.quarantines(),
+      this.m.store.drift(),
+    ]);
+    const now = Date.now();
     const obs = this.m.health.observation(spec.deployment, spec.name);
     return {
       health: this.healthOf(spec),
       address: spec.address,
       target: spec.target,
       services: [...spec.services],
-      paused: ctl.pauses.some((p) => covers(p.scope, spec)),
-      quarantined: ctl.quarantined.some(
+      paused: pauses.some((p) => (p.until === undefined || p.until > now) && covers(p.scope, spec)),
+      quarantined: activeQuarantines(quarantines, now).some(
         (q) => q.deployment === spec.deployment && (q.host === undefined || q.host === spec.name),
       ),
-      drift: ctl.drift.some((d) => d.deployment === spec.deployment && d.host === spec.name),
+      drift: Object.hasOwn(drift, hostKey(spec.deployment, spec.name)),
       ...(obs ? { lastObservation: obs } : {}),
     };
   }
