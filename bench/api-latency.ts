@@ -54,7 +54,15 @@ interface ServerInfo {
 
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", resolve(import.meta.dirname, "_lib/api-latency-server.ts"), "--hosts", f.hosts],
+  [
+    // Extra node flags for a profiling run, e.g. NIXGUARD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    ...(process.env["NIXGUARD_BENCH_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []),
+    "--import",
+    "tsx",
+    resolve(import.meta.dirname, "_lib/api-latency-server.ts"),
+    "--hosts",
+    f.hosts,
+  ],
   { cwd: resolve(import.meta.dirname, ".."), stdio: ["pipe", "pipe", "inherit"] },
 );
 const pid = child.pid as number;
