@@ -20,9 +20,18 @@ let manager: Manager;
 
 const host = (address: string) => ({ address, units: ["nginx.service"], transport: "local" as const });
 
+/** A host detail or an error answer: only the fields the tests read. */
+interface Answer {
+  paused?: boolean;
+  quarantined?: boolean;
+  drift?: boolean;
+  message?: string;
+  [field: string]: unknown;
+}
+
 async function get(path: string) {
   const res = await fetch(`${manager.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as Answer };
 }
 
 async function flags(name: string, deployment?: string) {
