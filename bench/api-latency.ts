@@ -15,6 +15,7 @@
  *        [--load paced|autocannon] [--connections 10]
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import os from "node:os";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { autocannonLoad } from "./_lib/autocannon-load.js";
@@ -52,6 +53,7 @@ interface ServerInfo {
   checks: number;
 }
 
+const loadAtStart = os.loadavg()[0] as number;
 const child = spawn(
   process.execPath,
   [
@@ -112,6 +114,9 @@ try {
   const ratio = round(route.p99 / bare.p99);
   const cpuUs = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
   const pass = route.p99 <= 5 && ratio <= 2;
+  // How far behind schedule the generator itself sent (paced load only): a large value means the
+  // machine, not the server, set the pace of that run.
+  const lates = [...all.bare, ...all.route].flatMap((r) => (r.lateP99Ms === undefined ? [] : [r.lateP99Ms]));
   emit(
     [
       "bench",
@@ -151,6 +156,8 @@ try {
       bareP99Ms: bare.p99,
       bareMaxMs: bare.max,
       ratioP99: ratio,
+      ...(lates.length > 0 ? { senderLateP99MsMax: round(Math.max(...lates)) } : {}),
+      loadAvg1AtStart: round(loadAtStart),
       routeCpuUsPerRequest: cpuUs(cpu.route),
       bareCpuUsPerRequest: cpuUs(cpu.bare),
       pass,
