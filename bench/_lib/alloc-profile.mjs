@@ -6,6 +6,8 @@
  *     npx tsx bench/scale.ts --hosts 2000 --cycles 2 --interval 10s
  * It samples for ALLOCPROF_DUR ms (15000) starting ALLOCPROF_DELAY ms (15000) after start, and
  * writes { ms, profile } (a Chrome .heapprofile's `profile`, each node's selfSize in bytes).
+ * ALLOCPROF_MINOR=0 leaves out what minor GCs collected: what is left survived the young
+ * generation, i.e. was promoted to the old one (the garbage that makes major GCs run).
  */
 import fs from "node:fs";
 import inspector from "node:inspector";
@@ -22,7 +24,7 @@ setTimeout(async () => {
   await post("HeapProfiler.startSampling", {
     samplingInterval: 8192,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMinorGC: process.env.ALLOCPROF_MINOR !== "0",
   });
   const t0 = Date.now();
   setTimeout(async () => {

@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
@@ -22,8 +22,10 @@ let plain: Server;
 let plainPort: number;
 const tlsServers: Server[] = [];
 const seen: { host?: string; servername?: string; authorization?: string } = {};
+let requests = 0;
 
 function handler(req: IncomingMessage, res: ServerResponse): void {
+  requests++;
   seen.host = req.headers.host;
   seen.servername = (req.socket as TLSSocket).servername || undefined;
   seen.authorization = req.headers.authorization;
@@ -277,5 +279,31 @@ describe("probeHttp over TLS", () => {
       caFile: join(dir, "ca.pem"),
     });
     expect(r).toMatchObject({ result: "fail", reason: "certificate does not match the host name" });
+  });
+
+  it("sends no request to a server that failed verification", async () => {
+    const before = requests;
+    expect(await tls(selfPort)).toMatchObject({ result: "fail" });
+    expect(requests).toBe(before);
+  });
+
+  it("a server that accepts but never completes the handshake times out, leaving no connection", async () => {
+    const sockets = new Set<import("node:net").Socket>();
+    const mute = createNetServer((s) => {
+      sockets.add(s);
+      s.resume(); // reads (and drops) the ClientHello, so the client's close is seen
+      s.on("close", () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => mute.listen(0, "127.0.0.1", r));
+    const port = (mute.address() as AddressInfo).port;
+    try {
+      const r = await probe({ url: `https://${HOST}:${port}/health`, resolve: "127.0.0.1", timeoutMs: 300 });
+      expect(r).toMatchObject({ ok: false, result: "timeout", reason: "timeout after 300 ms" });
+      await new Promise((res) => setTimeout(res, 100));
+      expect(sockets.size).toBe(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
   });
 });
