@@ -101,6 +101,9 @@ describe("nixguard config", () => {
   it("usage errors exit 64; --help exits 0 on every subcommand", async () => {
     expect((await nixguard("config", "check")).code).toBe(64);
     expect((await nixguard("frobnicate")).code).toBe(64);
+    const heap = await nixguard("serve", "--config", "examples/fediversity.json", "--heap-growth", "lots");
+    expect(heap.code).toBe(64);
+    expect(heap.stderr).toMatch(/--heap-growth takes a whole percentage/);
     for (const args of [
       ["--help"],
       ["config", "--help"],
