@@ -186,6 +186,13 @@ describe("security 12: fuzzing", () => {
                 : {}),
             });
             statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+            // /readyz answers 503 with its reasons whenever this process is not ready — e.g. for the
+            // moment the 3 s test lease changes hands after an event-loop stall on a loaded CI
+            // machine. That 503 describes the process, not the request; every other 5xx is a defect.
+            if (route.url === "/readyz" && res.statusCode === 503) {
+              expect(res.json()).toMatchObject({ ready: false, reasons: [expect.any(String)] });
+              return;
+            }
             expect(res.statusCode, `${route.method} ${url}?${q} → ${res.body.slice(0, 300)}`).toBeLessThan(
               500,
             );
