@@ -195,13 +195,24 @@ function summary(runs: LoadResult[]) {
   };
 }
 
+/**
+ * The servers' JSON line. Anything else the child prints on stdout (e.g. --trace-gc from
+ * NIXGUARD_BENCH_NODE_ARGS) goes to stderr, and the pipe keeps being read so the child never
+ * blocks on it.
+ */
 async function firstLine(proc: ChildProcess): Promise<ServerInfo> {
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+  let info: ((line: string) => void) | undefined;
+  lines.on("line", (line) => {
+    if (info && line.startsWith("{")) {
+      info(line);
+      info = undefined;
+    } else process.stderr.write(`[servers] ${line}\n`);
+  });
   const line = await new Promise<string>((ok, fail) => {
-    lines.once("line", ok);
+    info = ok;
     proc.once("exit", (code) => fail(new Error(`api-latency-server exited ${code} before listening`)));
   });
-  lines.close();
   return JSON.parse(line) as ServerInfo;
 }
 
