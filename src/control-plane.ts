@@ -32,6 +32,7 @@ import { type DeploymentSpec, type HostSpec, hostKey } from "./config/desired.js
 import { hostsNamed } from "./config/host-index.js";
 import type { Decision } from "./controller/controller.js";
 import { selfReasons } from "./controller/health.js";
+import { activePauses } from "./controller/policy/pause.js";
 import { activeQuarantines } from "./controller/policy/quarantine.js";
 import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
 import {
@@ -164,7 +165,7 @@ export class RuntimeControlPlane implements ControlPlane {
       address: spec.address,
       target: spec.target,
       services: [...spec.services],
-      paused: pauses.some((p) => (p.until === undefined || p.until > now) && covers(p.scope, spec)),
+      paused: activePauses(pauses, now).some((p) => covers(p.scope, spec)),
       quarantined: activeQuarantines(quarantines, now).some(
         (q) => q.deployment === spec.deployment && (q.host === undefined || q.host === spec.name),
       ),

@@ -2,6 +2,7 @@ import type { DesiredState } from "../config/desired.js";
 import type { Config } from "../config/schema.js";
 import type { BreakerStatus } from "./policy/breaker.js";
 import { activeWindow } from "./policy/maintenance.js";
+import { activePauses } from "./policy/pause.js";
 import { activeQuarantines } from "./policy/quarantine.js";
 import type { Pause, QuarantineEntry } from "./policy/types.js";
 import type { StateStore } from "./state-store.js";
@@ -59,7 +60,7 @@ export async function controllerStatus(input: StatusInput): Promise<ControllerSt
     ...(input.leader
       ? { leader: { self: input.leader.isLeader(), ...(token !== undefined ? { fencingToken: token } : {}) } }
       : {}),
-    pauses: pauses.filter((p) => p.until === undefined || p.until > now),
+    pauses: activePauses(pauses, now),
     breaker: {
       ...input.breaker,
       unhealthyFraction: config.remediation.breaker.unhealthyFraction,

@@ -8,9 +8,14 @@ export interface PauseInput {
   origin: ActionOrigin;
 }
 
+/** Pauses in force: one without `until` lasts until resumed, the others expire. */
+export function activePauses(pauses: readonly Pause[], now: number): Pause[] {
+  return pauses.filter((p) => p.until === undefined || p.until > now);
+}
+
 /** Active pauses covering the action, widest scope first. Expired pauses no longer count. */
 export function coveringPauses(input: Omit<PauseInput, "origin">, now: number): Pause[] {
-  const active = input.pauses.filter((p) => p.until === undefined || p.until > now);
+  const active = activePauses(input.pauses, now);
   const rank = { global: 0, deployment: 1, host: 2 } as const;
   return active
     .filter((p) => {
