@@ -9,6 +9,7 @@ import { Controller } from "./controller/controller.js";
 import { EventLog } from "./controller/events.js";
 import { LeaderElector } from "./controller/leader.js";
 import { Notifier } from "./controller/notify.js";
+import type { PolicyMirror } from "./controller/policy-mirror.js";
 import { Scheduler } from "./controller/schedule.js";
 import { StateStore } from "./controller/state-store.js";
 import type { HostHealth } from "./controller/types.js";
@@ -77,6 +78,8 @@ export class Manager {
   worker: ActionWorker | undefined;
   api: ListeningApi | undefined;
   private probes: ProbeScheduler | undefined;
+  private policySubscriber: Redis | undefined;
+  private policyMirror: PolicyMirror | undefined;
   private schedules: Scheduler | undefined;
   private notifier: Notifier | undefined;
   private suppression!: SuppressionCache;
@@ -125,6 +128,15 @@ export class Manager {
     this.queue = new BullActionQueue({ connection: this.redisUrl, prefix, logger: log });
     this.events = new EventLog(this.redis, prefix, { logger: log });
     this.store = new StateStore(this.redis, prefix);
+    if (this.roles.api) {
+      // The API reads pauses, quarantines and drift on every host request: mirror them in memory.
+      this.policySubscriber = createRedis(this.redisUrl, {
+        role: "client",
+        logger: log,
+        overrides: { connectionName: "nixguard-policy-subscriber", autoResubscribe: false },
+      });
+      this.policyMirror = this.store.mirrorPolicy(this.policySubscriber, log);
+    }
     this.suppression = new SuppressionCache({ store: this.store, getDesired: () => this.loaded.desired });
     this.notifier = new Notifier({ targets: () => this.loaded.config.notify, logger: log });
     this.events.subscribe((e) => this.notifier?.notify(e));
@@ -232,6 +244,8 @@ export class Manager {
     this.transports.clear();
     this.health?.close();
     await this.queue?.close().catch(() => undefined);
+    this.policyMirror?.close();
+    this.policySubscriber?.disconnect();
     this.redis?.disconnect();
     await this.embedded?.stop();
     this.logger.info("NixGuard stopped");

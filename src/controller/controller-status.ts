@@ -33,11 +33,7 @@ export interface StatusInput {
 /** Mode, pauses, breaker, maintenance, quarantines and drift as the API shows them. */
 export async function controllerStatus(input: StatusInput): Promise<ControllerStatus> {
   const { config, desired, now, store } = input;
-  const [pauses, quarantines, drift] = await Promise.all([
-    store.pauses(),
-    store.quarantines(),
-    store.drift(),
-  ]);
+  const { pauses, quarantines, drift } = await store.policyRecords();
   const maintenance: ControllerStatus["maintenance"] = [];
   for (const window of config.remediation.maintenance) {
     const targets = window.deployments ?? [undefined];

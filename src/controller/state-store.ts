@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import type { DeploymentSpec } from "../config/desired.js";
+import type { Logger } from "../log.js";
 import type { InFlightEntry } from "./policy/inflight.js";
 import {
   type BackoffState,
@@ -9,6 +10,7 @@ import {
   type QuarantineEntry,
   scopeKey,
 } from "./policy/types.js";
+import { PolicyMirror, type PolicyRecords } from "./policy-mirror.js";
 import type { PolicyState } from "./policy-state.js";
 import { actionKey } from "./types.js";
 
@@ -26,6 +28,7 @@ export interface BreakerRecord {
  */
 export class StateStore {
   private readonly p: string;
+  private mirror: PolicyMirror | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -47,7 +50,56 @@ export class StateStore {
     settle: () => `${this.p}:settle`,
     drift: () => `${this.p}:drift`,
     breaker: () => `${this.p}:breaker`,
+    /** Pub/sub: every write of pauses, quarantines or drift is announced here (PolicyMirror). */
+    policyChannel: () => `${this.p}:policy-changed`,
   };
+
+  /**
+   * Serves policyRecords() from memory, kept current through `subscriber` (a connection of its
+   * own, subscribed to the channel this store announces its writes on). Returns the mirror so the
+   * caller can close it with the connection.
+   */
+  mirrorPolicy(subscriber: Redis, logger?: Logger): PolicyMirror {
+    this.mirror?.close();
+    this.mirror = new PolicyMirror({
+      fetch: () => this.fetchPolicy(),
+      subscriber,
+      channel: this.k.policyChannel(),
+      ...(logger ? { logger } : {}),
+    });
+    return this.mirror;
+  }
+
+  /** Pauses, quarantines and drift as stored (expiry not applied); from memory when mirrored. */
+  policyRecords(): Promise<PolicyRecords> {
+    return this.mirror ? this.mirror.read() : this.fetchPolicy();
+  }
+
+  private async fetchPolicy(): Promise<PolicyRecords> {
+    const [pauses, quarantines, drift] = (await exec(
+      this.redis.pipeline().hgetall(this.k.pauses()).hgetall(this.k.quarantine()).hgetall(this.k.drift()),
+    )) as Record<string, string>[];
+    return {
+      pauses: Object.values(pauses ?? {}).map((json) => JSON.parse(json) as Pause),
+      quarantines: Object.values(quarantines ?? {}).map((json) => JSON.parse(json) as QuarantineEntry),
+      drift: Object.fromEntries(Object.entries(drift ?? {}).map(([k, v]) => [k, Number(v)])),
+    };
+  }
+
+  /**
+   * Runs a write of pauses, quarantines or drift with its announcement in the same MULTI, then
+   * drops this process's mirrored copy, so a read after the write returns sees it.
+   */
+  private async policyWrite(build: (m: ChainableCommander) => void): Promise<unknown[]> {
+    const m = this.redis.multi();
+    build(m);
+    m.publish(this.k.policyChannel(), "1");
+    try {
+      return await exec(m);
+    } finally {
+      this.mirror?.invalidate();
+    }
+  }
 
   /** Everything the gates and the ladder read about one deployment, in one round trip. */
   async load(deployment: DeploymentSpec): Promise<PolicyState> {
@@ -164,7 +216,9 @@ export class StateStore {
   }
 
   async setQuarantine(q: QuarantineEntry): Promise<void> {
-    await this.redis.hset(this.k.quarantine(), quarantineField(q.deployment, q.host), JSON.stringify(q));
+    await this.policyWrite((m) =>
+      m.hset(this.k.quarantine(), quarantineField(q.deployment, q.host), JSON.stringify(q)),
+    );
   }
 
   async quarantines(): Promise<QuarantineEntry[]> {
@@ -173,14 +227,14 @@ export class StateStore {
   }
 
   async setPause(p: Pause): Promise<void> {
-    await this.redis.hset(this.k.pauses(), scopeKey(p.scope), JSON.stringify(p));
+    await this.policyWrite((m) => m.hset(this.k.pauses(), scopeKey(p.scope), JSON.stringify(p)));
   }
 
   /** Returns the pause removed, if there was one. */
   async removePause(scope: PauseScope): Promise<Pause | undefined> {
     const field = scopeKey(scope);
-    const [json, removed] = (await exec(
-      this.redis.multi().hget(this.k.pauses(), field).hdel(this.k.pauses(), field),
+    const [json, removed] = (await this.policyWrite((m) =>
+      m.hget(this.k.pauses(), field).hdel(this.k.pauses(), field),
     )) as [string | null, number];
     return removed > 0 && json ? (JSON.parse(json) as Pause) : undefined;
   }
@@ -203,11 +257,11 @@ export class StateStore {
       host === undefined
         ? [deployment.name, ...deployment.hosts.map((h) => quarantineField(deployment.name, h.name))]
         : [quarantineField(deployment.name, host)];
-    const m = this.redis.multi();
-    m.hdel(this.k.quarantine(), ...qFields);
-    m.hdel(this.k.backoff(), ...keys);
-    m.del(this.k.budgetDeployment(deployment.name), ...keys.map((k) => this.k.attempts(k)));
-    const [q, b, budget] = (await exec(m)) as number[];
+    const [q, b, budget] = (await this.policyWrite((m) => {
+      m.hdel(this.k.quarantine(), ...qFields);
+      m.hdel(this.k.backoff(), ...keys);
+      m.del(this.k.budgetDeployment(deployment.name), ...keys.map((k) => this.k.attempts(k)));
+    })) as number[];
     const cleared: ("quarantine" | "backoff" | "budget")[] = [];
     if ((q ?? 0) > 0) cleared.push("quarantine");
     if ((b ?? 0) > 0) cleared.push("backoff");
@@ -251,8 +305,9 @@ export class StateStore {
 
   async setDrift(deployment: string, host: string, since: number | undefined): Promise<void> {
     const field = `${deployment}/${host}`;
-    if (since === undefined) await this.redis.hdel(this.k.drift(), field);
-    else await this.redis.hset(this.k.drift(), field, String(since));
+    await this.policyWrite((m) =>
+      since === undefined ? m.hdel(this.k.drift(), field) : m.hset(this.k.drift(), field, String(since)),
+    );
   }
 
   async breaker(): Promise<BreakerRecord | undefined> {
