@@ -47,6 +47,7 @@ import type { SelfResources } from "./probes/self.js";
 import type { HostObservation } from "./probes/types.js";
 import { JobLogStore } from "./queue/job-log.js";
 import type { ActionJobData, ActionOutcome, QueueState } from "./queue/types.js";
+import { HostDetailMemo } from "./runtime/host-detail.js";
 import { lastDeployKey } from "./runtime/last-deploy.js";
 import { VERSION } from "./version.js";
 
@@ -62,6 +63,7 @@ const CONFLICT_OF: Partial<Record<BlockReason, ConflictReason>> = {
 /** The REST API's view of a running NixGuard: reads health, state, queue and events; sends commands. */
 export class RuntimeControlPlane implements ControlPlane {
   private readonly logs: JobLogStore;
+  private readonly details = new HostDetailMemo();
 
   constructor(private readonly m: Manager) {
     this.logs = new JobLogStore(m.redis, m.current.config.redis.prefix, {
@@ -149,29 +151,24 @@ export class RuntimeControlPlane implements ControlPlane {
 
   async host(ref: HostRef): Promise<HostDetail> {
     const spec = this.hostSpec(ref);
-    // The three records this answer's flags come from, read from Redis (the truth every process
-    // shares) but not through controller.status(): that also works out the fleet's breaker and
-    // the maintenance windows, O(fleet) per request (at 10,000 hosts ~100 µs of CPU) for fields
-    // this answer does not have.
-    const [pauses, quarantines, drift] = await Promise.all([
-      this.m.store.pauses(),
-      this.m.store.quarantines(),
-      this.m.store.drift(),
-    ]);
+    // The three records this answer's flags come from (mirrored in memory, kept current through
+    // Redis pub/sub: StateStore.mirrorPolicy), not controller.status(): that also works out the
+    // fleet's breaker and the maintenance windows, O(fleet) per request (at 10,000 hosts ~100 µs
+    // of CPU) for fields this answer does not have.
+    const { pauses, quarantines, drift } = await this.m.store.policyRecords();
     const now = Date.now();
-    const obs = this.m.health.observation(spec.deployment, spec.name);
-    return {
-      health: this.healthOf(spec),
-      address: spec.address,
-      target: spec.target,
-      services: [...spec.services],
-      paused: activePauses(pauses, now).some((p) => covers(p.scope, spec)),
-      quarantined: activeQuarantines(quarantines, now).some(
-        (q) => q.deployment === spec.deployment && (q.host === undefined || q.host === spec.name),
-      ),
-      drift: Object.hasOwn(drift, hostKey(spec.deployment, spec.name)),
-      ...(obs ? { lastObservation: obs } : {}),
-    };
+    return this.details.get(
+      spec,
+      this.healthOf(spec),
+      this.m.health.observation(spec.deployment, spec.name),
+      {
+        paused: activePauses(pauses, now).some((p) => covers(p.scope, spec)),
+        quarantined: activeQuarantines(quarantines, now).some(
+          (q) => q.deployment === spec.deployment && (q.host === undefined || q.host === spec.name),
+        ),
+        drift: Object.hasOwn(drift, hostKey(spec.deployment, spec.name)),
+      },
+    );
   }
 
   async jobs(filter: JobFilter): Promise<JobInfo[]> {

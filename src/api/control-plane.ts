@@ -19,7 +19,11 @@ export interface ControlPlane {
   /** NOT_FOUND when no such deployment. */
   deployment(name: string): Promise<DeploymentDetail>;
   hosts(filter: HostFilter): Promise<HostHealth[]>;
-  /** Every check of the host with state, reason, since and last observation. NOT_FOUND when unknown. */
+  /**
+   * Every check of the host with state, reason, since and last observation. NOT_FOUND when
+   * unknown. While nothing in the answer changed the same frozen object may be returned (the route
+   * keeps its serialized body per object).
+   */
   host(ref: HostRef): Promise<HostDetail>;
   jobs(filter: JobFilter): Promise<JobInfo[]>;
   /** NOT_FOUND when no such job (never existed or retention dropped it). */

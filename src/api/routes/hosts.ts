@@ -6,6 +6,7 @@ import { ResetResultSchema } from "../schemas/fleet.js";
 import { NameSchema, UnitNameSchema } from "../schemas/grammar.js";
 import { HostDetailSchema, HostHealthSchema, HostObservationSchema } from "../schemas/health.js";
 import { CommandResultSchema } from "../schemas/jobs.js";
+import { serializedOnce } from "../serialized.js";
 import { commandContext, hostRef } from "./context.js";
 
 interface HostRoute {
@@ -19,6 +20,7 @@ interface UnitRoute extends HostRoute {
 
 export async function hostRoutes(app: FastifyInstance, opts: RouteOptions): Promise<void> {
   const { control } = opts;
+  const sendDetail = serializedOnce();
 
   app.get<{ Querystring: { state?: HostState; deployment?: string } }>(
     "/hosts",
@@ -44,7 +46,8 @@ export async function hostRoutes(app: FastifyInstance, opts: RouteOptions): Prom
         response: responses({ 200: HostDetailSchema }),
       },
     },
-    async (req) => control.host(hostRef(req.params.name, req.query.deployment)),
+    async (req, reply) =>
+      sendDetail(reply, await control.host(hostRef(req.params.name, req.query.deployment))),
   );
 
   app.post<HostRoute>(

@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeToken } from "../../../src/api/auth.js";
 import { parseConfig } from "../../../src/config/load.js";
+import { StateStore } from "../../../src/controller/state-store.js";
 import { silentLogger } from "../../../src/log.js";
 import { Manager } from "../../../src/manager.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
@@ -39,6 +41,35 @@ async function flags(name: string, deployment?: string) {
   expect(r.status).toBe(200);
   const { paused, quarantined, drift } = r.body;
   return { paused, quarantined, drift };
+}
+
+/** Feeds web1's health book an observation, as a probe does. */
+function observe(at: number, activeState: string) {
+  const spec = manager.current.desired.deployments
+    .find((d) => d.name === "web")!
+    .hosts.find((h) => h.name === "web1")!;
+  return manager.health.observe(spec, {
+    deployment: "web",
+    host: "web1",
+    at,
+    durationMs: 3,
+    reachable: true,
+    facts: {
+      units: {
+        "nginx.service": {
+          id: "nginx.service",
+          loadState: "loaded",
+          activeState,
+          subState: activeState === "active" ? "running" : "dead",
+          result: "success",
+          nRestarts: 0,
+          type: "simple",
+        },
+      },
+      disks: [],
+    },
+    http: [],
+  });
 }
 
 beforeAll(async () => {
@@ -147,5 +178,69 @@ describe("GET /api/v1/hosts/:name on the real control plane", () => {
     expect((await flags("db1")).drift).toBe(false);
     await manager.store.setDrift("db", "shared", undefined);
     expect((await flags("shared", "db")).drift).toBe(false);
+  });
+
+  it("answers anew once the host is observed again, and keeps the answer while nothing changed", async () => {
+    const raw = async () => {
+      const res = await fetch(`${manager.url}/api/v1/hosts/web1`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      const text = await res.text();
+      expect(res.headers.get("content-length")).toBe(String(Buffer.byteLength(text)));
+      return text;
+    };
+    const at1 = Date.now();
+    observe(at1, "active");
+    const first = await raw();
+    expect(JSON.parse(first)).toMatchObject({
+      lastObservation: { at: at1, facts: { units: { "nginx.service": { activeState: "active" } } } },
+      health: { checks: { "nginx.service": { state: "healthy" } } },
+    });
+    expect(await raw()).toBe(first);
+    observe(at1 + 1, "failed");
+    const second = JSON.parse(await raw());
+    expect(second.lastObservation).toMatchObject({
+      at: at1 + 1,
+      facts: { units: { "nginx.service": { activeState: "failed" } } },
+    });
+    expect(second.health.checks["nginx.service"].consecutiveFailures).toBe(1);
+  });
+
+  it("shows a pause that ends by itself, with no write, as ended", async () => {
+    // An observed host: its answer is kept between requests, and must not outlive the pause.
+    observe(Date.now(), "active");
+    await manager.store.setPause({
+      scope: { kind: "host", deployment: "web", host: "web1" },
+      reason: "brief",
+      actor: "ops",
+      since: Date.now(),
+      until: Date.now() + 300,
+    });
+    expect((await flags("web1")).paused).toBe(true);
+    expect((await flags("web1")).paused).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await flags("web1")).paused).toBe(false);
+  });
+
+  it("shows a pause another process wrote, through its announcement", async () => {
+    const other = new Redis(redis.url);
+    try {
+      expect((await flags("web1")).paused).toBe(false);
+      await new StateStore(other, "hd").setPause({
+        scope: { kind: "host", deployment: "web", host: "web1" },
+        reason: "from the other process",
+        actor: "ops",
+        since: Date.now(),
+      });
+      const end = Date.now() + 3_000;
+      while (!(await flags("web1")).paused) {
+        if (Date.now() > end) throw new Error("the other process's pause never showed");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new StateStore(other, "hd").removePause({ kind: "host", deployment: "web", host: "web1" });
+    } finally {
+      other.disconnect();
+    }
   });
 });
