@@ -14,8 +14,12 @@
  * --load paced (default): open loop, one request every 1/rate s (bench/_lib/paced-load.ts).
  * --load autocannon: autocannon's overallRate, which sends each second's requests in a burst.
  *
+ * --spread all (default): request i asks for host i mod N, every host of the fleet in turn;
+ * --spread one: the middle host every time. The servers observe each host anew every --refresh
+ * (default 30 s, the probe interval), so answers change as in a running NixGuard.
+ *
  * Run: npx tsx bench/api-latency.ts [--rate 2000] [--seconds 2] [--rounds 10] [--hosts 1000]
- *        [--load paced|autocannon] [--connections 10]
+ *        [--load paced|autocannon] [--connections 10] [--spread all|one] [--refresh 30s|0]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import os from "node:os";
@@ -34,6 +38,8 @@ const f = flags({
   hosts: "1000",
   load: "paced",
   connections: "10",
+  spread: "all",
+  refresh: "30s",
 });
 const rate = Number(f.rate);
 const seconds = Number(f.seconds);
@@ -41,7 +47,8 @@ const rounds = Number(f.rounds);
 const connections = Number(f.connections);
 if (
   !(rate > 0 && seconds > 0 && rounds >= 1 && connections >= 1) ||
-  !["paced", "autocannon"].includes(f.load)
+  !["paced", "autocannon"].includes(f.load) ||
+  !["all", "one"].includes(f.spread)
 ) {
   console.error("bad flags");
   process.exit(64);
@@ -53,6 +60,7 @@ interface ServerInfo {
   bareUrl: string;
   token: string;
   host: string;
+  hosts: string[];
   checks: number;
 }
 
@@ -67,6 +75,8 @@ const child = spawn(
     resolve(import.meta.dirname, "_lib/api-latency-server.ts"),
     "--hosts",
     f.hosts,
+    "--refresh",
+    f.refresh,
   ],
   { cwd: resolve(import.meta.dirname, ".."), stdio: ["pipe", "pipe", "inherit"] },
 );
@@ -75,12 +85,13 @@ const pid = child.pid as number;
 try {
   const info = await firstLine(child);
   log(
-    `servers: pid ${pid}, ${f.hosts} hosts × ${info.checks} checks, ${f.load} load, ${connections} connections`,
+    `servers: pid ${pid}, ${f.hosts} hosts × ${info.checks} checks, ${f.load} load, ${connections} connections, spread ${f.spread}, refresh ${f.refresh}`,
   );
   const targets = {
     bare: { url: info.bareUrl, headers: {} },
     route: {
       url: `${info.apiUrl}/api/v1/hosts/${info.host}`,
+      ...(f.spread === "all" ? { paths: info.hosts.map((h) => `/api/v1/hosts/${h}`) } : {}),
       headers: { authorization: `Bearer ${info.token}` },
     },
   };
@@ -139,7 +150,7 @@ try {
     ],
     [
       "api-latency",
-      `${f.load}, ${connections} conn`,
+      `${f.load}, ${connections} conn, ${f.spread === "all" ? "every host" : "one host"}`,
       `${rate}/s`,
       `${route.p50}/${route.p99} [${routeP99Median}]`,
       `${bare.p50}/${bare.p99} [${bareP99Median}]`,
@@ -152,6 +163,8 @@ try {
       bench: "api-latency",
       load: f.load,
       connections,
+      spread: f.spread,
+      refresh: f.refresh,
       rate,
       seconds,
       rounds,

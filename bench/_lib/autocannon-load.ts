@@ -19,6 +19,7 @@ export async function autocannonLoad(opts: LoadOptions): Promise<LoadResult> {
         connections: opts.connections,
         overallRate: opts.rate,
         duration: opts.seconds,
+        ...(opts.paths ? { requests: opts.paths.map((path) => ({ method: "GET" as const, path })) } : {}),
       },
       (err, result) => (err ? fail(err) : ok(result)),
     );

@@ -30,6 +30,8 @@ export interface LoadResult {
 
 export interface LoadOptions {
   url: string;
+  /** Paths asked in turn, one per request (on url's host); absent: url's own path every time. */
+  paths?: readonly string[];
   headers?: Record<string, string>;
   /** Requests per second. */
   rate: number;
@@ -41,14 +43,13 @@ const HEAD_END = Buffer.from("\r\n\r\n");
 
 export async function pacedLoad(opts: LoadOptions): Promise<LoadResult> {
   const target = new URL(opts.url);
-  const request = Buffer.from(
-    `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
-      Object.entries(opts.headers ?? {})
-        .map(([k, v]) => `${k}: ${v}\r\n`)
-        .join("") +
-      "\r\n",
-    "latin1",
+  const headers = Object.entries(opts.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+  const requests = (opts.paths ?? [`${target.pathname}${target.search}`]).map((path) =>
+    Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${target.host}\r\n${headers}\r\n`, "latin1"),
   );
+  let nextRequest = 0;
   const total = Math.round(opts.rate * opts.seconds);
   const latencies = new Float64Array(total);
   const late = new Float64Array(total);
@@ -100,7 +101,7 @@ export async function pacedLoad(opts: LoadOptions): Promise<LoadResult> {
       this.t0 = t0;
       this.inHead = true;
       this.head = undefined;
-      this.socket.write(request);
+      this.socket.write(requests[nextRequest++ % requests.length] as Buffer);
     }
 
     private onData(chunk: Buffer): void {
