@@ -279,10 +279,7 @@ export class Manager {
     this.health.retain(next.desired);
     for (const h of removed) {
       const key = hostKey(h.deployment, h.name);
-      forgetHost(this.metrics, h.deployment, h.name, [
-        ...h.units.map((u) => u.id),
-        ...h.http.map((c) => c.id),
-      ]);
+      forgetHost(this.metrics, h.deployment, h.name);
       const t = this.transports.get(key);
       this.transports.delete(key);
       await t?.close().catch(() => undefined);

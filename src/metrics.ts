@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { ComputedGauge } from "./computed-gauge.js";
 import { BLOCK_REASONS, HOST_STATES } from "./controller/types.js";
 
 /**
@@ -58,30 +59,37 @@ export function createMetrics(opts: MetricsOptions) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
-    checkUp: new Gauge({
-      name: "nixguard_check_up",
-      help: "1 when the check is healthy after hysteresis, 0 when failing.",
-      labelNames: ["deployment", "host", "check"],
-      registers: [registry],
-    }),
-    hostUp: new Gauge({
-      name: "nixguard_host_up",
-      help: "1 when the host is healthy or degraded, 0 otherwise.",
-      labelNames: ["deployment", "host"],
-      registers: [registry],
-    }),
+    // Per host and check: computed from the health book at each scrape (runtime/health-book.ts
+    // is their source), not stored; a check still unknown has no series.
+    checkUp: computed(
+      registry,
+      new ComputedGauge(
+        "nixguard_check_up",
+        "1 when the check is healthy after hysteresis, 0 when failing.",
+        ["deployment", "host", "check"],
+      ),
+    ),
+    hostUp: computed(
+      registry,
+      new ComputedGauge("nixguard_host_up", "1 when the host is healthy or degraded, 0 otherwise.", [
+        "deployment",
+        "host",
+      ]),
+    ),
     hosts: new Gauge({
       name: "nixguard_hosts",
       help: "Hosts by state.",
       labelNames: ["state"],
       registers: [registry],
     }),
-    tlsExpiry: new Gauge({
-      name: "nixguard_http_tls_expiry_timestamp_seconds",
-      help: "Expiry of the leaf TLS certificate seen by an HTTP check.",
-      labelNames: ["deployment", "host", "check"],
-      registers: [registry],
-    }),
+    tlsExpiry: computed(
+      registry,
+      new ComputedGauge(
+        "nixguard_http_tls_expiry_timestamp_seconds",
+        "Expiry of the leaf TLS certificate seen by an HTTP check.",
+        ["deployment", "host", "check"],
+      ),
+    ),
     actionsTotal: new Counter({
       name: "nixguard_actions_total",
       help: "Remediation actions by outcome.",
@@ -170,11 +178,16 @@ export function createMetrics(opts: MetricsOptions) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Removes every series of one host (config reload removed it): no stale series linger. */
-export function forgetHost(m: Metrics, deployment: string, host: string, checkIds: readonly string[]): void {
-  for (const check of checkIds) {
-    m.checkUp.remove({ deployment, host, check });
-    m.tlsExpiry.remove({ deployment, host, check });
-  }
-  for (const g of [m.hostUp, m.quarantined, m.drift]) g.remove({ deployment, host });
+/**
+ * Removes the stored series of one host (config reload removed it): no stale series linger. Its
+ * computed series go with it when the health book forgets the host.
+ */
+export function forgetHost(m: Metrics, deployment: string, host: string): void {
+  for (const g of [m.quarantined, m.drift]) g.remove({ deployment, host });
+}
+
+function computed(registry: Registry, gauge: ComputedGauge): ComputedGauge {
+  // prom-client accepts any object with its metric interface (name, help, type, get, reset).
+  registry.registerMetric(gauge as unknown as Parameters<Registry["registerMetric"]>[0]);
+  return gauge;
 }

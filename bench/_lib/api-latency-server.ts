@@ -23,9 +23,8 @@ import { parseDuration } from "../../src/config/duration.js";
 import { parseConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
 import { Manager } from "../../src/manager.js";
-import type { HostObservation } from "../../src/probes/types.js";
-import { simConfig, writeSimFlakes } from "../../src/sim/config.js";
-import { simLayout } from "../../src/sim/layout.js";
+import { healthyObservation } from "./observation.js";
+import { offlineFleetConfig } from "./offline-fleet.js";
 import { flags } from "./report.js";
 
 const f = flags({ hosts: "1000", refresh: "30s" });
@@ -36,16 +35,8 @@ if (refreshMs === undefined) {
   process.exit(64);
 }
 const dir = mkdtempSync(join(tmpdir(), "nixguard-bench-api-"));
-writeSimFlakes(simLayout(hosts), join(dir, "flake"));
-const input = simConfig({
-  hosts,
-  transport: "exporter",
-  // Never contacted: without the controller role nothing probes.
-  simUrl: "http://127.0.0.1:9",
-  nixops4Command: "/bin/false",
-  flakeDir: join(dir, "flake"),
-  overrides: { state: { dir: join(dir, "state"), runtimeDir: join(dir, "run") } },
-});
+// Without the controller role nothing probes: observations are fed in below.
+const input = offlineFleetConfig(hosts, dir);
 const token = randomBytes(24).toString("base64url");
 const manager = new Manager({
   loaded: parseConfig(input),
@@ -108,42 +99,3 @@ async function stop(): Promise<void> {
 process.once("SIGTERM", () => void stop());
 process.stdin.on("end", () => void stop());
 process.stdin.resume();
-
-/** What a probe of a healthy host returns: every unit active, every HTTP check 200. */
-function healthyObservation(spec: HostSpec, at: number): HostObservation {
-  const units: NonNullable<HostObservation["facts"]>["units"] = {};
-  for (const u of spec.units) {
-    units[u.unit] = {
-      id: u.unit,
-      loadState: "loaded",
-      activeState: "active",
-      subState: "running",
-      result: "success",
-      nRestarts: 0,
-      type: "simple",
-      activeEnterTimestamp: at - 3_600_000,
-    };
-  }
-  return {
-    deployment: spec.deployment,
-    host: spec.name,
-    at,
-    durationMs: 12,
-    reachable: true,
-    facts: {
-      units,
-      currentSystem: "/nix/store/00000000000000000000000000000000-nixos-system",
-      disks: [{ mount: "/", sizeBytes: 100e9, usedBytes: 40e9, usedFraction: 0.4 }],
-      load: [0.2, 0.3, 0.3],
-      cpus: 4,
-    },
-    http: spec.http.map((c) => ({
-      check: c.id,
-      ok: true,
-      result: "ok" as const,
-      status: 200,
-      durationMs: 8,
-      reason: `GET ${c.url} → 200 in 8 ms`,
-    })),
-  };
-}

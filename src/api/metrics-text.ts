@@ -6,7 +6,8 @@ import type { Registry } from "prom-client";
  * prom-client re-escapes and re-joins every label set on every scrape and the garbage dominates.
  * Here plain gauges and counters are read from prom-client's own series map (`hashMap`, keyed by
  * the label-set hash, stable in prom-client 15) and each series' line is cached until its value
- * changes, so a scrape mostly concatenates existing strings. Anything else takes the public path.
+ * changes, so a scrape mostly concatenates existing strings; the per-host gauges are
+ * ComputedGauges and write their own lines. Anything else takes the public path.
  *
  * Memory matters as much as time here (~11 series per host stay cached for the process' life):
  * a cached line is one flat string. Built with `+`, V8 keeps a line as a tree of concatenation
@@ -41,6 +42,8 @@ interface PromMetric {
   hashMap?: Record<string, Sample>;
   get(): Promise<MetricData> | MetricData;
   getForPromString?(): Promise<MetricData>;
+  /** ComputedGauge: its series lines, written straight from the owner's state. */
+  render?(): string;
 }
 
 const escapeString = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
@@ -117,6 +120,12 @@ export async function renderMetrics(registry: Registry): Promise<string> {
   for (const metric of registry.getMetricsAsArray() as unknown as PromMetric[]) {
     const sep = first ? "" : "\n\n";
     first = false;
+    if (metric.render) {
+      const name = escapeString(metric.name);
+      out += `${sep}# HELP ${name} ${escapeString(metric.help)}\n# TYPE ${name} ${metric.type}`;
+      out += metric.render();
+      continue;
+    }
     const simple =
       (metric.type === "gauge" || metric.type === "counter") && !metric.collect && metric.hashMap;
     if (simple) {

@@ -1,8 +1,7 @@
 import { type DesiredState, type HostSpec, hostKey } from "../config/desired.js";
 import type { Config } from "../config/schema.js";
 import { evaluateHost } from "../controller/health.js";
-import { publishHealth } from "../controller/health-metrics.js";
-import { HOST_STATES, type HostHealth, type HostState } from "../controller/types.js";
+import { type CheckHealth, HOST_STATES, type HostHealth, type HostState } from "../controller/types.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { HostObservation } from "../probes/types.js";
@@ -25,8 +24,8 @@ export interface HealthBookOptions {
 export class HealthBook {
   private readonly health = new Map<string, HostHealth>();
   private readonly observations = new Map<string, HostObservation>();
-  /** The spec each host's gauges were last published for (a reload may change its checks). */
-  private readonly published = new Map<string, HostSpec>();
+  /** The spec each host's health was judged against (a reload may change its checks). */
+  private readonly specs = new Map<string, HostSpec>();
   private readonly now: () => number;
   /** Hosts per state, kept as health changes: the gauge never needs a walk over the fleet. */
   private readonly counts = new Map<HostState, number>(HOST_STATES.map((st) => [st, 0]));
@@ -35,6 +34,39 @@ export class HealthBook {
 
   constructor(private readonly opts: HealthBookOptions) {
     this.now = opts.now ?? Date.now;
+    // The per-host gauges are read from here at each scrape, never stored (computed-gauge.ts).
+    const { checkUp, hostUp, tlsExpiry } = opts.metrics;
+    checkUp.from((emit) =>
+      this.eachCheck((d, h, check, c) => {
+        // A check still unknown has no series rather than a made-up value.
+        if (c.state !== "unknown") emit([d, h, check], c.state === "healthy" ? 1 : 0);
+      }),
+    );
+    tlsExpiry.from((emit) =>
+      this.eachCheck((d, h, check, c) => {
+        if (c.tlsExpiresAt !== undefined) emit([d, h, check], c.tlsExpiresAt / 1000);
+      }),
+    );
+    hostUp.from((emit) => {
+      for (const health of this.health.values()) emit([health.deployment, health.host], up(health) ? 1 : 0);
+    });
+  }
+
+  /** Every judged check of every host, in the order of the host's spec. */
+  private eachCheck(fn: (deployment: string, host: string, check: string, c: CheckHealth) => void): void {
+    for (const [key, health] of this.health) {
+      const spec = this.specs.get(key);
+      if (!spec) continue;
+      const { deployment, host, checks } = health;
+      for (const u of spec.units) {
+        const c = checks[u.id];
+        if (c) fn(deployment, host, u.id, c);
+      }
+      for (const x of spec.http) {
+        const c = checks[x.id];
+        if (c) fn(deployment, host, x.id, c);
+      }
+    }
   }
 
   observe(spec: HostSpec, obs: HostObservation): HostHealth {
@@ -50,15 +82,10 @@ export class HealthBook {
     });
     this.health.set(key, next);
     this.observations.set(key, obs);
+    this.specs.set(key, spec);
     if (prev?.state !== next.state) {
       if (prev) this.count(prev.state, -1);
       this.count(next.state, 1);
-    }
-    // Gauges only move when a check's state, its TLS expiry or the host's up-ness does: most
-    // probes change nothing, and 9 labelled sets per probe were a steady share of the CPU.
-    if (!prev || this.published.get(key) !== spec || gaugesDiffer(prev, next)) {
-      publishHealth(this.opts.metrics, next, spec);
-      this.published.set(key, spec);
     }
     this.scheduleCounts();
     this.opts.onHealth(next, prev);
@@ -99,7 +126,7 @@ export class HealthBook {
       this.health.delete(key);
       this.count(h.state, -1);
       this.observations.delete(key);
-      this.published.delete(key);
+      this.specs.delete(key);
     }
     this.publishCounts();
   }
@@ -134,16 +161,3 @@ export class HealthBook {
 }
 
 const up = (h: HostHealth) => h.state === "healthy" || h.state === "degraded";
-
-/** Would publishHealth set anything different for `next` than it did for `prev`? */
-function gaugesDiffer(prev: HostHealth, next: HostHealth): boolean {
-  if (up(prev) !== up(next)) return true;
-  for (const id in next.checks) {
-    const a = prev.checks[id];
-    const b = next.checks[id];
-    if (a === b) continue;
-    if (!a || !b || a.state !== b.state || a.tlsExpiresAt !== b.tlsExpiresAt) return true;
-  }
-  for (const id in prev.checks) if (!(id in next.checks)) return true;
-  return false;
-}

@@ -2,18 +2,23 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { startPrometheus, type TestPrometheus } from "../../helpers/prometheus.js";
+import { type SeriesRows, seriesOf } from "../../helpers/series.js";
 import { type Listening, listen } from "./server.js";
 
 /** A real Prometheus scrapes a listening NixGuard API; we read the series back through its HTTP API. */
 let api: Listening;
 let prom: TestPrometheus;
+const hostRows: SeriesRows = [
+  [["fedi", "garage"], 1],
+  [["fedi", "mastodon"], 0],
+];
 const ALERTS = resolve("contrib/prometheus/alerts.yml");
 
 beforeAll(async () => {
   api = await listen();
-  api.metrics.hostUp.set({ deployment: "fedi", host: "garage" }, 1);
-  api.metrics.hostUp.set({ deployment: "fedi", host: "mastodon" }, 0);
-  api.metrics.checkUp.set({ deployment: "fedi", host: "mastodon", check: "mastodon-web.service" }, 0);
+  // The per-host gauges are computed at each scrape; here from tables this test changes.
+  api.metrics.hostUp.from(seriesOf(hostRows));
+  api.metrics.checkUp.from(seriesOf([[["fedi", "mastodon", "mastodon-web.service"], 0]]));
   prom = await startPrometheus({
     targets: [new URL(api.url).host],
     scrapeInterval: "1s",
@@ -34,7 +39,7 @@ test("Prometheus scrapes /metrics: up is 1 and nixguard_host_up carries each hos
   expect(byHost).toEqual({ garage: "1", mastodon: "0" });
 
   // A change in NixGuard shows up in Prometheus on the next scrape.
-  api.metrics.hostUp.set({ deployment: "fedi", host: "mastodon" }, 1);
+  hostRows[1] = [["fedi", "mastodon"], 1];
   await prom.waitFor('nixguard_host_up{host="mastodon"}', (r) => r[0]?.value[1] === "1");
 });
 

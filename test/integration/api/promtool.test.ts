@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { seriesOf } from "../../helpers/series.js";
 import { type Listening, listen } from "./server.js";
 
 /** promtool (Debian's prometheus package) judges the real /metrics output and contrib's rules. */
@@ -8,9 +9,9 @@ beforeAll(async () => {
   api = await listen();
   const m = api.metrics;
   // Every labelled family populated, as a running fleet would.
-  m.hostUp.set({ deployment: "fedi", host: "garage" }, 1);
-  m.checkUp.set({ deployment: "fedi", host: "garage", check: "http:garage-health" }, 1);
-  m.tlsExpiry.set({ deployment: "fedi", host: "garage", check: "http:garage-health" }, 1_900_000_000);
+  m.hostUp.from(seriesOf([[["fedi", "garage"], 1]]));
+  m.checkUp.from(seriesOf([[["fedi", "garage", "http:garage-health"], 1]]));
+  m.tlsExpiry.from(seriesOf([[["fedi", "garage", "http:garage-health"], 1_900_000_000]]));
   m.actionsTotal.inc({ deployment: "fedi", action: "restart", outcome: "success" });
   m.actionsBlockedTotal.inc({ reason: "budget" });
   m.deployDuration.observe({ deployment: "fedi", outcome: "success" }, 93);

@@ -1,23 +1,43 @@
 import { expect, test } from "vitest";
 import { renderMetrics } from "../../../src/api/metrics-text.js";
 import { createMetrics, forgetHost } from "../../../src/metrics.js";
+import { type SeriesRows, seriesOf } from "../../helpers/series.js";
 
 /** The fast renderer must print exactly what prom-client prints, across updates and removals. */
 test("renderMetrics equals registry.metrics() byte for byte, before and after changes", async () => {
   const m = createMetrics({ version: 'v"1\\2', processMetrics: false });
-  m.hostUp.set({ deployment: "fedi", host: "garage" }, 1);
-  m.checkUp.set({ deployment: "fedi", host: "garage", check: 'odd"label\\with\nnewline' }, 0);
-  m.tlsExpiry.set({ deployment: "fedi", host: "garage", check: "http:x" }, 1_900_000_000.5);
+  // The computed per-host gauges read these rows at each scrape, as they read the health book.
+  let hostRows: SeriesRows = [[["fedi", "garage"], 1]];
+  let checkRows: SeriesRows = [[["fedi", "garage", 'odd"label\\with\nnewline'], 0]];
+  let tlsRows: SeriesRows = [
+    [["fedi", "garage", "http:x"], 1_900_000_000.5],
+    [["other", "h", "inf"], Number.POSITIVE_INFINITY],
+  ];
+  m.hostUp.from((emit) => seriesOf(hostRows)(emit));
+  m.checkUp.from((emit) => seriesOf(checkRows)(emit));
+  m.tlsExpiry.from((emit) => seriesOf(tlsRows)(emit));
   m.deployDuration.observe({ deployment: "fedi", outcome: "success" }, 42);
   m.actionsTotal.inc({ deployment: "fedi", action: "restart", outcome: "success" }, 3);
   m.reconcileDuration.observe(7);
-  m.tlsExpiry.set({ deployment: "other", host: "h", check: "inf" }, Number.POSITIVE_INFINITY);
+  m.quarantined.set({ deployment: "fedi", host: "garage" }, 1);
   m.nodeLoad1.set(Number.NaN);
-  expect(await renderMetrics(m.registry)).toBe(await m.registry.metrics());
+  const before = await renderMetrics(m.registry);
+  expect(before).toBe(await m.registry.metrics());
+  expect(before).toContain(
+    'nixguard_check_up{deployment="fedi",host="garage",check="odd\\"label\\\\with\\nnewline"} 0',
+  );
+  expect(before).toContain(
+    'nixguard_http_tls_expiry_timestamp_seconds{deployment="other",host="h",check="inf"} +Inf',
+  );
 
-  m.hostUp.set({ deployment: "fedi", host: "garage" }, 0);
-  m.hostUp.set({ deployment: "fedi", host: "web" }, 1);
-  forgetHost(m, "fedi", "garage", ['odd"label\\with\nnewline', "http:x"]);
+  hostRows = [
+    [["fedi", "garage"], 0],
+    [["fedi", "web"], 1],
+  ];
+  hostRows = hostRows.filter(([l]) => l[1] !== "garage");
+  checkRows = [];
+  tlsRows = [];
+  forgetHost(m, "fedi", "garage");
   const after = await renderMetrics(m.registry);
   expect(after).toBe(await m.registry.metrics());
   expect(after).toContain('nixguard_host_up{deployment="fedi",host="web"} 1');

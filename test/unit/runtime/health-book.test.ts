@@ -100,7 +100,7 @@ describe("HealthBook gauges", () => {
     expect((await series()).filter((l) => l.endsWith(" 1")).length).toBe(3);
   });
 
-  it("publishes again for a host whose spec a reload replaced", async () => {
+  it("follows a host whose spec a reload replaced: the new check's series, none left of the old", async () => {
     const { observe, series, spec } = setup();
     observe("active", { ok: true });
     const before = await series();
@@ -111,8 +111,11 @@ describe("HealthBook gauges", () => {
     };
     observe("active", { ok: true }, renamed);
     const after = await series();
-    expect(after.length).toBe(before.length + 1);
-    expect(after.some((l) => l.includes("-renamed"))).toBe(true);
+    expect(after.length).toBe(before.length);
+    const oldId = spec.units[0]!.id;
+    expect(after.some((l) => l.includes(`check="${oldId}-renamed"`))).toBe(true);
+    expect(after.some((l) => l.includes(`check="${oldId}"`))).toBe(false);
+    expect(before.some((l) => l.includes(`check="${oldId}"`))).toBe(true);
   });
 
   it("counts hosts per state as their health changes, and forgets removed hosts", async () => {
@@ -134,8 +137,11 @@ describe("HealthBook gauges", () => {
     observe("failed", { ok: true });
     book.retain(loaded.desired);
     expect(await hosts()).toMatchObject({ healthy: 0, failing: 1 });
+    expect(await book.metricsText()).toContain('nixguard_host_up{deployment="fedi",host="mastodon"} 0');
     book.retain({ deployments: [] });
     expect(await hosts()).toMatchObject({ healthy: 0, failing: 0 });
+    // A removed host's per-host series are gone with it.
+    expect(await book.metricsText()).not.toMatch(/nixguard_(host|check)_up\{/);
     book.close();
   });
 });

@@ -1,0 +1,10 @@
+import type { SeriesSource } from "../../src/computed-gauge.js";
+
+/** A ComputedGauge source over a table the test owns (and may change between scrapes). */
+export type SeriesRows = [labelValues: string[], value: number][];
+
+export function seriesOf(rows: SeriesRows): SeriesSource {
+  return (emit) => {
+    for (const [labels, value] of rows) emit(labels, value);
+  };
+}
