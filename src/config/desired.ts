@@ -251,8 +251,10 @@ function expandHost(
     ownTarget: host.target !== undefined,
     services: [...host.services],
     transport: transportFor(config, host, path, issues),
-    units,
-    http,
+    // Exact-size copies: a pushed-to array keeps room for 17 elements, and every host keeps these
+    // for the process' life (HttpCheck.units the same, below).
+    units: units.slice(),
+    http: http.map((c) => ({ ...c, units: c.units.slice() })),
   };
 }
 

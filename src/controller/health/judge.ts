@@ -12,6 +12,20 @@ export interface Verdict {
   activeState?: string;
 }
 
+/**
+ * One copy of each reason. A host keeps its checks' reasons until they change, and the same few
+ * ("active (running)", "inactive (dead), last run succeeded") stood as a copy per check per host:
+ * ~2,000 strings per thousand hosts. Bounded: reasons with restart counts or odd results, past
+ * the first 512 different ones, are simply not shared.
+ */
+const reasons = new Map<string, string>();
+function shared(reason: string): string {
+  const known = reasons.get(reason);
+  if (known !== undefined) return known;
+  if (reasons.size < 512) reasons.set(reason, reason);
+  return reason;
+}
+
 const describe = (u: UnitState) => (u.subState ? `${u.activeState} (${u.subState})` : u.activeState);
 const resultNote = (u: UnitState) => (u.result && u.result !== "success" ? `, result ${u.result}` : "");
 
@@ -29,23 +43,24 @@ export function judgeUnit(check: UnitCheck, u: UnitState | undefined): Verdict {
   if (u.loadState === "not-found") {
     return { outcome: "fail", reason: "unit not found (not installed)", missing: true, activeState };
   }
-  if (u.loadState !== "loaded") return { outcome: "fail", reason: `unit ${u.loadState}`, activeState };
+  if (u.loadState !== "loaded")
+    return { outcome: "fail", reason: shared(`unit ${u.loadState}`), activeState };
   if (activeState === "activating" || activeState === "reloading") {
     const restarts = u.nRestarts > 0 ? `, ${u.nRestarts} restarts` : "";
-    return { outcome: "pending", reason: `${describe(u)}${restarts}`, activeState };
+    return { outcome: "pending", reason: shared(`${describe(u)}${restarts}`), activeState };
   }
   if (check.oneshot || u.type === "oneshot") {
     if (activeState === "failed" || activeState === "deactivating") {
-      return { outcome: "fail", reason: `${describe(u)}${resultNote(u)}`, activeState };
+      return { outcome: "fail", reason: shared(`${describe(u)}${resultNote(u)}`), activeState };
     }
     if (u.result && u.result !== "success") {
-      return { outcome: "fail", reason: `last run ended with result ${u.result}`, activeState };
+      return { outcome: "fail", reason: shared(`last run ended with result ${u.result}`), activeState };
     }
-    return { outcome: "pass", reason: `${describe(u)}, last run succeeded`, activeState };
+    return { outcome: "pass", reason: shared(`${describe(u)}, last run succeeded`), activeState };
   }
-  if (activeState === "active") return { outcome: "pass", reason: describe(u), activeState };
+  if (activeState === "active") return { outcome: "pass", reason: shared(describe(u)), activeState };
   const restarts = u.nRestarts > 0 ? `, ${u.nRestarts} restarts` : "";
-  return { outcome: "fail", reason: `${describe(u)}${resultNote(u)}${restarts}`, activeState };
+  return { outcome: "fail", reason: shared(`${describe(u)}${resultNote(u)}${restarts}`), activeState };
 }
 
 export function judgeHttp(r: HttpResult): Verdict {

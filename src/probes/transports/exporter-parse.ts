@@ -29,6 +29,8 @@ const CANONICAL = new Map(
     ...STATES,
     ...["service", "socket", "target", "device", "mount", "automount", "swap", "timer", "path"],
     ...["slice", "scope"],
+    // node_exporter's `type` label of a service is its Type=.
+    ...["simple", "exec", "forking", "oneshot", "dbus", "notify", "notify-reload", "idle"],
   ].map((v) => [v, v]),
 );
 const canonical = (v: string) => CANONICAL.get(v) ?? v;
