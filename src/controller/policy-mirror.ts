@@ -15,7 +15,7 @@ export interface PolicyMirrorDeps {
   fetch: () => Promise<PolicyRecords>;
   /** A connection of its own: once subscribed it can run nothing else. */
   subscriber: Redis;
-  /** Every write of the records publishes here (StateStore does, in the write's MULTI). */
+  /** Every write of the records is announced here (StateStore publishes once the write is applied). */
   channel: string;
   logger?: Logger;
 }

@@ -87,17 +87,22 @@ export class StateStore {
   }
 
   /**
-   * Runs a write of pauses, quarantines or drift with its announcement in the same MULTI, then
-   * drops this process's mirrored copy, so a read after the write returns sees it.
+   * Runs a write of pauses, quarantines or drift, drops this process's mirrored copy (so a read
+   * after the write returns sees it) and announces the write to other processes' mirrors. The
+   * announcement is a command of its own, after the write: a Redis ACL user without channel
+   * rights (Redis 7's default for new users) would make a PUBLISH inside the MULTI abort the
+   * write itself. Such a user cannot SUBSCRIBE either, so no mirror is live and every read goes
+   * to Redis. A process that dies between the write and the announcement leaves other mirrors
+   * stale until their next invalidation or reconnect.
    */
   private async policyWrite(build: (m: ChainableCommander) => void): Promise<unknown[]> {
     const m = this.redis.multi();
     build(m);
-    m.publish(this.k.policyChannel(), "1");
     try {
       return await exec(m);
     } finally {
       this.mirror?.invalidate();
+      await this.redis.publish(this.k.policyChannel(), "1").catch(() => undefined);
     }
   }
 

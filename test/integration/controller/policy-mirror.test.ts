@@ -188,4 +188,31 @@ describe("policy mirror", () => {
     expect(Object.isFrozen(r.pauses[0]?.scope)).toBe(true);
     expect(Object.isFrozen(r.drift)).toBe(true);
   });
+
+  it("under a Redis user without channel rights: writes still land, and reads go to Redis", async () => {
+    const prefix = `pm-${++seq}`;
+    const user = `nochan${seq}`;
+    // Redis 7's default for a new ACL user: every key and command, no pub/sub channel.
+    await env.redis().acl("SETUSER", user, "on", ">pw", "~*", "+@all", "resetchannels");
+    const url = new URL(env.server().url);
+    const limited = new Redis({ host: url.hostname, port: Number(url.port), username: user, password: "pw" });
+    const sub = new Redis({
+      host: url.hostname,
+      port: Number(url.port),
+      username: user,
+      password: "pw",
+      autoResubscribe: false,
+    });
+    opened.push(limited, sub);
+    const store = new StateStore(limited, prefix);
+    const mirror = store.mirrorPolicy(sub);
+    mirrors.push(mirror);
+    await store.setPause(pause("a"));
+    expect((await store.policyRecords()).pauses).toEqual([pause("a")]);
+    expect(mirror.mirrored).toBe(false);
+    // Not announced, and still seen: nothing is served from memory without a subscription.
+    await env.redis().hset(`${prefix}:ctl:pauses`, "host:fedi/z", JSON.stringify(pause("z")));
+    expect((await store.policyRecords()).pauses).toHaveLength(2);
+    await env.redis().acl("DELUSER", user);
+  });
 });
