@@ -99,7 +99,7 @@ async function run(
           tlsExtra(firstTls),
         );
       }
-      url = new URL(hop.location, url);
+      url = targetOf(new URL(hop.location, url.href));
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         return done(
           "fail",
@@ -137,18 +137,44 @@ async function run(
   return done("ok", head, extra);
 }
 
+/** The parts of a URL a request needs, kept per check in place of a URL object. */
+interface Target {
+  href: string;
+  protocol: string;
+  host: string;
+  hostname: string;
+  origin: string;
+  /** pathname + search, as sent on the request line. */
+  path: string;
+}
+
+function targetOf(url: URL, href: string = url.href): Target {
+  return {
+    href,
+    protocol: url.protocol,
+    host: url.host,
+    hostname: url.hostname,
+    origin: url.origin,
+    path: `${url.pathname}${url.search}`,
+  };
+}
+
 /**
  * The check's URL, parsed once per HttpCheck object (a reload brings new ones): a URL per probe
- * was garbage on every HTTP check. Never mutated; a redirect builds a new URL.
+ * was garbage on every HTTP check. Kept as a small record rather than the URL object: a URL and
+ * its internal context are ~450 B, and every host keeps one per check for the process' life. The
+ * check's own string stands for the href when parsing did not change it. Never mutated; a
+ * redirect builds a new one.
  */
-const parsedUrls = new WeakMap<HttpCheck, { src: string; url: URL }>();
+const parsedUrls = new WeakMap<HttpCheck, { src: string; target: Target }>();
 
-function configuredUrl(check: HttpCheck): URL {
+function configuredUrl(check: HttpCheck): Target {
   const cached = parsedUrls.get(check);
-  if (cached && cached.src === check.url) return cached.url;
+  if (cached && cached.src === check.url) return cached.target;
   const url = new URL(check.url);
-  parsedUrls.set(check, { src: check.url, url });
-  return url;
+  const target = targetOf(url, url.href === check.url ? check.url : url.href);
+  parsedUrls.set(check, { src: check.url, target });
+  return target;
 }
 
 function tlsExtra(seen: TlsSeen | undefined): Partial<HttpResult> {
@@ -157,7 +183,7 @@ function tlsExtra(seen: TlsSeen | undefined): Partial<HttpResult> {
 
 async function request(
   check: HttpCheck,
-  url: URL,
+  url: Target,
   signal: AbortSignal,
   seen: TlsSeen,
   o: { ca: Buffer | undefined; token: string | undefined; resolve: string | undefined },
@@ -181,7 +207,7 @@ async function request(
     const headers: Record<string, string> = { "user-agent": "nixguard" };
     if (o.token) headers["authorization"] = `Bearer ${o.token}`;
     const res = await client.request({
-      path: `${url.pathname}${url.search}`,
+      path: url.path,
       method: check.method,
       headers,
       signal,
