@@ -88,7 +88,9 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number): Promis
 describe("controller with the real BullMQ queue and worker", () => {
   it("concurrent passes over one deployment start exactly one apply; the outcome settles it", async () => {
     const flake = makeFakeFlake("ctl");
-    flake.control({ mode: "success", durationMs: 300 });
+    // Long enough that all 20 passes are planned while the apply runs, even on a loaded machine
+    // (at 300 ms, CI once saw one pass come after the outcome: "settling", a right answer then).
+    flake.control({ mode: "success", durationMs: 1_500 });
     const r = await rig(flake);
     const now = Date.now();
     r.ctl.observe({
@@ -101,7 +103,8 @@ describe("controller with the real BullMQ queue and worker", () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => r.ctl.reconcile("fedi")));
     const decisions = results.flatMap((x) => x.actions.map((a) => a.enqueue ?? a.blockedBy));
     expect(decisions.filter((d) => d === "added")).toHaveLength(1);
-    expect(decisions.every((d) => d === "added" || d === "coalesced" || d === "inflight")).toBe(true);
+    // The offending decisions themselves, should there be any.
+    expect(decisions.filter((d) => d !== "added" && d !== "coalesced" && d !== "inflight")).toEqual([]);
 
     await until(() => r.outcomes.length === 1, 10_000);
     const starts = flake.calls().filter((c) => c.event === "start");
