@@ -154,14 +154,26 @@ export class LeaderElector {
   /**
    * A Redis call that hangs (network split) must not keep us leading: give it half a renew
    * period, so stepping down happens within one renew period of the last renewal.
+   *
+   * The deadline is given up one turn of the event loop later (setImmediate). After a stall (a
+   * long GC, a loaded machine) Node runs expired timers before it reads the sockets, so a reply
+   * that arrived in time would lose to its own deadline and the leader would step down for
+   * nothing (the fuzz test saw /readyz go 503 so). The check phase runs after the reads: an
+   * answer already there wins. Whether the lease is still valid is isLeader()'s clock check.
    */
   private withDeadline<T>(p: Promise<T>): Promise<T> {
     const ms = Math.max(1, Math.floor(this.opts.renewMs / 2));
     let t: NodeJS.Timeout | undefined;
+    let i: NodeJS.Immediate | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`no answer from redis in ${ms} ms`)), ms);
+      t = setTimeout(() => {
+        i = setImmediate(() => reject(new Error(`no answer from redis in ${ms} ms`)));
+      }, ms);
     });
-    return Promise.race([p, deadline]).finally(() => clearTimeout(t));
+    return Promise.race([p, deadline]).finally(() => {
+      clearTimeout(t);
+      clearImmediate(i);
+    });
   }
 
   private setLeading(leading: boolean, why: string): void {

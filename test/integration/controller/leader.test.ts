@@ -56,6 +56,48 @@ describe("leader election", () => {
     expect(await b.holder()).toBeUndefined();
   });
 
+  it("a stall while a renewal is out does not make the holder step down when the answer came in time", async () => {
+    const prefix = `lease-${++seq}`;
+    const conn = new Redis(env.server().url);
+    const a = elector(conn, prefix, "a");
+    const changes: boolean[] = [];
+    a.onChange((leading) => changes.push(leading));
+    await a.start();
+    expect(a.isLeader()).toBe(true);
+    // A renewal is sent; a turn of the event loop later, with its answer not read yet, the loop
+    // is blocked past the renewal's deadline (RENEW / 2) but well inside the lease. Redis answers
+    // at once; the answer waits unread while the deadline expires. (A stall within the turn that
+    // armed the deadline would not do: Node's timers compare against the time the turn began.)
+    const evalOriginal = conn.eval.bind(conn) as (...args: unknown[]) => Promise<unknown>;
+    let stalled = false;
+    (conn as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = (...args) => {
+      const sent = evalOriginal(...args);
+      if (!stalled) {
+        let answered = false;
+        void sent.finally(() => {
+          answered = true;
+        });
+        setImmediate(() => {
+          // Already read (this turn's poll came after the answer): try with the next renewal.
+          if (answered) return;
+          stalled = true;
+          const until = Date.now() + RENEW;
+          while (Date.now() < until) {
+            // busy: no timer, no socket read
+          }
+        });
+      }
+      return sent;
+    };
+    await until(() => stalled, RENEW * 20);
+    await new Promise((r) => setTimeout(r, RENEW * 3));
+    expect(stalled).toBe(true);
+    expect(changes).toEqual([true]);
+    expect(a.isLeader()).toBe(true);
+    await a.stop();
+    conn.disconnect();
+  });
+
   it("a holder that stops renewing is replaced, and steps down (and stops planning) within one renew period", async () => {
     const prefix = `lease-${++seq}`;
     const proxy = await startProxy(env.server().port);
