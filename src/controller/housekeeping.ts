@@ -140,7 +140,8 @@ export class Housekeeping {
     now: number,
   ): Promise<void> {
     const mode = this.deps.getConfig().config.remediation.drift;
-    const known = await this.deps.store.drift();
+    // From the mirrored records when this process serves the API (no Redis round trip per pass).
+    const known = (await this.deps.store.policyRecords()).drift;
     for (const host of spec.hosts) {
       const h = health.get(host.name);
       const recorded = state.generations[host.name];

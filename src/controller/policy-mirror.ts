@@ -6,7 +6,7 @@ import type { Pause, QuarantineEntry } from "./policy/types.js";
 export interface PolicyRecords {
   readonly pauses: readonly Pause[];
   readonly quarantines: readonly QuarantineEntry[];
-  /** `deployment/host` → since (ms). */
+  /** Drifted hosts, `deployment/host` → since (ms); in Redis so a failover does not repeat their events. */
   readonly drift: Readonly<Record<string, number>>;
 }
 

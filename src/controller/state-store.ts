@@ -226,11 +226,6 @@ export class StateStore {
     );
   }
 
-  async quarantines(): Promise<QuarantineEntry[]> {
-    const all = await this.redis.hgetall(this.k.quarantine());
-    return Object.values(all).map((json) => JSON.parse(json) as QuarantineEntry);
-  }
-
   async setPause(p: Pause): Promise<void> {
     await this.policyWrite((m) => m.hset(this.k.pauses(), scopeKey(p.scope), JSON.stringify(p)));
   }
@@ -242,11 +237,6 @@ export class StateStore {
       m.hget(this.k.pauses(), field).hdel(this.k.pauses(), field),
     )) as [string | null, number];
     return removed > 0 && json ? (JSON.parse(json) as Pause) : undefined;
-  }
-
-  async pauses(): Promise<Pause[]> {
-    const all = await this.redis.hgetall(this.k.pauses());
-    return Object.values(all).map((json) => JSON.parse(json) as Pause);
   }
 
   /**
@@ -300,12 +290,6 @@ export class StateStore {
     await exec(
       this.redis.multi().hset(this.k.generation(), field, system).hdel(this.k.generationPending(), field),
     );
-  }
-
-  /** Drifted hosts (deployment/host → since); survives failover so events are not repeated. */
-  async drift(): Promise<Record<string, number>> {
-    const all = await this.redis.hgetall(this.k.drift());
-    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
   }
 
   async setDrift(deployment: string, host: string, since: number | undefined): Promise<void> {
