@@ -102,7 +102,9 @@ export class StateStore {
       return await exec(m);
     } finally {
       this.mirror?.invalidate();
-      await this.redis.publish(this.k.policyChannel(), "1").catch(() => undefined);
+      // Also after a failed write (it may have landed before the connection dropped). Not awaited:
+      // with Redis down it would hold the write's answer through the client's retries.
+      void this.redis.publish(this.k.policyChannel(), "1").catch(() => undefined);
     }
   }
 
