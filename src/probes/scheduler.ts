@@ -129,7 +129,17 @@ export class ProbeScheduler {
 
   private add(spec: HostSpec): Entry {
     const key = hostKey(spec.deployment, spec.name);
-    const e: Entry = { key, spec, transport: this.opts.transportFor(spec), removed: false };
+    // Every field in the literal, set or not: fields added later go to a separate backing store.
+    const e: Entry = {
+      key,
+      spec,
+      transport: this.opts.transportFor(spec),
+      timer: undefined,
+      running: undefined,
+      abort: undefined,
+      removed: false,
+      reachable: undefined,
+    };
     this.entries.set(key, e);
     return e;
   }
