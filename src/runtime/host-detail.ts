@@ -22,12 +22,25 @@ interface Entry extends HostFlags {
  * host's health and observation objects on every probe and a reload replaces the specs, so
  * identity is an exact test; the flags are compared by value because they are worked out anew
  * per request (a pause can expire without any write).
+ *
+ * Bounded: an answer kept holds its body (~4.4 KB) and the observation it was built from, so a
+ * dashboard walking 10,000 hosts would keep ~50 MB. The `limit` hosts asked for most recently are
+ * kept (least recently asked goes first); beyond that, answers are built per request as before.
  */
 export class HostDetailMemo {
-  private readonly entries = new WeakMap<HostSpec, Entry>();
+  private readonly entries = new Map<HostSpec, Entry>();
+
+  constructor(private readonly limit = 1024) {}
+
+  /** Hosts whose answer is kept (for tests and the bound). */
+  get size(): number {
+    return this.entries.size;
+  }
 
   get(spec: HostSpec, health: HostHealth, obs: HostObservation | undefined, flags: HostFlags): HostDetail {
     const e = this.entries.get(spec);
+    // Most recently asked last: Map keeps insertion order, so the first key is the one to evict.
+    if (e) this.entries.delete(spec);
     if (
       e &&
       e.health === health &&
@@ -36,6 +49,7 @@ export class HostDetailMemo {
       e.quarantined === flags.quarantined &&
       e.drift === flags.drift
     ) {
+      this.entries.set(spec, e);
       return e.detail;
     }
     const detail: HostDetail = Object.freeze({
@@ -49,6 +63,10 @@ export class HostDetailMemo {
       ...(obs ? { lastObservation: obs } : {}),
     });
     this.entries.set(spec, { health, obs, ...flags, detail });
+    if (this.entries.size > this.limit) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest) this.entries.delete(oldest);
+    }
     return detail;
   }
 }
