@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import { escapeLabelValue, formatValue } from "../computed-gauge.js";
 
 /**
  * Renders a prom-client registry in the Prometheus text format, byte for byte what
@@ -47,8 +48,7 @@ interface PromMetric {
 }
 
 const escapeString = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-const escapeLabel = (v: string | number) =>
-  typeof v === "string" ? escapeString(v).replace(/"/g, '\\"') : v;
+const escapeLabel = (v: string | number) => (typeof v === "string" ? escapeLabelValue(v) : v);
 
 function formatLabels(labels: Labels, exclude?: Labels): string[] {
   const out: string[] = [];
@@ -70,13 +70,7 @@ function labelString(sample: Sample): string {
 
 /** One series' line, as one flat string: Array#join allocates a sequential string, `+` does not. */
 const seriesLine = (name: string, sample: Sample): string =>
-  ["\n", name, labelString(sample), " ", valueString(sample.value)].join("");
-
-function valueString(v: number): string {
-  if (Number.isNaN(v)) return "Nan";
-  if (!Number.isFinite(v)) return v < 0 ? "-Inf" : "+Inf";
-  return `${v}`;
-}
+  ["\n", name, labelString(sample), " ", formatValue(sample.value)].join("");
 
 const seriesCache = new WeakMap<object, Map<string, SeriesEntry>>();
 let generation = 0;
@@ -138,7 +132,7 @@ export async function renderMetrics(registry: Registry): Promise<string> {
     const name = escapeString(data.name);
     out += `${sep}# HELP ${name} ${escapeString(data.help)}\n# TYPE ${name} ${data.type}`;
     for (const s of data.values ?? [])
-      out += `\n${s.metricName ?? name}${labelString(s)} ${valueString(s.value)}`;
+      out += `\n${s.metricName ?? name}${labelString(s)} ${formatValue(s.value)}`;
   }
   return `${out}\n`;
 }

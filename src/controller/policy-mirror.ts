@@ -117,12 +117,12 @@ export class PolicyMirror {
   }
 }
 
+/** Frozen in place: a fetch's records are its own, fresh from Redis. */
 function freeze(r: PolicyRecords): PolicyRecords {
   for (const p of r.pauses) Object.freeze(Object.freeze(p).scope);
   for (const q of r.quarantines) Object.freeze(q);
-  return Object.freeze({
-    pauses: Object.freeze([...r.pauses]),
-    quarantines: Object.freeze([...r.quarantines]),
-    drift: Object.freeze({ ...r.drift }),
-  });
+  Object.freeze(r.pauses);
+  Object.freeze(r.quarantines);
+  Object.freeze(r.drift);
+  return Object.freeze(r);
 }

@@ -9,12 +9,6 @@ export interface HostFlags {
   drift: boolean;
 }
 
-interface Entry extends HostFlags {
-  health: HostHealth;
-  obs: HostObservation | undefined;
-  detail: HostDetail;
-}
-
 /**
  * One host's detail answer, built once per change: the same frozen object comes back while the
  * host's spec, health, last observation and flags are the very ones it was built from, so the
@@ -28,7 +22,7 @@ interface Entry extends HostFlags {
  * kept (least recently asked goes first); beyond that, answers are built per request as before.
  */
 export class HostDetailMemo {
-  private readonly entries = new Map<HostSpec, Entry>();
+  private readonly entries = new Map<HostSpec, HostDetail>();
 
   constructor(private readonly limit = 1024) {}
 
@@ -44,13 +38,13 @@ export class HostDetailMemo {
     if (
       e &&
       e.health === health &&
-      e.obs === obs &&
+      e.lastObservation === obs &&
       e.paused === flags.paused &&
       e.quarantined === flags.quarantined &&
       e.drift === flags.drift
     ) {
       this.entries.set(spec, e);
-      return e.detail;
+      return e;
     }
     const detail: HostDetail = Object.freeze({
       health,
@@ -62,7 +56,7 @@ export class HostDetailMemo {
       drift: flags.drift,
       ...(obs ? { lastObservation: obs } : {}),
     });
-    this.entries.set(spec, { health, obs, ...flags, detail });
+    this.entries.set(spec, detail);
     if (this.entries.size > this.limit) {
       const oldest = this.entries.keys().next().value;
       if (oldest) this.entries.delete(oldest);

@@ -49,53 +49,24 @@ export function step(
     }
   }
   if (state !== base.state) since = ctx.now;
-  // One object literal with every field it will have: fields added after creation do not fit in
-  // the object and go to a separate backing store (~50 B more per check, and every host keeps its
-  // checks' health). Field order as before: id, kind, units, state, …, activeState. The units
-  // list is the previous one when it has not changed (this runs for every check of every probe).
-  const units = id.units
-    ? prev?.units && sameList(prev.units, id.units)
-      ? prev.units
-      : [...id.units]
-    : undefined;
-  const reason = v.reason === base.reason ? base.reason : v.reason;
-  const lastObservedAt = ctx.now;
-  const next: CheckHealth = units
-    ? {
-        id: id.id,
-        kind: id.kind,
-        units,
-        state,
-        since,
-        lastObservedAt,
-        reason,
-        consecutiveFailures,
-        consecutiveSuccesses,
-      }
-    : v.activeState !== undefined
-      ? {
-          id: id.id,
-          kind: id.kind,
-          state,
-          since,
-          lastObservedAt,
-          reason,
-          consecutiveFailures,
-          consecutiveSuccesses,
-          activeState: v.activeState,
-        }
-      : {
-          id: id.id,
-          kind: id.kind,
-          state,
-          since,
-          lastObservedAt,
-          reason,
-          consecutiveFailures,
-          consecutiveSuccesses,
-        };
+  // One object literal with every field it can have (the absent ones undefined, which JSON and
+  // the API's serializer leave out): fields added after creation do not fit in the object and go
+  // to a separate backing store, ~50 B more per check, and every host keeps its checks' health.
+  // The units list is the previous one when it has not changed (this runs for every check of
+  // every probe).
+  const next: CheckHealth = {
+    id: id.id,
+    kind: id.kind,
+    units: id.units && (prev?.units && sameList(prev.units, id.units) ? prev.units : [...id.units]),
+    state,
+    since,
+    lastObservedAt: ctx.now,
+    reason: v.reason === base.reason ? base.reason : v.reason,
+    consecutiveFailures,
+    consecutiveSuccesses,
+    activeState: v.activeState,
+  };
   if (v.missing) next.missing = true;
-  if (units && v.activeState !== undefined) next.activeState = v.activeState;
   return next;
 }
 

@@ -9,6 +9,7 @@ import { StateStore } from "../../../src/controller/state-store.js";
 import { silentLogger } from "../../../src/log.js";
 import { Manager } from "../../../src/manager.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
+import { unitState } from "../../helpers/unit-state.js";
 
 /**
  * GET /api/v1/hosts/:name through the real control plane (RuntimeControlPlane over a real Redis):
@@ -56,15 +57,7 @@ function observe(at: number, activeState: string) {
     reachable: true,
     facts: {
       units: {
-        "nginx.service": {
-          id: "nginx.service",
-          loadState: "loaded",
-          activeState,
-          subState: activeState === "active" ? "running" : "dead",
-          result: "success",
-          nRestarts: 0,
-          type: "simple",
-        },
+        "nginx.service": unitState("nginx.service", activeState),
       },
       disks: [],
     },

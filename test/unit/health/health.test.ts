@@ -3,6 +3,7 @@ import type { HostSpec, UnitCheck } from "../../../src/config/desired.js";
 import { evaluateHost, type HealthContext, judgeUnit } from "../../../src/controller/health.js";
 import type { HostHealth } from "../../../src/controller/types.js";
 import type { HostObservation, HttpResult, UnitState } from "../../../src/probes/types.js";
+import { unitState as state } from "../../helpers/unit-state.js";
 
 const unit = (id: string, oneshot = false): UnitCheck => ({ id, unit: id, oneshot });
 
@@ -29,17 +30,6 @@ const spec: HostSpec = {
     },
   ],
 };
-
-const state = (id: string, activeState: string, extra: Partial<UnitState> = {}): UnitState => ({
-  id,
-  loadState: "loaded",
-  activeState,
-  subState: activeState === "active" ? "running" : "dead",
-  result: "success",
-  nRestarts: 0,
-  type: "simple",
-  ...extra,
-});
 
 const ok: HttpResult = {
   check: "http:mastodon-health",
