@@ -1,5 +1,5 @@
 import type { Registry } from "prom-client";
-import { escapeLabelValue, formatValue } from "../computed-gauge.js";
+import { CHUNK_CHARS, escapeLabelValue, formatValue } from "../computed-gauge.js";
 
 /**
  * Renders a prom-client registry in the Prometheus text format, byte for byte what
@@ -44,7 +44,7 @@ interface PromMetric {
   get(): Promise<MetricData> | MetricData;
   getForPromString?(): Promise<MetricData>;
   /** ComputedGauge: its series lines, written straight from the owner's state. */
-  render?(): string;
+  chunks?(): Iterable<string>;
 }
 
 const escapeString = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
@@ -76,17 +76,18 @@ const seriesCache = new WeakMap<object, Map<string, SeriesEntry>>();
 let generation = 0;
 
 /** Lines of one gauge or counter without a collect callback, from cache where unchanged. */
-function fastSeries(metric: PromMetric, name: string, hashMap: Record<string, Sample>): string {
+function* fastSeries(metric: PromMetric, name: string, hashMap: Record<string, Sample>): Generator<string> {
   let cache = seriesCache.get(metric);
   if (!cache) {
     cache = new Map();
     seriesCache.set(metric, cache);
   }
-  const gen = generation;
+  const gen = ++generation;
   let out = "";
   let live = 0;
   for (const hash in hashMap) {
-    const sample = hashMap[hash]!;
+    const sample = hashMap[hash];
+    if (!sample) continue; // removed while the page was being sent
     let entry = cache.get(hash);
     if (!entry) {
       entry = { value: sample.value, line: seriesLine(name, sample), seen: gen };
@@ -98,41 +99,71 @@ function fastSeries(metric: PromMetric, name: string, hashMap: Record<string, Sa
     entry.seen = gen;
     live++;
     out += entry.line;
+    if (out.length >= CHUNK_CHARS) {
+      yield out;
+      out = "";
+    }
   }
-  // Series removed from the registry (host removed by a reload) leave the cache too.
-  if (cache.size > live) for (const [hash, e] of cache) if (e.seen !== gen) cache.delete(hash);
-  return out;
+  // Series removed from the registry (host removed by a reload) leave the cache too — unless a
+  // scrape that started later has marked entries since (pages stream, so two can interleave).
+  if (gen === generation && cache.size > live) {
+    for (const [hash, e] of cache) if (e.seen !== gen) cache.delete(hash);
+  }
+  if (out) yield out;
 }
 
-export async function renderMetrics(registry: Registry): Promise<string> {
+const isSimple = (m: PromMetric) => (m.type === "gauge" || m.type === "counter") && !m.collect && !!m.hashMap;
+
+/**
+ * The page in chunks of about CHUNK_CHARS characters, read from the registry as they are taken
+ * (a stream's pace), so no scrape ever holds the whole page (~9 MB at 10,000 hosts × 8 checks)
+ * as one string. Metrics that collect asynchronously (process metrics, queue counts) are read
+ * before this resolves: their failure is an error answer, not a page cut short.
+ */
+export async function metricsChunks(registry: Registry): Promise<Iterable<string>> {
   // Default labels would have to be merged into every label set; no NixGuard registry sets them.
   const defaults = (registry as unknown as { _defaultLabels?: object })._defaultLabels;
-  if (defaults && Object.keys(defaults).length > 0) return registry.metrics();
-  generation++;
+  if (defaults && Object.keys(defaults).length > 0) return [await registry.metrics()];
+  const metrics = registry.getMetricsAsArray() as unknown as PromMetric[];
+  const collected = await Promise.all(
+    metrics.map((m) =>
+      m.chunks || isSimple(m) ? undefined : m.getForPromString ? m.getForPromString() : m.get(),
+    ),
+  );
+  return page(metrics, collected);
+}
+
+function* page(metrics: PromMetric[], collected: (MetricData | undefined)[]): Generator<string> {
   let out = "";
-  let first = true;
-  for (const metric of registry.getMetricsAsArray() as unknown as PromMetric[]) {
-    const sep = first ? "" : "\n\n";
-    first = false;
-    if (metric.render) {
-      const name = escapeString(metric.name);
-      out += `${sep}# HELP ${name} ${escapeString(metric.help)}\n# TYPE ${name} ${metric.type}`;
-      out += metric.render();
-      continue;
+  for (let i = 0; i < metrics.length; i++) {
+    const metric = metrics[i] as PromMetric;
+    const data = collected[i];
+    const name = escapeString(data ? data.name : metric.name);
+    out += `${i === 0 ? "" : "\n\n"}# HELP ${name} ${escapeString(data ? data.help : metric.help)}\n# TYPE ${name} ${data ? data.type : metric.type}`;
+    const lines = data
+      ? collectedLines(name, data)
+      : metric.chunks
+        ? metric.chunks()
+        : fastSeries(metric, name, metric.hashMap as Record<string, Sample>);
+    for (const text of lines) {
+      out += text;
+      if (out.length >= CHUNK_CHARS) {
+        yield out;
+        out = "";
+      }
     }
-    const simple =
-      (metric.type === "gauge" || metric.type === "counter") && !metric.collect && metric.hashMap;
-    if (simple) {
-      const name = escapeString(metric.name);
-      out += `${sep}# HELP ${name} ${escapeString(metric.help)}\n# TYPE ${name} ${metric.type}`;
-      out += fastSeries(metric, name, metric.hashMap!);
-      continue;
-    }
-    const data = metric.getForPromString ? await metric.getForPromString() : await metric.get();
-    const name = escapeString(data.name);
-    out += `${sep}# HELP ${name} ${escapeString(data.help)}\n# TYPE ${name} ${data.type}`;
-    for (const s of data.values ?? [])
-      out += `\n${s.metricName ?? name}${labelString(s)} ${formatValue(s.value)}`;
   }
-  return `${out}\n`;
+  yield `${out}\n`;
+}
+
+function* collectedLines(name: string, data: MetricData): Generator<string> {
+  for (const s of data.values ?? [])
+    yield `\n${s.metricName ?? name}${labelString(s)} ${formatValue(s.value)}`;
+}
+
+/** The whole page as one string (tests, benchmarks). */
+export async function renderMetrics(registry: Registry): Promise<string> {
+  let text = "";
+  for (const chunk of await metricsChunks(registry)) text += chunk;
+  return text;
 }

@@ -1,3 +1,4 @@
+import type { Series } from "../computed-gauge.js";
 import { type DesiredState, type HostSpec, hostKey } from "../config/desired.js";
 import type { Config } from "../config/schema.js";
 import { evaluateHost } from "../controller/health.js";
@@ -36,36 +37,38 @@ export class HealthBook {
     this.now = opts.now ?? Date.now;
     // The per-host gauges are read from here at each scrape, never stored (computed-gauge.ts).
     const { checkUp, hostUp, tlsExpiry } = opts.metrics;
-    checkUp.from((emit) =>
-      this.eachCheck((d, h, check, c) => {
-        // A check still unknown has no series rather than a made-up value.
-        if (c.state !== "unknown") emit([d, h, check], c.state === "healthy" ? 1 : 0);
-      }),
+    checkUp.from(() =>
+      // A check still unknown has no series rather than a made-up value.
+      this.checkSeries((c) => (c.state === "unknown" ? undefined : c.state === "healthy" ? 1 : 0)),
     );
-    tlsExpiry.from((emit) =>
-      this.eachCheck((d, h, check, c) => {
-        if (c.tlsExpiresAt !== undefined) emit([d, h, check], c.tlsExpiresAt / 1000);
-      }),
+    tlsExpiry.from(() =>
+      this.checkSeries((c) => (c.tlsExpiresAt === undefined ? undefined : c.tlsExpiresAt / 1000)),
     );
-    hostUp.from((emit) => {
-      for (const health of this.health.values()) emit([health.deployment, health.host], up(health) ? 1 : 0);
-    });
+    hostUp.from(() => this.hostSeries());
   }
 
-  /** Every judged check of every host, in the order of the host's spec. */
-  private eachCheck(fn: (deployment: string, host: string, check: string, c: CheckHealth) => void): void {
+  /**
+   * One series per judged check of every host (in the order of the host's spec) whose value is
+   * defined. A generator, so a scrape can stream the page and stop between hosts.
+   */
+  private *checkSeries(read: (c: CheckHealth) => number | undefined): Generator<Series> {
     for (const [key, health] of this.health) {
       const spec = this.specs.get(key);
       if (!spec) continue;
       const { deployment, host, checks } = health;
-      for (const u of spec.units) {
-        const c = checks[u.id];
-        if (c) fn(deployment, host, u.id, c);
+      for (const list of [spec.units, spec.http]) {
+        for (const x of list) {
+          const c = checks[x.id];
+          const value = c && read(c);
+          if (value !== undefined) yield { labels: [deployment, host, x.id], value };
+        }
       }
-      for (const x of spec.http) {
-        const c = checks[x.id];
-        if (c) fn(deployment, host, x.id, c);
-      }
+    }
+  }
+
+  private *hostSeries(): Generator<Series> {
+    for (const health of this.health.values()) {
+      yield { labels: [health.deployment, health.host], value: up(health) ? 1 : 0 };
     }
   }
 

@@ -4,7 +4,5 @@ import type { SeriesSource } from "../../src/computed-gauge.js";
 export type SeriesRows = [labelValues: string[], value: number][];
 
 export function seriesOf(rows: SeriesRows): SeriesSource {
-  return (emit) => {
-    for (const [labels, value] of rows) emit(labels, value);
-  };
+  return () => rows.map(([labels, value]) => ({ labels, value }));
 }

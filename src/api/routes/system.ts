@@ -1,7 +1,8 @@
+import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { RouteOptions } from "../app.js";
 import type { Readiness } from "../control-plane.js";
-import { renderMetrics } from "../metrics-text.js";
+import { metricsChunks } from "../metrics-text.js";
 import { arr, bool, obj, str } from "../schemas/common.js";
 
 const READY_REASONS: Record<keyof Readiness, string> = {
@@ -66,8 +67,11 @@ export async function systemRoutes(app: FastifyInstance, opts: RouteOptions): Pr
       },
     },
     async (_req, reply) => {
-      const text = await renderMetrics(opts.metrics.registry);
-      return reply.type(opts.metrics.registry.contentType).send(text);
+      // Streamed a chunk at a time at the reader's pace (metrics-text.ts says why).
+      const chunks = await metricsChunks(opts.metrics.registry);
+      return reply
+        .type(opts.metrics.registry.contentType)
+        .send(Readable.from(chunks, { objectMode: true, highWaterMark: 1 }));
     },
   );
 }

@@ -1,5 +1,6 @@
 import { expect, test } from "vitest";
-import { renderMetrics } from "../../../src/api/metrics-text.js";
+import { metricsChunks, renderMetrics } from "../../../src/api/metrics-text.js";
+import { CHUNK_CHARS } from "../../../src/computed-gauge.js";
 import { createMetrics, forgetHost } from "../../../src/metrics.js";
 import { type SeriesRows, seriesOf } from "../../helpers/series.js";
 
@@ -13,9 +14,9 @@ test("renderMetrics equals registry.metrics() byte for byte, before and after ch
     [["fedi", "garage", "http:x"], 1_900_000_000.5],
     [["other", "h", "inf"], Number.POSITIVE_INFINITY],
   ];
-  m.hostUp.from((emit) => seriesOf(hostRows)(emit));
-  m.checkUp.from((emit) => seriesOf(checkRows)(emit));
-  m.tlsExpiry.from((emit) => seriesOf(tlsRows)(emit));
+  m.hostUp.from(() => seriesOf(hostRows)());
+  m.checkUp.from(() => seriesOf(checkRows)());
+  m.tlsExpiry.from(() => seriesOf(tlsRows)());
   m.deployDuration.observe({ deployment: "fedi", outcome: "success" }, 42);
   m.actionsTotal.inc({ deployment: "fedi", action: "restart", outcome: "success" }, 3);
   m.reconcileDuration.observe(7);
@@ -50,4 +51,23 @@ test("with process metrics on, every family and sample line matches prom-client'
   const ours = (await renderMetrics(m.registry)).split("\n").filter((l) => l.startsWith("# TYPE"));
   const theirs = (await m.registry.metrics()).split("\n").filter((l) => l.startsWith("# TYPE"));
   expect(ours).toEqual(theirs);
+});
+
+test("a large page comes in chunks below V8's large-object size that together are the page", async () => {
+  const m = createMetrics({ version: "t", processMetrics: false });
+  const rows: SeriesRows = [];
+  for (let h = 0; h < 3000; h++) {
+    rows.push([["fedi", `host-${h}`], 1]);
+    m.quarantined.set({ deployment: "fedi", host: `host-${h}` }, 0);
+  }
+  const checks: SeriesRows = rows.flatMap(([l]) =>
+    [0, 1, 2].map((c): SeriesRows[number] => [[...l, `c${c}`], 1]),
+  );
+  m.hostUp.from(seriesOf(rows));
+  m.checkUp.from(seriesOf(checks));
+  const chunks = [...(await metricsChunks(m.registry))];
+  expect(chunks.length).toBeGreaterThan(10);
+  // Strings up to 128 KB are ordinary young-generation objects; one-byte text here.
+  for (const c of chunks) expect(c.length).toBeLessThan(2 * CHUNK_CHARS + 1024);
+  expect(chunks.join("")).toBe(await m.registry.metrics());
 });
