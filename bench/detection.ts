@@ -188,6 +188,7 @@ try {
     ],
     {
       bench: "detection",
+      nixguard: ng.entry,
       faults: samples.length,
       hosts: HOSTS,
       intervalMs: INTERVAL_MS,

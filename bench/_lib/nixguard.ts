@@ -4,6 +4,7 @@ import { createWriteStream, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import type { ConfigInput } from "../../src/config/schema.js";
+import { builtEntry } from "./built.js";
 
 /**
  * NixGuard as operators run it — `nixguard serve --config FILE` in a process of its own — so a
@@ -12,6 +13,8 @@ import type { ConfigInput } from "../../src/config/schema.js";
  */
 export interface RunningNixGuard {
   pid: number;
+  /** What ran: "dist/main.js" (the built package) or "src/main.ts (tsx)". */
+  entry: string;
   url: string;
   token: string;
   /** GET with the admin token; throws on a non-2xx answer. */
@@ -50,13 +53,16 @@ export async function startNixGuard(opts: {
   const file = join(opts.dir, "nixguard.json");
   writeFileSync(file, JSON.stringify(config));
   const log = createWriteStream(join(opts.dir, "nixguard.log"));
+  const fromSources = process.env["NIXGUARD_BENCH_DIST"] === "0";
   const child: ChildProcess = spawn(
     process.execPath,
     [
       // Extra node flags for a profiling run, e.g. NIXGUARD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
       ...(process.env["NIXGUARD_BENCH_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []),
-      // NIXGUARD_BENCH_DIST=1 runs the built package (`npm run build` first), as operators do.
-      ...(process.env["NIXGUARD_BENCH_DIST"] === "1" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"]),
+      // The built package, as operators run it (built.ts); NIXGUARD_BENCH_DIST=0: the sources via tsx.
+      ...(fromSources
+        ? ["--import", "tsx", "src/main.ts"]
+        : [builtEntry(ROOT, (line) => console.error(line))]),
       "serve",
       "--config",
       file,
@@ -97,5 +103,6 @@ export async function startNixGuard(opts: {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return { pid: child.pid as number, url, token, get, stop };
+  const entry = fromSources ? "src/main.ts (tsx)" : "dist/main.js";
+  return { pid: child.pid as number, entry, url, token, get, stop };
 }
