@@ -10,25 +10,25 @@
  * generation, i.e. was promoted to the old one (the garbage that makes major GCs run).
  */
 import fs from "node:fs";
-import inspector from "node:inspector";
+import { inspectorPost, window } from "./inspector.mjs";
 
 const out = process.env.ALLOCPROF_OUT ?? "alloc-profile.json";
-const delay = Number(process.env.ALLOCPROF_DELAY ?? 15000);
-const dur = Number(process.env.ALLOCPROF_DUR ?? 15000);
-const session = new inspector.Session();
-session.connect();
-const post = (method, params) =>
-  new Promise((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
-setTimeout(async () => {
-  await post("HeapProfiler.enable");
-  await post("HeapProfiler.startSampling", {
-    samplingInterval: 8192,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: process.env.ALLOCPROF_MINOR !== "0",
-  });
-  const t0 = Date.now();
-  setTimeout(async () => {
+const post = inspectorPost();
+let t0 = 0;
+window(
+  Number(process.env.ALLOCPROF_DELAY ?? 15000),
+  Number(process.env.ALLOCPROF_DUR ?? 15000),
+  async () => {
+    await post("HeapProfiler.enable");
+    await post("HeapProfiler.startSampling", {
+      samplingInterval: 8192,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: process.env.ALLOCPROF_MINOR !== "0",
+    });
+    t0 = Date.now();
+  },
+  async () => {
     const { profile } = await post("HeapProfiler.stopSampling");
     fs.writeFileSync(out, JSON.stringify({ ms: Date.now() - t0, profile }));
-  }, dur).unref();
-}, delay).unref();
+  },
+);

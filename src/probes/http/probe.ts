@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { Socket } from "node:net";
 import { Client, type Dispatcher } from "undici";
 import type { HttpCheck } from "../../config/desired.js";
 import type { HttpResult, ProbeResultKind } from "../types.js";
@@ -189,18 +190,36 @@ async function request(
   o: { ca: Buffer | undefined; token: string | undefined; resolve: string | undefined },
 ): Promise<Hop> {
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  let socket: Socket | undefined;
   const client = new Client(url.origin, {
     connect: probeConnector({
+      onSocket: (s) => {
+        socket = s;
+      },
       hostname,
       verify: check.tlsVerify,
-      connectTimeoutMs: check.timeoutMs,
       seen,
       ...(o.resolve ? { resolve: o.resolve } : {}),
       ...(o.ca ? { ca: o.ca } : {}),
     }),
     keepAliveTimeout: 1,
+    // No undici timers (0 turns them off): the probe's deadline bounds the whole exchange, and
+    // undici's timers keep the connection reachable through a WeakRef after they are cleared
+    // (connect.ts says why that is costly).
+    headersTimeout: 0,
+    bodyTimeout: 0,
   });
   let ok = false;
+  // The deadline ends the exchange by destroying the client, whatever phase it is in (undici
+  // leaves a request pending while its connection is still being set up, e.g. a TLS handshake
+  // the server never answers); no signal is handed to undici, whose own listener would be a
+  // second one per probe.
+  const kill = () => {
+    socket?.destroy();
+    void client.destroy(PROBE_ABORTED).catch(() => {});
+  };
+  if (signal.aborted) kill();
+  else signal.addEventListener("abort", kill, { once: true });
   try {
     // No `connection: close`: undici answers it with an error object per response; the connection
     // ends with the client below anyway, so every probe still gets a fresh one.
@@ -210,7 +229,6 @@ async function request(
       path: url.path,
       method: check.method,
       headers,
-      signal,
     });
     const location = typeof res.headers["location"] === "string" ? res.headers["location"] : undefined;
     const wantBody =
@@ -222,6 +240,7 @@ async function request(
     ok = true;
     return { status: res.statusCode, body, ...(location ? { location } : {}) };
   } finally {
+    signal.removeEventListener("abort", kill);
     // The probe is over either way; a shared error object spares undici allocating one (and its
     // stack trace) per probe, which was a tenth of a probe's CPU.
     await client.destroy(ok ? PROBE_DONE : PROBE_ABORTED).catch(() => {});
