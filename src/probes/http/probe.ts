@@ -209,59 +209,101 @@ async function request(
     headersTimeout: 0,
     bodyTimeout: 0,
   });
-  let ok = false;
-  // The deadline ends the exchange by destroying the client, whatever phase it is in (undici
-  // leaves a request pending while its connection is still being set up, e.g. a TLS handshake
-  // the server never answers); no signal is handed to undici, whose own listener would be a
-  // second one per probe.
-  const kill = () => {
-    socket?.destroy();
-    void client.destroy(PROBE_ABORTED).catch(() => {});
-  };
-  if (signal.aborted) kill();
-  else signal.addEventListener("abort", kill, { once: true });
-  try {
-    // No `connection: close`: undici answers it with an error object per response; the connection
-    // ends with the client below anyway, so every probe still gets a fresh one.
-    const headers: Record<string, string> = { "user-agent": "nixguard" };
-    if (o.token) headers["authorization"] = `Bearer ${o.token}`;
-    const res = await client.request({
-      path: url.path,
-      method: check.method,
-      headers,
-    });
-    const location = typeof res.headers["location"] === "string" ? res.headers["location"] : undefined;
-    const wantBody =
-      check.method !== "HEAD" &&
-      check.expectStatus.includes(res.statusCode) &&
-      (check.expectBody !== undefined || check.expectBodyRegex !== undefined);
-    const body = wantBody ? await readCapped(res.body, MAX_BODY) : "";
-    if (!wantBody) await res.body.dump();
-    ok = true;
-    return { status: res.statusCode, body, ...(location ? { location } : {}) };
-  } finally {
-    signal.removeEventListener("abort", kill);
-    // The probe is over either way; a shared error object spares undici allocating one (and its
-    // stack trace) per probe, which was a tenth of a probe's CPU.
-    await client.destroy(ok ? PROBE_DONE : PROBE_ABORTED).catch(() => {});
-  }
+  // No `connection: close`: undici answers it with an error object per response; the connection
+  // ends with the client anyway, so every probe still gets a fresh one.
+  const headers: Record<string, string> = { "user-agent": "nixguard" };
+  if (o.token) headers["authorization"] = `Bearer ${o.token}`;
+  return new Promise<Hop>((resolve, reject) => {
+    let over = false;
+    const end = (err: Error | undefined) => {
+      if (over) return;
+      over = true;
+      signal.removeEventListener("abort", kill);
+      const hop = err ? undefined : exchange.hop();
+      // The probe is over either way; a shared error object spares undici allocating one (and
+      // its stack trace) per probe, which was a tenth of a probe's CPU. The answer waits for the
+      // connection to be gone.
+      void client
+        .destroy(err ? PROBE_ABORTED : PROBE_DONE)
+        .catch(() => {})
+        .then(() => (hop ? resolve(hop) : reject(err)));
+    };
+    // The deadline ends the exchange by destroying the socket and the client, whatever phase it
+    // is in (undici leaves a request pending while its connection is still being set up, e.g. a
+    // TLS handshake the server never answers).
+    const kill = () => {
+      socket?.destroy();
+      end(signal.reason instanceof Error ? signal.reason : PROBE_ABORTED);
+    };
+    const exchange = new Exchange(check, end);
+    if (signal.aborted) {
+      kill();
+      return;
+    }
+    signal.addEventListener("abort", kill, { once: true });
+    client.dispatch({ path: url.path, method: check.method, headers }, exchange);
+  });
 }
 
-/** Reads at most `limit` bytes of a body as UTF-8, then drops the rest of the stream. */
-function readCapped(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = () => resolve(Buffer.concat(chunks).subarray(0, limit).toString("utf8"));
-    body.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= limit) {
-        body.destroy();
-        finish();
+/**
+ * One request as undici's dispatch callbacks deliver it, with no response stream: the status, a
+ * Location header, and the body only when the check reads it (up to MAX_BODY). `client.request`
+ * wraps the same callbacks in a handler, a Readable body and its state per probe — as much CPU
+ * as the rest of undici's side of a probe, for a body the check usually drops.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private location: string | undefined = undefined;
+  private chunks: Buffer[] | undefined = undefined;
+  private size = 0;
+
+  constructor(
+    private readonly check: HttpCheck,
+    private readonly end: (err: Error | undefined) => void,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(status: number, raw: Buffer[]): boolean {
+    this.status = status;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as Buffer;
+      if (name.length === 8 && name.toString("latin1").toLowerCase() === "location") {
+        // Several Location headers leave the redirect unfollowable, as a missing one does.
+        this.location = this.location === undefined ? (raw[i + 1] as Buffer).toString("latin1") : "";
       }
-    });
-    body.once("end", finish);
-    body.once("error", reject);
-  });
+    }
+    const c = this.check;
+    if (
+      c.method !== "HEAD" &&
+      c.expectStatus.includes(status) &&
+      (c.expectBody !== undefined || c.expectBodyRegex !== undefined)
+    ) {
+      this.chunks = [];
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.chunks) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      // Enough to judge: the rest is not read.
+      if (this.size >= MAX_BODY) this.end(undefined);
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.end(undefined);
+  }
+
+  onError(err: Error): void {
+    this.end(err);
+  }
+
+  hop(): Hop {
+    const body = this.chunks ? Buffer.concat(this.chunks).subarray(0, MAX_BODY).toString("utf8") : "";
+    return { status: this.status, body, ...(this.location ? { location: this.location } : {}) };
+  }
 }

@@ -48,6 +48,20 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
     case "/loop":
       res.writeHead(302, { location: "/loop" }).end();
       return;
+    case "/endless": {
+      // A page that never ends: the check reads its first 256 KB and stops.
+      res.writeHead(200);
+      const chunk = `needle ${"x".repeat(16 * 1024)}`;
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once("drain", more);
+      };
+      more();
+      return;
+    }
+    case "/late-needle":
+      res.end(`${"x".repeat(300 * 1024)}needle`);
+      return;
     case "/auth":
       res.statusCode = req.headers.authorization === "Bearer s3cret-token" ? 200 : 401;
       res.end();
@@ -200,6 +214,17 @@ describe("probeHttp against local servers", () => {
     expect(sub.reason).toMatch(/body lacks "OK"$/);
     expect((await probe({ url, expectBodyRegex: "^po+ng$" })).ok).toBe(true);
     expect((await probe({ url, expectBodyRegex: "^ok$" })).reason).toMatch(/body does not match \/\^ok\$\/$/);
+  });
+
+  it("reads at most 256 KB of a body: an endless page is judged on its start and closed", async () => {
+    const endless = await probe({ url: `http://127.0.0.1:${plainPort}/endless`, expectBody: "needle" });
+    expect(endless).toMatchObject({ ok: true, result: "ok", status: 200 });
+    const late = await probe({ url: `http://127.0.0.1:${plainPort}/late-needle`, expectBody: "needle" });
+    expect(late).toMatchObject({ result: "fail", status: 200 });
+    expect(late.reason).toMatch(/body lacks "needle"$/);
+    await new Promise((res) => setTimeout(res, 100));
+    const open = await new Promise<number>((res) => plain.getConnections((_, n) => res(n)));
+    expect(open).toBe(0);
   });
 
   it("does not follow redirects unless asked, and bounds them", async () => {
