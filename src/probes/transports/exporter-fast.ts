@@ -31,20 +31,25 @@ const LABEL_VALUE = '"(?:[^"\\\\]|\\\\[\\\\"n])*"';
 const LABEL = `[a-zA-Z_][a-zA-Z0-9_]*=${LABEL_VALUE}`;
 /** `name value` or `name{l="v",…} value`: one space, no timestamp, known escapes only. */
 const SAMPLE_LINE = new RegExp(`^(?:${NAME})(?:\\{(${LABEL}(?:,${LABEL})*)\\})? (\\S+)$`);
-const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\[\\"n])*)"/g;
 const ESCAPE = /\\([\\"n])/g;
 const unescapeLabel = (v: string) =>
   v.includes("\\") ? v.replace(ESCAPE, (_, c) => (c === "n" ? "\n" : c)) : v;
 
 export interface LineFilter {
-  wanted: ReadonlySet<string>;
-  isInactiveState: (line: string) => boolean;
-  familyOf: (line: string) => string | undefined;
+  /** The family names read; every other line is skipped unread. */
+  wanted: readonly string[];
+  /** Whether text[start, end) is a line that can only say "not in this state" (counted, not read). */
+  isInactiveState: (text: string, start: number, end: number) => boolean;
 }
+
+/** Anything String#trim might remove is in here (conservatively: all but printable ASCII). */
+const mayTrim = (c: number) => c <= 32 || c >= 127;
 
 /**
  * Calls `onLine` for each line of a wanted family, in order; `isInactiveState` lines are counted,
- * not passed. Returns that count, or undefined as soon as `onLine` answers false.
+ * not passed. Returns that count, or undefined as soon as `onLine` answers false. Lines are read
+ * in place: only a wanted line becomes a string of its own (a slice per line of the page, and a
+ * name per line to look up, were a page's largest garbage).
  */
 export function eachWantedLine(
   text: string,
@@ -56,16 +61,50 @@ export function eachWantedLine(
   while (start < text.length) {
     let end = text.indexOf("\n", start);
     if (end === -1) end = text.length;
-    const line = text.slice(start, end);
+    const from = start;
     start = end + 1;
-    if (filter.isInactiveState(line)) {
+    if (filter.isInactiveState(text, from, end)) {
       inactiveStates++;
       continue;
     }
-    const name = filter.familyOf(line);
-    if (name !== undefined && filter.wanted.has(name) && !onLine(line, name)) return undefined;
+    // The parser trims every line; most need nothing trimmed, and those are not copied for it.
+    let src = text;
+    let a = from;
+    let b = end;
+    if (b > a && (mayTrim(text.charCodeAt(a)) || mayTrim(text.charCodeAt(b - 1)))) {
+      src = text.slice(from, end).trim();
+      a = 0;
+      b = src.length;
+    }
+    if (a >= b) continue;
+    const name = wantedFamilyAt(src, a, b, filter.wanted);
+    if (name !== undefined && !onLine(text.slice(from, end), name)) return undefined;
   }
   return inactiveStates;
+}
+
+/**
+ * The wanted family the trimmed line text[a, b) belongs to — the name of a `# HELP`/`# TYPE`
+ * comment, or a sample's name (up to `{`, a space or a tab) — as the wanted list's own string;
+ * undefined for any other line (blank lines and other comments included).
+ */
+function wantedFamilyAt(text: string, a: number, b: number, wanted: readonly string[]): string | undefined {
+  let from = a;
+  let to = a;
+  if (text.charCodeAt(a) === 35 /* # */) {
+    if (!text.startsWith("# HELP ", a) && !text.startsWith("# TYPE ", a)) return undefined;
+    from = a + 7;
+    to = text.indexOf(" ", from);
+    if (to === -1 || to > b) to = b;
+  } else {
+    for (; to < b; to++) {
+      const c = text.charCodeAt(to);
+      if (c === 123 /* { */ || c === 32 || c === 9) break;
+    }
+  }
+  const length = to - from;
+  for (const w of wanted) if (w.length === length && text.startsWith(w, from)) return w;
+  return undefined;
 }
 
 /** The wanted families of a page; undefined when any wanted line is not in canonical form. */
@@ -85,19 +124,11 @@ export function readWantedFamilies(text: string, filter: LineFilter): WantedFami
         if (type.includes(" ") || type === "SUMMARY" || type === "HISTOGRAM") return false;
       }
     } else {
-      const m = SAMPLE_LINE.exec(t);
       // familyOf's name is this line's prefix up to `{` or a space, which NAME matches exactly.
-      if (!m) return false;
-      sample = { value: m[2] };
-      const labelText = m[1];
-      if (labelText !== undefined) {
-        const labels: Record<string, string> = {};
-        LABEL_PAIR.lastIndex = 0;
-        for (let p = LABEL_PAIR.exec(labelText); p; p = LABEL_PAIR.exec(labelText)) {
-          labels[p[1] as string] = unescapeLabel(p[2] as string);
-        }
-        sample.labels = labels;
-      }
+      // Validated by the pattern, then read by position: exec's match arrays and a second pattern
+      // per label pair were most of a page's garbage.
+      if (!SAMPLE_LINE.test(t)) return false;
+      sample = readSample(t, name.length);
     }
     if (current?.name !== name) {
       current = { name, metrics: [] };
@@ -112,12 +143,37 @@ export function readWantedFamilies(text: string, filter: LineFilter): WantedFami
   return inactiveStates === undefined ? undefined : { byName, inactiveStates };
 }
 
+/**
+ * The value and labels of a line SAMPLE_LINE accepted: `name value` or `name{l="v",…} value`,
+ * one space before the value (which has none), label names without `=`, values whose only
+ * escapes are \\, \" and \n (a `"` in a value is always escaped): positions alone find each part.
+ */
+function readSample(t: string, nameEnd: number): Sample {
+  const sp = t.lastIndexOf(" ");
+  const value = t.slice(sp + 1);
+  if (t.charCodeAt(nameEnd) !== 123 /* { */) return { value, labels: undefined };
+  const labels: Record<string, string> = {};
+  // Pairs run from after `{` to the `}` before the space.
+  for (let i = nameEnd + 1; i < sp - 1; ) {
+    const eq = t.indexOf("=", i);
+    let j = eq + 2; // past `="`
+    for (let c = t.charCodeAt(j); c !== 34; c = t.charCodeAt(j)) j += c === 92 /* \\ */ ? 2 : 1;
+    labels[t.slice(i, eq)] = unescapeLabel(t.slice(eq + 2, j));
+    i = j + 2; // past `"` and `,` (or `}`)
+  }
+  return { value, labels };
+}
+
 /** shallow-equal's shallowEqualObjects, which the parser uses to merge a repeated series. */
 function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
   if (a === b) return true;
   if (!a || !b) return false;
-  const ak = Object.keys(a);
-  if (ak.length !== Object.keys(b).length) return false;
-  for (const k of ak) if (a[k] !== b[k] || !Object.hasOwn(b, k)) return false;
-  return true;
+  // Counted with for-in rather than two Object.keys arrays per line (label objects are plain).
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k] || !Object.hasOwn(b, k)) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
 }

@@ -46,7 +46,7 @@ function num(value: string | undefined, what: string): number {
 }
 
 /** The only families read below; everything else a node_exporter prints is skipped unparsed. */
-const WANTED = new Set([
+const WANTED = [
   "node_systemd_unit_state",
   "node_systemd_service_restart_total",
   "node_systemd_unit_start_time_seconds",
@@ -57,7 +57,7 @@ const WANTED = new Set([
   "node_filesystem_size_bytes",
   "node_filesystem_avail_bytes",
   "node_filesystem_free_bytes",
-]);
+];
 
 /**
  * The lines of the wanted families (their samples and their HELP/TYPE lines), in order. A real
@@ -81,33 +81,19 @@ export function wantedLines(text: string): { text: string; inactiveStates: numbe
  * such. Any other form (an unknown state, odd spacing, a timestamp) goes to the parser as before.
  */
 const INACTIVE_STATE_LINE = new RegExp(
-  `^node_systemd_unit_state\\{name="(?:[^"\\\\\\n]|\\\\.)+",state="(?:${STATES.join("|")})",type="[^"\\\\\\n]*"\\} 0$`,
+  `node_systemd_unit_state\\{name="(?:[^"\\\\\\n]|\\\\.)+",state="(?:${STATES.join("|")})",type="[^"\\\\\\n]*"\\} 0`,
+  // Sticky, matched where the line starts and required to end where it ends: the line is never
+  // cut out of the page for it.
+  "y",
 );
-
-/** The metric name a line belongs to; undefined for blank lines and other comments. */
-function familyOf(line: string): string | undefined {
-  const t = line.trim();
-  if (t.length === 0) return undefined;
-  if (t.startsWith("#")) {
-    if (!t.startsWith("# HELP ") && !t.startsWith("# TYPE ")) return undefined;
-    const rest = t.slice(7);
-    const sp = rest.indexOf(" ");
-    return sp === -1 ? rest : rest.slice(0, sp);
-  }
-  // The name runs to the first `{`, space or tab; scanned by hand, as a match array per line was
-  // a visible share of a probe's garbage.
-  let end = 0;
-  for (; end < t.length; end++) {
-    const c = t.charCodeAt(end);
-    if (c === 123 /* { */ || c === 32 || c === 9) break;
-  }
-  return t.slice(0, end);
-}
 
 const FILTER: LineFilter = {
   wanted: WANTED,
-  isInactiveState: (line) => INACTIVE_STATE_LINE.test(line),
-  familyOf: (line) => familyOf(line),
+  isInactiveState: (text, start, end) => {
+    if (text.charCodeAt(start) !== 110 /* n */) return false;
+    INACTIVE_STATE_LINE.lastIndex = start;
+    return INACTIVE_STATE_LINE.test(text) && INACTIVE_STATE_LINE.lastIndex === end;
+  },
 };
 
 /** The canonical-form reader on the wanted families; undefined when the page needs the parser. */
