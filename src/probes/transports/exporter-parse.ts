@@ -37,9 +37,14 @@ const canonical = (v: string) => CANONICAL.get(v) ?? v;
 
 const parseError = (message: string) => new ProbeError("PROBE_PARSE", message);
 
-function num(value: string | undefined, what: string): number {
+/**
+ * A sample's value as a number. The sample is named (`family{label="key"}`) only in the error:
+ * built for every sample read, that name was a string of garbage per line.
+ */
+function num(value: string | undefined, family: string, label?: string, key?: string): number {
   const n = Number(value);
   if (value === undefined || value === "" || Number.isNaN(n)) {
+    const what = label === undefined ? family : `${family}{${label}="${key}"}`;
     throw parseError(`node_exporter: ${what} has value ${JSON.stringify(value)}`);
   }
   return n;
@@ -129,7 +134,7 @@ export function parseNodeExporter(text: string, units: readonly string[]): HostF
       throw parseError("node_exporter: node_systemd_unit_state without name or state label");
     if (!STATES.includes(state))
       throw parseError(`node_exporter: unknown unit state ${JSON.stringify(state)}`);
-    if (num(s.value, `node_systemd_unit_state{name="${name}"}`) !== 1) continue;
+    if (num(s.value, "node_systemd_unit_state", "name", name) !== 1) continue;
     if (current.has(name)) throw parseError(`node_exporter: unit ${name} is in two states at once`);
     current.set(name, { state: canonical(state), type: canonical(s.labels?.["type"] ?? "") });
   }
@@ -180,7 +185,7 @@ function labelled(f: Family | undefined, label: string): Map<string, number> {
   const m = new Map<string, number>();
   for (const s of f?.metrics ?? []) {
     const key = s.labels?.[label];
-    if (key) m.set(key, num(s.value, `${f?.name}{${label}="${key}"}`));
+    if (key) m.set(key, num(s.value, f?.name ?? "", label, key));
   }
   return m;
 }
