@@ -1,14 +1,15 @@
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import type { TransportSpec } from "../../config/desired.js";
 import { httpUrl } from "../../config/grammar.js";
 import { CommandError, NixGuardError, ProbeError } from "../../errors.js";
 import type { HostFacts, Transport } from "../types.js";
 import { parseNodeExporter } from "./exporter-parse.js";
+import { PageRead } from "./exporter-read.js";
 import { abortError } from "./run.js";
 
 export type ExporterSpec = Extract<TransportSpec, { kind: "exporter" }>;
 
-const MAX_BODY = 16 * 1024 * 1024;
+const ACCEPT = { accept: "text/plain; version=0.0.4" };
 
 /**
  * One undici Agent for every exporter transport, with a connection pool per origin, held while at
@@ -36,49 +37,57 @@ async function releaseAgent(agent: Agent): Promise<void> {
 export class ExporterTransport implements Transport {
   readonly kind = "exporter" as const;
   private agent: Agent | undefined;
+  /** The URL parsed once, not per scrape. */
+  private readonly target: { origin: string; path: string };
 
   constructor(private readonly spec: ExporterSpec) {
     const problem = httpUrl(spec.url);
     if (problem)
       throw new NixGuardError("UNSAFE_VALUE", `exporter URL ${JSON.stringify(spec.url)}: ${problem}`);
+    const url = new URL(spec.url);
+    this.target = { origin: url.origin, path: `${url.pathname}${url.search}` };
     // Keep-alive connections: a scrape every interval needs no new handshake.
     this.agent = acquireAgent();
   }
 
   async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
-    let text: string;
-    const dispatcher = this.agent;
-    if (!dispatcher)
-      throw new ProbeError("PROBE_UNREACHABLE", `node_exporter ${this.spec.url}: transport closed`);
-    try {
-      const res = await request(this.spec.url, {
-        dispatcher,
-        signal,
-        headers: { accept: "text/plain; version=0.0.4" },
-      });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new ProbeError(
-          "PROBE_UNREACHABLE",
-          `node_exporter ${this.spec.url} answered ${res.statusCode}`,
-        );
-      }
-      const len = Number(res.headers["content-length"] ?? 0);
-      if (len > MAX_BODY) {
-        await res.body.dump();
-        throw new ProbeError(
-          "PROBE_PARSE",
-          `node_exporter ${this.spec.url}: body of ${len} bytes is too large`,
-        );
-      }
-      text = await res.body.text();
-    } catch (e) {
-      if (signal.aborted) throw abortError(signal, `node_exporter ${this.spec.url}`);
-      if (e instanceof NixGuardError) throw e;
-      const code = (e as { code?: string }).code ?? "error";
-      throw new ProbeError("PROBE_UNREACHABLE", `node_exporter ${this.spec.url}: ${code}`, { cause: e });
-    }
+    const text = await this.page(signal);
     return parseNodeExporter(text, units);
+  }
+
+  private page(signal: AbortSignal): Promise<string> {
+    const dispatcher = this.agent;
+    const what = `node_exporter ${this.spec.url}`;
+    if (!dispatcher) return Promise.reject(new ProbeError("PROBE_UNREACHABLE", `${what}: transport closed`));
+    return new Promise<string>((resolve, reject) => {
+      const end = () => signal.removeEventListener("abort", onAbort);
+      const read = new PageRead(
+        what,
+        (text) => {
+          end();
+          resolve(text);
+        },
+        (e) => {
+          end();
+          if (signal.aborted) reject(abortError(signal, what));
+          else if (e instanceof NixGuardError) reject(e);
+          else {
+            const code = (e as { code?: string }).code ?? "error";
+            reject(new ProbeError("PROBE_UNREACHABLE", `${what}: ${code}`, { cause: e }));
+          }
+        },
+      );
+      const onAbort = () => read.abort(abortError(signal, what));
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener("abort", onAbort, { once: true });
+      dispatcher.dispatch(
+        { origin: this.target.origin, path: this.target.path, method: "GET", headers: ACCEPT },
+        read,
+      );
+    });
   }
 
   async restart(units: readonly string[]): Promise<void> {

@@ -17,8 +17,35 @@ let server: Server;
 let url: string;
 let status = 200;
 
+/** Pages that go wrong, by path. */
+function odd(path: string | undefined, res: import("node:http").ServerResponse): boolean {
+  if (path === "/declared-huge") {
+    res.writeHead(200, { "content-length": String(32 * 1024 * 1024) });
+    res.write("# a page that says it is 32 MB\n");
+    return true;
+  }
+  if (path === "/endless") {
+    // No length, and more than any node_exporter page: refused once past 16 MB.
+    res.writeHead(200);
+    const chunk = `# filler ${"x".repeat(64 * 1024)}\n`;
+    const more = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once("drain", more);
+    };
+    more();
+    return true;
+  }
+  if (path === "/stalls") {
+    res.writeHead(200);
+    res.write("# HELP node_load1 1m load average.\n"); // and nothing more
+    return true;
+  }
+  return false;
+}
+
 beforeAll(async () => {
-  server = createServer((_, res) => {
+  server = createServer((req, res) => {
+    if (odd(req.url, res)) return;
     res.statusCode = status;
     res.setHeader("content-type", "text/plain; version=0.0.4");
     res.end(metricsText);
@@ -51,6 +78,35 @@ describe("exporter transport", () => {
     } finally {
       status = 200;
       await t.close();
+    }
+  });
+
+  it("refuses a page too large (declared or sent) and times out a stalled one, leaving no connection", async () => {
+    const open = () => new Promise<number>((r) => server.getConnections((_, n) => r(n)));
+    const base = url.replace(/\/metrics$/, "");
+    const at = (path: string) => createTransport(spec(`${base}${path}`), { runtimeDir: "/run/nixguard" });
+    const huge = at("/declared-huge");
+    const endless = at("/endless");
+    const stalls = at("/stalls");
+    try {
+      await expect(huge.fetch(["a.service"], AbortSignal.timeout(5000))).rejects.toMatchObject({
+        code: "PROBE_PARSE",
+        message: expect.stringContaining(`body of ${32 * 1024 * 1024} bytes is too large`),
+      });
+      await expect(endless.fetch(["a.service"], AbortSignal.timeout(20_000))).rejects.toMatchObject({
+        code: "PROBE_PARSE",
+        message: expect.stringContaining("is too large"),
+      });
+      const t0 = Date.now();
+      await expect(stalls.fetch(["a.service"], AbortSignal.timeout(300))).rejects.toMatchObject({
+        code: "PROBE_TIMEOUT",
+      });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      // The refused and the stalled exchanges left no connection behind.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await open()).toBe(0);
+    } finally {
+      await Promise.all([huge, endless, stalls].map((t) => t.close()));
     }
   });
 
