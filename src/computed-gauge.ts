@@ -9,7 +9,7 @@
  *
  * It speaks prom-client's metric interface (name, help, type, get(), reset()), so it registers in
  * a prom-client Registry and `registry.metrics()` prints it like any gauge; api/metrics-text.ts
- * calls `render()` instead, which writes the text without building sample objects.
+ * calls `chunks()` instead, which writes the text without building sample objects.
  */
 
 /** One series: label values in `labelNames` order, and the value. */
@@ -113,11 +113,6 @@ export class ComputedGauge {
     // than twice what one render can use starts afresh.
     for (const cache of pieces) if (cache.size > 2 * series + 64) cache.clear();
     if (out.length > 0) yield out.join("");
-  }
-
-  /** All the series lines as one string (tests, small registries). */
-  render(): string {
-    return [...this.chunks()].join("");
   }
 
   /** Nothing to reset: the values are the owner's. */

@@ -75,7 +75,7 @@ const seriesLine = (name: string, sample: Sample): string =>
 const seriesCache = new WeakMap<object, Map<string, SeriesEntry>>();
 let generation = 0;
 
-/** Lines of one gauge or counter without a collect callback, from cache where unchanged. */
+/** Lines of one gauge or counter without a collect callback, from cache where unchanged; page() groups them into chunks. */
 function* fastSeries(metric: PromMetric, name: string, hashMap: Record<string, Sample>): Generator<string> {
   let cache = seriesCache.get(metric);
   if (!cache) {
@@ -83,7 +83,6 @@ function* fastSeries(metric: PromMetric, name: string, hashMap: Record<string, S
     seriesCache.set(metric, cache);
   }
   const gen = ++generation;
-  let out = "";
   let live = 0;
   for (const hash in hashMap) {
     const sample = hashMap[hash];
@@ -98,18 +97,13 @@ function* fastSeries(metric: PromMetric, name: string, hashMap: Record<string, S
     }
     entry.seen = gen;
     live++;
-    out += entry.line;
-    if (out.length >= CHUNK_CHARS) {
-      yield out;
-      out = "";
-    }
+    yield entry.line;
   }
   // Series removed from the registry (host removed by a reload) leave the cache too — unless a
   // scrape that started later has marked entries since (pages stream, so two can interleave).
   if (gen === generation && cache.size > live) {
     for (const [hash, e] of cache) if (e.seen !== gen) cache.delete(hash);
   }
-  if (out) yield out;
 }
 
 const isSimple = (m: PromMetric) => (m.type === "gauge" || m.type === "counter") && !m.collect && !!m.hashMap;

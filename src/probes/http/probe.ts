@@ -4,6 +4,7 @@ import { Client, type Dispatcher } from "undici";
 import type { HttpCheck } from "../../config/desired.js";
 import type { HttpResult, ProbeResultKind } from "../types.js";
 import { probeConnector, type TlsSeen, TlsVerifyError } from "./connect.js";
+import { rawHeader } from "./raw-header.js";
 import {
   expiredReason,
   formatDuration,
@@ -266,13 +267,8 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(status: number, raw: Buffer[]): boolean {
     this.status = status;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i] as Buffer;
-      if (name.length === 8 && name.toString("latin1").toLowerCase() === "location") {
-        // Several Location headers leave the redirect unfollowable, as a missing one does.
-        this.location = this.location === undefined ? (raw[i + 1] as Buffer).toString("latin1") : "";
-      }
-    }
+    // Several Location headers ("") leave the redirect unfollowable, as a missing one does.
+    this.location = rawHeader(raw, "location");
     const c = this.check;
     if (
       c.method !== "HEAD" &&

@@ -30,7 +30,7 @@ const NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*";
 const LABEL_VALUE = '"(?:[^"\\\\]|\\\\[\\\\"n])*"';
 const LABEL = `[a-zA-Z_][a-zA-Z0-9_]*=${LABEL_VALUE}`;
 /** `name value` or `name{l="v",…} value`: one space, no timestamp, known escapes only. */
-const SAMPLE_LINE = new RegExp(`^(?:${NAME})(?:\\{(${LABEL}(?:,${LABEL})*)\\})? (\\S+)$`);
+const SAMPLE_LINE = new RegExp(`^(?:${NAME})(?:\\{${LABEL}(?:,${LABEL})*\\})? \\S+$`);
 const ESCAPE = /\\([\\"n])/g;
 const unescapeLabel = (v: string) =>
   v.includes("\\") ? v.replace(ESCAPE, (_, c) => (c === "n" ? "\n" : c)) : v;

@@ -1,5 +1,6 @@
 import type { Dispatcher } from "undici";
 import { ProbeError } from "../../errors.js";
+import { rawHeader } from "../http/raw-header.js";
 
 /** More than any node_exporter page; a larger answer is refused, never buffered. */
 export const MAX_PAGE = 16 * 1024 * 1024;
@@ -40,12 +41,8 @@ export class PageRead implements Dispatcher.DispatchHandler {
   onHeaders(status: number, raw: Buffer[]): boolean {
     if (status !== 200)
       return this.refuse(new ProbeError("PROBE_UNREACHABLE", `${this.what} answered ${status}`));
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i] as Buffer;
-      if (name.length !== 14 || name.toString("latin1").toLowerCase() !== "content-length") continue;
-      const length = Number((raw[i + 1] as Buffer).toString("latin1"));
-      if (length > MAX_PAGE) return this.refuse(tooLarge(this.what, length));
-    }
+    const length = Number(rawHeader(raw, "content-length") ?? 0);
+    if (length > MAX_PAGE) return this.refuse(tooLarge(this.what, length));
     return true;
   }
 
