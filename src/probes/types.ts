@@ -1,4 +1,5 @@
 import type { HostSpec, HttpCheck } from "../config/desired.js";
+import type { Abortable } from "./cancel.js";
 
 /** One unit as `systemctl show` reports it. Values are systemd's own strings. */
 export interface UnitState {
@@ -34,9 +35,9 @@ export interface HostFacts {
 export interface Transport {
   readonly kind: "ssh" | "local" | "exporter";
   /** One round trip: every listed unit, current system, disks, load. Rejects with ProbeError codes. */
-  fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts>;
+  fetch(units: readonly string[], signal: Abortable): Promise<HostFacts>;
   /** `systemctl restart UNIT...`; rejects with CommandError on failure. Exporter transport cannot. */
-  restart(units: readonly string[], signal: AbortSignal): Promise<void>;
+  restart(units: readonly string[], signal: Abortable): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,5 +68,5 @@ export interface HostObservation {
   http: HttpResult[];
 }
 
-export type HttpProbe = (check: HttpCheck, signal: AbortSignal) => Promise<HttpResult>;
+export type HttpProbe = (check: HttpCheck, signal: Abortable) => Promise<HttpResult>;
 export type TransportFactory = (host: HostSpec) => Transport;

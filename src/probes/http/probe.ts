@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { Client, type Dispatcher } from "undici";
 import type { HttpCheck } from "../../config/desired.js";
+import { type Abortable, Cancel } from "../cancel.js";
 import type { HttpResult, ProbeResultKind } from "../types.js";
 import { probeConnector, type TlsSeen, TlsVerifyError } from "./connect.js";
 import { rawHeader } from "./raw-header.js";
@@ -31,16 +32,15 @@ interface Hop {
  * of bearerTokenFile is read per probe (rotation needs no reload) and only ever sent, never
  * logged or put in a reason.
  */
-export async function probeHttp(check: HttpCheck, signal: AbortSignal, now = Date.now): Promise<HttpResult> {
+export async function probeHttp(check: HttpCheck, signal: Abortable, now = Date.now): Promise<HttpResult> {
   const started = performance.now();
-  // One controller and one timer rather than AbortSignal.any/timeout: cheaper, and no timer
-  // outlives the probe.
-  const abort = new AbortController();
-  const deadline = abort.signal;
-  const onAbort = () => abort.abort(signal.reason);
+  // One Cancel and one timer rather than AbortSignal.any/timeout: cheaper, and no timer outlives
+  // the probe.
+  const deadline = new Cancel();
+  const onAbort = () => deadline.abort(signal.reason);
   if (signal.aborted) onAbort();
   else signal.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(() => abort.abort(new Error("timeout")), check.timeoutMs);
+  const timer = setTimeout(() => deadline.abort(new Error("timeout")), check.timeoutMs);
   try {
     return await run(check, deadline, started, now);
   } finally {
@@ -51,7 +51,7 @@ export async function probeHttp(check: HttpCheck, signal: AbortSignal, now = Dat
 
 async function run(
   check: HttpCheck,
-  deadline: AbortSignal,
+  deadline: Abortable,
   started: number,
   now: () => number,
 ): Promise<HttpResult> {
@@ -186,7 +186,7 @@ function tlsExtra(seen: TlsSeen | undefined): Partial<HttpResult> {
 async function request(
   check: HttpCheck,
   url: Target,
-  signal: AbortSignal,
+  signal: Abortable,
   seen: TlsSeen,
   o: { ca: Buffer | undefined; token: string | undefined; resolve: string | undefined },
 ): Promise<Hop> {

@@ -2,6 +2,7 @@ import { Agent } from "undici";
 import type { TransportSpec } from "../../config/desired.js";
 import { httpUrl } from "../../config/grammar.js";
 import { CommandError, NixGuardError, ProbeError } from "../../errors.js";
+import type { Abortable } from "../cancel.js";
 import type { HostFacts, Transport } from "../types.js";
 import { parseNodeExporter } from "./exporter-parse.js";
 import { PageRead } from "./exporter-read.js";
@@ -50,12 +51,12 @@ export class ExporterTransport implements Transport {
     this.agent = acquireAgent();
   }
 
-  async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
+  async fetch(units: readonly string[], signal: Abortable): Promise<HostFacts> {
     const text = await this.page(signal);
     return parseNodeExporter(text, units);
   }
 
-  private page(signal: AbortSignal): Promise<string> {
+  private page(signal: Abortable): Promise<string> {
     const dispatcher = this.agent;
     const what = `node_exporter ${this.spec.url}`;
     if (!dispatcher) return Promise.reject(new ProbeError("PROBE_UNREACHABLE", `${what}: transport closed`));

@@ -1,4 +1,5 @@
 import { CommandError } from "../../errors.js";
+import type { Abortable } from "../cancel.js";
 import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
 import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
@@ -15,16 +16,16 @@ export class LocalTransport implements Transport {
 
   constructor(private readonly opts: LocalTransportOptions = {}) {}
 
-  private run(file: string, args: string[], signal: AbortSignal) {
+  private run(file: string, args: string[], signal: Abortable) {
     return runCommand(file, args, { signal, ...(this.opts.env ? { env: this.opts.env } : {}) });
   }
 
-  async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
+  async fetch(units: readonly string[], signal: Abortable): Promise<HostFacts> {
     const r = await this.run("sh", ["-c", buildProbeCommand(units)], signal);
     return parseProbeOutput(r.stdout, units);
   }
 
-  async restart(units: readonly string[], signal: AbortSignal): Promise<void> {
+  async restart(units: readonly string[], signal: Abortable): Promise<void> {
     // Validated through the same grammar as the remote line; here argv needs no quoting.
     buildRestartCommand(units);
     const args = ["restart", ...units];

@@ -1,6 +1,7 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import { CommandError, isNixGuardError, type NixGuardError, ProbeError } from "../../errors.js";
+import type { Abortable } from "../cancel.js";
 
 /**
  * The one gateway through which probes start child processes (ssh, sh, systemctl). argv only, no
@@ -12,7 +13,7 @@ import { CommandError, isNixGuardError, type NixGuardError, ProbeError } from ".
  * CPU as the fork itself (bench/ssh-transport.ts). Nothing here needs what execa adds.
  */
 export interface RunOptions {
-  signal: AbortSignal;
+  signal: Abortable;
   /** The child's whole environment (not merged with ours); ours when absent. */
   env?: Record<string, string>;
   /** Caps captured stdout and stderr (each); a remote flooding output is an error, not an OOM. */
@@ -32,7 +33,7 @@ const DEFAULT_MAX_BUFFER = 4 * 1024 * 1024;
 export const stderrTail = (s: string) => (s.length > STDERR_TAIL ? s.slice(-STDERR_TAIL) : s).trim();
 
 /** The abort reason as a NixGuardError (PROBE_TIMEOUT unless the aborter said otherwise). */
-export function abortError(signal: AbortSignal, what: string): NixGuardError {
+export function abortError(signal: Abortable, what: string): NixGuardError {
   const reason: unknown = signal.reason;
   if (isNixGuardError(reason)) return reason;
   return new ProbeError("PROBE_TIMEOUT", `${what}: aborted (timeout)`, { cause: reason });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { TransportSpec } from "../../config/desired.js";
 import { absolutePath, hostAddress, sshUser } from "../../config/grammar.js";
 import { CommandError, NixGuardError, ProbeError } from "../../errors.js";
+import type { Abortable } from "../cancel.js";
 import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
 import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
@@ -143,7 +144,7 @@ export class SshTransport implements Transport {
     mkdirSync(this.opts.runtimeDir, { recursive: true, mode: 0o700 });
   }
 
-  async fetch(units: readonly string[], signal: AbortSignal): Promise<HostFacts> {
+  async fetch(units: readonly string[], signal: Abortable): Promise<HostFacts> {
     const remote = buildProbeCommand(units);
     this.ensureRuntimeDir();
     const r = await runCommand(this.command, this.argv(remote), { signal });
@@ -162,7 +163,7 @@ export class SshTransport implements Transport {
     }
   }
 
-  async restart(units: readonly string[], signal: AbortSignal): Promise<void> {
+  async restart(units: readonly string[], signal: Abortable): Promise<void> {
     const remote = buildRestartCommand(units);
     this.ensureRuntimeDir();
     const argv = this.argv(remote);

@@ -137,6 +137,35 @@ describe("ProbeScheduler", () => {
     expect(offsets[3]! - offsets[0]!).toBeGreaterThanOrEqual(250);
   });
 
+  it("starts hosts due within one 50 ms slot together, at a 30 s interval", async () => {
+    // 6,000 hosts spread over 30 s are due every 5 ms; in slots of 50 ms they start ten at a time.
+    const hosts = Array.from({ length: 6000 }, (_, i) => host(`h${i}`));
+    const starts: number[] = [];
+    const { s } = setup(hosts, () => 1, {
+      intervalMs: 30_000,
+      now: () => performance.now(),
+      onObservation: (_, o) => starts.push(o.at),
+    });
+    s.start();
+    await sleep(1000);
+    await s.stop();
+    // Past the first 200 ms: setting 6,000 hosts up at start() holds up the first slots.
+    const settled = starts.filter((t) => t >= Math.min(...starts) + 200).sort((x, y) => x - y);
+    expect(settled.length).toBeGreaterThanOrEqual(100);
+    // Starts come in bursts (< 3 ms between starts inside one; hosts are due 5 ms apart), bursts
+    // about a slot apart.
+    const bursts: number[][] = [];
+    for (const t of settled) {
+      const last = bursts.at(-1);
+      if (last && t - (last.at(-1) as number) < 3) last.push(t);
+      else bursts.push([t]);
+    }
+    expect(bursts.length).toBeGreaterThanOrEqual(10);
+    expect(settled.length / bursts.length).toBeGreaterThanOrEqual(5);
+    const gaps = bursts.slice(1).map((b, i) => (b[0] as number) - (bursts[i]![0] as number));
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(35);
+  });
+
   it("skips a host whose previous probe still runs, and counts it", async () => {
     const { s, transports, metrics } = setup([host("slow")], () => 250);
     s.start();
