@@ -1,12 +1,19 @@
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
-import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type HookHandlerDoneFunction,
+  LogController,
+} from "fastify";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { VERSION } from "../version.js";
 import { type ApiToken, authHook, type RouteAuth } from "./auth.js";
 import type { ControlPlane } from "./control-plane.js";
 import { toHttpError } from "./http-error.js";
+import { lazyChildLogger } from "./request-logger.js";
 import { controlRoutes } from "./routes/control.js";
 import { deploymentRoutes } from "./routes/deployments.js";
 import { eventRoutes } from "./routes/events.js";
@@ -49,6 +56,11 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
   return routeTables.get(app) ?? [];
 }
 
+function emptyBodyAsObject(req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (req.method === "POST" && req.body === undefined) req.body = {};
+  done();
+}
+
 /** Logs the path only: a query string is the one place a careless client could put a secret. */
 function requestSerializer(req: FastifyRequest) {
   return { method: req.method, url: req.url.split("?")[0], remoteAddress: req.ip };
@@ -60,10 +72,12 @@ function requestSerializer(req: FastifyRequest) {
  * rate limited; errors all pass through toHttpError.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const log = deps.logger.child({ component: "api" }, { serializers: { req: requestSerializer } });
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: "api" }, { serializers: { req: requestSerializer } }),
+    loggerInstance: log,
     // One access line per response (onResponse below) rather than fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: deps.config.bodyLimit,
     trustProxy: false,
     ajv: {
@@ -85,6 +99,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ...route.config,
         rateLimit: { max: deps.config.rateLimit.max, timeWindow: deps.config.rateLimit.window },
       } as typeof route.config;
+      // Commands may be POSTed without a body (`curl -X POST`); validate them as `{}`. On POST
+      // routes only: a hook every GET ran for nothing.
+      const own = route.preValidation;
+      route.preValidation = [
+        emptyBodyAsObject,
+        ...(own === undefined ? [] : Array.isArray(own) ? own : [own]),
+      ];
     }
     if (route.schema && route.config?.auth !== "public") {
       route.schema = { ...route.schema, security: [{ bearer: [] }] } as typeof route.schema;
@@ -111,11 +132,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.addHook("onRequest", authHook(deps.tokens));
-  // Commands may be POSTed without a body (`curl -X POST`); validate them as `{}`.
-  app.addHook("preValidation", async (req) => {
-    if (req.method === "POST" && req.body === undefined) req.body = {};
-  });
-  app.addHook("onResponse", async (req, reply) => {
+  // Callback style, as every hook a GET runs: no promise per request.
+  app.addHook("onResponse", (req, reply, done) => {
+    const post = req.method === "POST";
+    if (!post && !log.isLevelEnabled("debug")) return done();
     const line = {
       method: req.method,
       // The raw path only for a request that succeeded: a refused one (401, 404, 400 …) may carry
@@ -124,8 +144,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       status: reply.statusCode,
       actor: req.principal?.name,
     };
-    if (req.method === "POST") req.log.info(line, "command");
+    if (post) req.log.info(line, "command");
     else req.log.debug(line, "request");
+    done();
   });
 
   app.setErrorHandler((err, req, reply) => {
