@@ -135,7 +135,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Callback style, as every hook a GET runs: no promise per request.
   app.addHook("onResponse", (req, reply, done) => {
     const post = req.method === "POST";
-    if (!post && !log.isLevelEnabled("debug")) return done();
+    if (!post && !log.isLevelEnabled("debug")) {
+      done();
+      return;
+    }
     const line = {
       method: req.method,
       // The raw path only for a request that succeeded: a refused one (401, 404, 400 …) may carry

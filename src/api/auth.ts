@@ -98,7 +98,10 @@ export function authenticate(tokens: readonly ApiToken[], header: string | undef
 export function authHook(tokens: readonly ApiToken[]) {
   return (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const needed: RouteAuth = req.routeOptions.config?.auth ?? "admin";
-    if (needed === "public") return done();
+    if (needed === "public") {
+      done();
+      return;
+    }
     const principal = authenticate(tokens, req.headers.authorization);
     if (!principal) {
       reply.header("WWW-Authenticate", 'Bearer realm="nixguard"');
