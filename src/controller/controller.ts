@@ -25,6 +25,7 @@ import {
   recordFinish,
 } from "./policy/index.js";
 import { type PlannedAction, reconcileDeployment } from "./reconciler.js";
+import { KeyedSerial } from "./serial.js";
 import type { StateStore } from "./state-store.js";
 import { type Action, actionKey, type HostHealth, type NixGuardEvent } from "./types.js";
 
@@ -72,6 +73,8 @@ export class Controller {
   private readonly decider: Decider;
   private readonly loop: ReconcileLoop;
   private readonly housekeeping: Housekeeping;
+  /** One read-decide-write section per deployment at a time (see serial.ts). */
+  private readonly serial = new KeyedSerial();
   private breaker: { open: boolean; since?: number } | undefined;
   readonly now: () => number;
 
@@ -135,9 +138,17 @@ export class Controller {
     deployment: string,
     opts: { dryRun?: boolean; actor?: string } = {},
   ): Promise<ReconcileResult> {
-    const started = performance.now();
     const dryRun = opts.dryRun === true;
+    this.spec(deployment); // NOT_FOUND before waiting for a turn
+    // A dry run writes nothing, so it need not wait for a pass in progress.
+    if (dryRun) return this.pass(deployment, true, opts.actor);
+    return this.serial.run(deployment, () => this.pass(deployment, false, opts.actor));
+  }
+
+  private async pass(deployment: string, dryRun: boolean, actorOpt?: string): Promise<ReconcileResult> {
+    const started = performance.now();
     const { config } = this.deps.getConfig();
+    // Checked at the pass's turn, not the request's: the lease may have moved meanwhile.
     if (!dryRun && this.deps.leader && !this.deps.leader.isLeader()) {
       throw new NixGuardError("CONFLICT", "not the leader: only the leader plans");
     }
@@ -149,7 +160,7 @@ export class Controller {
     if (!dryRun) await this.housekeeping.run(spec, state, health, now);
     const breaker = await this.updateBreaker(now, !dryRun);
     const out = reconcileDeployment({ deployment: spec, health, state, config: config.remediation, now });
-    const actor = opts.actor ?? "controller";
+    const actor = actorOpt ?? "controller";
     const actions: Decision[] = [];
     for (const p of out.plan)
       actions.push(await this.decider.decide(p, spec, state, breaker, AUTOMATIC, actor, dryRun, now));
@@ -183,13 +194,16 @@ export class Controller {
 
   /** A scheduled redeploy: automatic, through every gate, actor `schedule`. */
   async scheduledRedeploy(deployment: string): Promise<Decision> {
-    const spec = this.spec(deployment);
-    const action: Action = { kind: "redeploy", deployment, target: spec.target };
-    const p: PlannedAction = { action, key: actionKey(action), reason: "schedule", hosts: [] };
-    const now = this.now();
-    const state = await this.deps.store.load(spec);
-    const breaker = await this.updateBreaker(now, true);
-    return this.decider.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
+    this.spec(deployment);
+    return this.serial.run(deployment, async () => {
+      const spec = this.spec(deployment);
+      const action: Action = { kind: "redeploy", deployment, target: spec.target };
+      const p: PlannedAction = { action, key: actionKey(action), reason: "schedule", hosts: [] };
+      const now = this.now();
+      const state = await this.deps.store.load(spec);
+      const breaker = await this.updateBreaker(now, true);
+      return this.decider.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
+    });
   }
 
   /**
@@ -197,21 +211,28 @@ export class Controller {
    * (in-flight, backoff, budget, quarantine); mode, pause, maintenance and breaker unless `force`.
    */
   async requestAction(action: Action, opts: { actor: string; force?: boolean }): Promise<Decision> {
-    const spec = this.spec(action.deployment);
-    if (action.host !== undefined && !spec.hosts.some((h) => h.name === action.host)) {
-      throw new NixGuardError("NOT_FOUND", `unknown host "${action.host}" in deployment "${spec.name}"`);
-    }
-    const now = this.now();
-    const state = await this.deps.store.load(spec);
-    const breaker = await this.updateBreaker(now, true);
-    const p: PlannedAction = {
-      action,
-      key: actionKey(action),
-      reason: `requested by ${opts.actor}`,
-      hosts: action.host === undefined ? [] : [action.host],
+    const known = (): DeploymentSpec => {
+      const spec = this.spec(action.deployment);
+      if (action.host !== undefined && !spec.hosts.some((h) => h.name === action.host)) {
+        throw new NixGuardError("NOT_FOUND", `unknown host "${action.host}" in deployment "${spec.name}"`);
+      }
+      return spec;
     };
-    const origin = { manual: true, force: opts.force === true };
-    return this.decider.decide(p, spec, state, breaker, origin, opts.actor, false, now);
+    known();
+    return this.serial.run(action.deployment, async () => {
+      const spec = known(); // again at its turn: a reload may have removed it meanwhile
+      const now = this.now();
+      const state = await this.deps.store.load(spec);
+      const breaker = await this.updateBreaker(now, true);
+      const p: PlannedAction = {
+        action,
+        key: actionKey(action),
+        reason: `requested by ${opts.actor}`,
+        hosts: action.host === undefined ? [] : [action.host],
+      };
+      const origin = { manual: true, force: opts.force === true };
+      return this.decider.decide(p, spec, state, breaker, origin, opts.actor, false, now);
+    });
   }
 
   /** The worker finished an action: settle, backoff from its end, drift bookkeeping, event, re-probe. */

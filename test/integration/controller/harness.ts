@@ -18,10 +18,14 @@ export const T0 = Date.UTC(2025, 5, 1, 0, 0, 0);
 let seq = 0;
 
 /** A Controller over a real Redis with a recording queue and a hand-driven clock. */
-export function harness(redis: Redis, remediation: ConfigInput["remediation"] = {}, leader?: LeaderView) {
+export function harness(
+  redis: Redis,
+  remediation: ConfigInput["remediation"] = {},
+  leader?: LeaderView,
+  queue: RecordingQueue = new RecordingQueue(),
+) {
   const loaded = fleetConfig(remediation);
   const prefix = `ctl-test-${process.pid}-${++seq}`;
-  const queue = new RecordingQueue();
   const store = new StateStore(redis, prefix);
   const events = new EventLog(redis, prefix);
   const metrics = createMetrics({ version: "test", processMetrics: false });

@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { actionKey } from "../../../src/controller/types.js";
+import type { ActionRequest, EnqueueResult } from "../../../src/queue/types.js";
+import { harness, useRedis } from "./harness.js";
+import { RecordingQueue } from "./recording-queue.js";
+
+const env = useRedis();
+
+/** A worker that takes every new job at once: a second request for its key finds it running. */
+class EagerWorkerQueue extends RecordingQueue {
+  override async enqueue(req: ActionRequest): Promise<EnqueueResult> {
+    const res = await super.enqueue(req);
+    if (res.state === "added") this.start(actionKey(req.action));
+    return res;
+  }
+}
+
+function rig() {
+  const h = harness(env.redis(), {}, undefined, new EagerWorkerQueue());
+  return { ...h, eager: h.queue };
+}
+
+describe("controller: one read-decide-write section per deployment at a time", () => {
+  it("concurrent passes over one deployment enqueue once, never a rerun of their own job", async () => {
+    const h = rig();
+    h.healthyAll();
+    h.failUnit("a");
+    const results = await Promise.all(Array.from({ length: 5 }, () => h.ctl.reconcile("fedi")));
+    const decisions = results.flatMap((r) => r.actions.map((a) => a.enqueue ?? a.blockedBy));
+    expect(decisions).toEqual(["added", "inflight", "inflight", "inflight", "inflight"]);
+    expect(h.eager.requests).toHaveLength(1);
+    const state = await h.store.load(h.loaded.desired.deployments[0]!);
+    expect(state.budget.deployment).toHaveLength(1);
+  });
+
+  it("a scheduled redeploy during a pass that redeploys is held by the pass's in-flight mark", async () => {
+    const h = rig();
+    h.healthyAll();
+    // A unit that the ladder sends to redeploy at once: missing from the host.
+    h.failUnit("a", "a.service", { missing: true });
+    const [pass, scheduled] = await Promise.all([h.ctl.reconcile("fedi"), h.ctl.scheduledRedeploy("fedi")]);
+    expect(pass.actions.map((a) => a.enqueue)).toEqual(["added"]);
+    expect(scheduled).toMatchObject({ decision: "blocked", blockedBy: "inflight" });
+    expect(h.eager.requests).toHaveLength(1);
+  });
+
+  it("a dry run does not wait for a pass, and an unknown deployment fails before waiting", async () => {
+    const h = rig();
+    h.healthyAll();
+    h.failUnit("a");
+    const [real, dry] = await Promise.all([
+      h.ctl.reconcile("fedi"),
+      h.ctl.reconcile("fedi", { dryRun: true }),
+    ]);
+    expect(real.actions.map((a) => a.enqueue)).toEqual(["added"]);
+    expect(dry.actions.map((a) => a.decision)).toEqual(["planned"]);
+    await expect(h.ctl.reconcile("nope")).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});
