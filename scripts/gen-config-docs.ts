@@ -160,7 +160,8 @@ const NOTES: Record<string, string> = {
   "deployments.<name>.hosts.<host>.http[].followRedirects": "Follow redirects before judging",
   "deployments.<name>.hosts.<host>.http[].tlsVerify": "Verify the TLS certificate",
   "deployments.<name>.hosts.<host>.http[].caFile": "CA bundle for this check",
-  "deployments.<name>.hosts.<host>.http[].bearerTokenFile": "File with a bearer token sent with the request",
+  "deployments.<name>.hosts.<host>.http[].bearerTokenFile":
+    "File with a bearer token sent with the request; on redirects only to the check URL's own origin",
 };
 
 /** Generic descriptions that only name the type: shown as the type instead. */

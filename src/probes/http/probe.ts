@@ -92,7 +92,11 @@ async function run(
       if (!firstTls && url.protocol === "https:") firstTls = seen;
       // curl --resolve semantics: the override applies to the configured host and port only.
       const resolve = check.resolve && url.host === origin.host ? check.resolve : undefined;
-      hop = await request(check, url, deadline, seen, { ca, token, resolve });
+      // The token goes to the configured origin only (curl's rule without --location-trusted): a
+      // redirect to another host, port or scheme — an open redirect, an https → http hop — must
+      // not carry it there.
+      const auth = url.origin === origin.origin ? token : undefined;
+      hop = await request(check, url, deadline, seen, { ca, token: auth, resolve });
       if (!check.followRedirects || !REDIRECTS.has(hop.status) || !hop.location) break;
       if (hops >= MAX_REDIRECTS) {
         return done(

@@ -258,6 +258,39 @@ describe("probeHttp against local servers", () => {
       reason: expect.stringContaining("ENOENT"),
     });
   });
+
+  it("sends the bearer token on redirects within the configured origin only", async () => {
+    const tokenFile = join(dir, "token-redirect");
+    writeFileSync(tokenFile, "s3cret-token\n");
+    const auth: Record<string, string | undefined> = {};
+    const away = createHttpServer((req, res) => {
+      auth["away"] = req.headers.authorization;
+      res.end("OK");
+    });
+    const awayPort = await listen(away);
+    const home = createHttpServer((req, res) => {
+      auth[req.url ?? ""] = req.headers.authorization;
+      if (req.url === "/go-away") res.writeHead(302, { location: `http://127.0.0.1:${awayPort}/x` }).end();
+      else if (req.url === "/go-home") res.writeHead(302, { location: "/landing" }).end();
+      else res.end("OK");
+    });
+    const homePort = await listen(home);
+    try {
+      const base = `http://127.0.0.1:${homePort}`;
+      const check = { followRedirects: true, bearerTokenFile: tokenFile };
+      expect(await probe({ url: `${base}/go-home`, ...check })).toMatchObject({ result: "ok" });
+      expect(auth["/landing"]).toBe("Bearer s3cret-token");
+      expect(await probe({ url: `${base}/go-away`, ...check })).toMatchObject({ result: "ok" });
+      expect(auth["/go-away"]).toBe("Bearer s3cret-token");
+      expect("away" in auth).toBe(true);
+      expect(auth["away"]).toBeUndefined();
+    } finally {
+      for (const s of [home, away]) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    }
+  });
 });
 
 describe("probeHttp over TLS", () => {
