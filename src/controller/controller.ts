@@ -239,7 +239,7 @@ export class Controller {
   async onOutcome(o: ActionOutcome): Promise<void> {
     const { config, desired } = this.deps.getConfig();
     const deployment = o.action.deployment;
-    await this.deps.store.finish(deployment, o.key, o.finishedAt + config.remediation.settle);
+    await this.deps.store.finish(deployment, o.key, o.jobId, o.finishedAt + config.remediation.settle);
     const backoff = await this.deps.store.backoff(o.key);
     if (backoff)
       await this.deps.store.setBackoff(

@@ -100,7 +100,9 @@ export class Decider {
     const { config } = this.deps.getConfig();
     const r = config.remediation;
     const res = await this.deps.queue.enqueue({ action: p.action, actor, reason: p.reason });
-    if (!origin.manual && res.state === "added") {
+    // A rerun is a run too: an automatic one spends an attempt and budget like a new job (only
+    // a request folded into a job that has not started yet costs nothing).
+    if (!origin.manual && res.state !== "coalesced") {
       const backoff = recordAttempt(state.backoff[p.key], r.backoff, now);
       await this.deps.store.recordAutomatic({
         deployment: spec.name,

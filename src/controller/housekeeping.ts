@@ -94,7 +94,7 @@ export class Housekeeping {
         continue;
       }
       const settleUntil = now + this.deps.getConfig().config.remediation.settle;
-      await this.deps.store.finish(spec.name, entry.key, settleUntil);
+      await this.deps.store.finish(spec.name, entry.key, entry.jobId, settleUntil);
       state.settleUntil = Math.max(state.settleUntil ?? 0, settleUntil);
       this.deps.logger.warn(
         { deployment: spec.name, key: entry.key, jobId: entry.jobId },

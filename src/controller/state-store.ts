@@ -200,12 +200,23 @@ export class StateStore {
     await this.redis.hset(this.k.inflight(deployment), key, JSON.stringify({ jobId, since: at }));
   }
 
-  /** The action finished: no longer in flight; the deployment settles until `settleUntil`. */
-  async finish(deployment: string, key: string, settleUntil: number): Promise<void> {
-    const m = this.redis.multi();
-    m.hdel(this.k.inflight(deployment), key);
-    m.hset(this.k.settle(), deployment, String(settleUntil));
-    await exec(m);
+  /**
+   * Job `jobId` finished: the deployment settles until `settleUntil`, and the key is no longer in
+   * flight — unless its mark names another job. A request while the job ran scheduled a rerun
+   * and marked it; that rerun starts only after this job ends, and must stay marked until its
+   * own outcome (else the next pass sees nothing in flight and queues yet another run).
+   */
+  async finish(deployment: string, key: string, jobId: string, settleUntil: number): Promise<void> {
+    await this.redis.eval(
+      FINISH,
+      2,
+      this.k.inflight(deployment),
+      this.k.settle(),
+      key,
+      jobId,
+      deployment,
+      String(settleUntil),
+    );
   }
 
   async clearInFlight(deployment: string, key: string): Promise<void> {
@@ -343,6 +354,15 @@ export function attemptKeys(deployment: DeploymentSpec): string[] {
 const ZRANGE_EACH = `local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call("ZRANGE", key, 0, -1, "WITHSCORES") end
 return out`;
+
+/** HDEL the in-flight mark ARGV[1] if it names job ARGV[2]; set the settle time either way. */
+const FINISH = `local mark = redis.call("HGET", KEYS[1], ARGV[1])
+if mark then
+  local ok, entry = pcall(cjson.decode, mark)
+  if not ok or type(entry) ~= "table" or entry.jobId == ARGV[2] then redis.call("HDEL", KEYS[1], ARGV[1]) end
+end
+redis.call("HSET", KEYS[2], ARGV[3], ARGV[4])
+return 0`;
 
 const quarantineField = (deployment: string, host?: string) =>
   host === undefined ? deployment : `${deployment}/${host}`;

@@ -143,7 +143,12 @@ describe("controller with the real BullMQ queue and worker", () => {
     const second = await r.ctl.requestAction({ ...action }, { actor: "bob" });
     const third = await r.ctl.requestAction({ ...action }, { actor: "carol" });
     expect([second.enqueue, third.enqueue]).toEqual(["rerun-scheduled", "rerun-scheduled"]);
+    // The first run's outcome leaves the rerun (the last request) marked in flight: until its own
+    // outcome, passes see it and queue nothing more.
+    await until(() => r.outcomes.length === 1, 10_000);
+    expect((await r.store.inFlight("fedi")).map((e) => e.jobId)).toEqual([third.jobId]);
     await until(() => r.outcomes.length === 2, 10_000);
+    expect(await r.store.inFlight("fedi")).toEqual([]);
     const calls = flake.calls();
     const starts = calls.filter((c) => c.event === "start").map((c) => c.t);
     const ends = calls.filter((c) => c.event === "end").map((c) => c.t);

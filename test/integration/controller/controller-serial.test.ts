@@ -56,4 +56,21 @@ describe("controller: one read-decide-write section per deployment at a time", (
     expect(dry.actions.map((a) => a.decision)).toEqual(["planned"]);
     await expect(h.ctl.reconcile("nope")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
+
+  it("an automatic request that lands as a rerun spends an attempt and budget like a new job", async () => {
+    const h = rig();
+    h.healthyAll();
+    h.failUnit("a");
+    const first = await h.ctl.reconcile("fedi");
+    expect(first.actions.map((a) => a.enqueue)).toEqual(["added"]);
+    // The mark is gone (a lost report, an operator's edit) while the job still runs.
+    await h.store.clearInFlight("fedi", "restart__fedi__a");
+    h.clock.now += 60 * 60_000; // past backoff
+    const second = await h.ctl.reconcile("fedi");
+    expect(second.actions.map((a) => a.enqueue)).toEqual(["rerun-scheduled"]);
+    const state = await h.store.load(h.loaded.desired.deployments[0]!);
+    expect(state.budget.deployment).toHaveLength(2);
+    expect(state.attempts["restart__fedi__a"]).toHaveLength(2);
+    expect(state.inFlight.map((e) => e.jobId)).toEqual([second.actions[0]?.jobId]);
+  });
 });

@@ -7,7 +7,8 @@ import type { ActionQueue, ActionRequest, EnqueueResult } from "../../../src/que
  */
 export class RecordingQueue implements ActionQueue {
   readonly requests: ActionRequest[] = [];
-  readonly jobs = new Map<string, { jobId: string; state: "waiting" | "active"; rerun: boolean }>();
+  /** `rerun`: the id of the request stored to run after the active job, as BullMQ keeps it. */
+  readonly jobs = new Map<string, { jobId: string; state: "waiting" | "active"; rerun?: string }>();
   private seq = 0;
 
   async enqueue(req: ActionRequest): Promise<EnqueueResult> {
@@ -15,12 +16,12 @@ export class RecordingQueue implements ActionQueue {
     const key = actionKey(req.action);
     const job = this.jobs.get(key);
     if (job?.state === "waiting") return { state: "coalesced", jobId: job.jobId };
-    if (job?.state === "active") {
-      job.rerun = true;
-      return { state: "rerun-scheduled", jobId: job.jobId };
-    }
     const jobId = `${key}-${++this.seq}`;
-    this.jobs.set(key, { jobId, state: "waiting", rerun: false });
+    if (job?.state === "active") {
+      job.rerun = jobId;
+      return { state: "rerun-scheduled", jobId };
+    }
+    this.jobs.set(key, { jobId, state: "waiting" });
     return { state: "added", jobId };
   }
 
@@ -29,11 +30,12 @@ export class RecordingQueue implements ActionQueue {
     if (job) job.state = "active";
   }
 
-  /** The job ended; returns its id. */
+  /** The job ended; returns its id. A rerun asked for meanwhile becomes the key's waiting job. */
   finish(key: string): string {
     const job = this.jobs.get(key);
     if (!job) throw new Error(`no job for ${key}`);
-    this.jobs.delete(key);
+    if (job.rerun) this.jobs.set(key, { jobId: job.rerun, state: "waiting" });
+    else this.jobs.delete(key);
     return job.jobId;
   }
 

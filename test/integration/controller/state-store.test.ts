@@ -34,10 +34,19 @@ describe("state store", () => {
     expect(s.backoff["restart__fedi__a"]).toEqual({ attempts: 1, nextAt: 31_000 });
     expect(s.inFlight.map((e) => e.key).sort()).toEqual(["redeploy__fedi", "restart__fedi__a"]);
 
-    await store.finish("fedi", "restart__fedi__a", 500_000);
+    await store.finish("fedi", "restart__fedi__a", "j1", 500_000);
     const after = await store.load(spec);
     expect(after.inFlight.map((e) => e.key)).toEqual(["redeploy__fedi"]);
     expect(after.settleUntil).toBe(500_000);
+
+    // A rerun marked while j2 ran keeps its mark when j2's outcome comes in.
+    await store.markInFlight("fedi", "redeploy__fedi", "j3", 3_000);
+    await store.finish("fedi", "redeploy__fedi", "j2", 600_000);
+    const rerun = await store.load(spec);
+    expect(rerun.inFlight).toEqual([{ key: "redeploy__fedi", jobId: "j3", since: 3_000 }]);
+    expect(rerun.settleUntil).toBe(600_000);
+    await store.finish("fedi", "redeploy__fedi", "j3", 700_000);
+    expect((await store.load(spec)).inFlight).toEqual([]);
   });
 
   it("trims timestamps that left their window", async () => {
