@@ -196,6 +196,7 @@ export class Controller {
   async scheduledRedeploy(deployment: string): Promise<Decision> {
     this.spec(deployment);
     return this.serial.run(deployment, async () => {
+      if (this.follower()) throw new NixGuardError("CONFLICT", "not the leader: only the leader plans");
       const spec = this.spec(deployment);
       const action: Action = { kind: "redeploy", deployment, target: spec.target };
       const p: PlannedAction = { action, key: actionKey(action), reason: "schedule", hosts: [] };
@@ -348,13 +349,16 @@ export class Controller {
   async status(): Promise<ControllerStatus> {
     const { config, desired } = this.deps.getConfig();
     const now = this.now();
+    const { since, ...breaker } = this.follower()
+      ? await this.storedBreaker(desired)
+      : { ...this.fleetBreaker(desired, config.remediation.breaker), since: this.breaker?.since };
     return controllerStatus({
       config,
       desired,
       now,
       store: this.deps.store,
-      breaker: this.fleetBreaker(desired, config.remediation.breaker),
-      breakerSince: this.breaker?.since,
+      breaker,
+      breakerSince: since,
       ...(this.deps.leader ? { leader: this.deps.leader } : {}),
       ...(this.deps.timezone ? { timezone: this.deps.timezone } : {}),
     });
@@ -367,9 +371,30 @@ export class Controller {
 
   // ---- internals ----
 
+  /** Leader election is on and another process holds the lease. */
+  private follower(): boolean {
+    return this.deps.leader !== undefined && !this.deps.leader.isLeader();
+  }
+
+  /**
+   * A process that does not lead does not probe: its health maps are empty or stale, so the
+   * breaker it would work out from them means nothing. The leader's stored record is the breaker.
+   */
+  private async storedBreaker(desired: DesiredState): Promise<BreakerStatus & { since?: number }> {
+    const stored = await this.deps.store.breaker();
+    if (!stored) return { open: false, bad: 0, total: fleetKeys(desired).size };
+    return { open: stored.open, bad: stored.bad, total: stored.total, since: stored.since };
+  }
+
   /** Breaker over the whole fleet; an event and the gauge on every change, persisted across failover. */
   private async updateBreaker(now: number, record: boolean): Promise<BreakerStatus> {
     const { config, desired } = this.deps.getConfig();
+    if (this.follower()) {
+      // Read afresh when this process leads again: the record may have changed meanwhile.
+      this.breaker = undefined;
+      const { since: _since, ...status } = await this.storedBreaker(desired);
+      return status;
+    }
     const status = this.fleetBreaker(desired, config.remediation.breaker);
     if (!record) return status;
     if (this.breaker === undefined) {

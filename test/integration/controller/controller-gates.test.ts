@@ -135,4 +135,29 @@ describe("controller: gates end to end", () => {
     expect(d).toMatchObject({ decision: "enqueued", key: "redeploy__fedi" });
     expect(h.queue.requests[0]).toMatchObject({ actor: "schedule", reason: "schedule" });
   });
+
+  it("a process that does not lead takes the breaker from the leader's record and never writes it", async () => {
+    let leading = false;
+    const leader = { isLeader: () => leading, fencingToken: () => (leading ? 1 : undefined) };
+    const h = harness(env.redis(), { breaker: { unhealthyFraction: 0.5, minHosts: 3 } }, leader);
+    // The leader (another process) saw the fleet fail and opened the breaker; this one saw nothing.
+    await h.store.setBreaker({ open: true, since: T0 - 60_000, bad: 4, total: 5 });
+    const restart: Action = { kind: "restart", deployment: "fedi", host: "a", units: ["a.service"] };
+    const d = await h.ctl.requestAction(restart, { actor: "alice" });
+    expect(d).toMatchObject({ decision: "blocked", blockedBy: "breaker" });
+    expect(h.queue.requests).toEqual([]);
+    expect(await h.store.breaker()).toEqual({ open: true, since: T0 - 60_000, bad: 4, total: 5 });
+    expect((await h.events.list()).filter((e) => e.kind === "breaker")).toEqual([]);
+    expect((await h.ctl.status()).breaker).toMatchObject({ open: true, bad: 4, total: 5 });
+    await expect(h.ctl.scheduledRedeploy("fedi")).rejects.toMatchObject({ code: "CONFLICT" });
+
+    // Leading now, with every host healthy: it closes the breaker, once.
+    leading = true;
+    h.healthyAll();
+    expect(await h.ctl.requestAction(restart, { actor: "alice" })).toMatchObject({ decision: "enqueued" });
+    expect(await h.store.breaker()).toMatchObject({ open: false });
+    expect((await h.events.list()).filter((e) => e.kind === "breaker").map((e) => e.outcome)).toEqual([
+      "closed",
+    ]);
+  });
 });
