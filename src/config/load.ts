@@ -104,6 +104,11 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** redis.url may carry a password, a notify URL a webhook's token (Slack, Matrix hooks). */
+function holdsSecret(path: readonly PropertyKey[]): boolean {
+  return (path[0] === "redis" && path[1] === "url") || (path[0] === "notify" && path[2] === "url");
+}
+
 function toIssues(zodIssues: readonly z.core.$ZodIssue[], raw: unknown): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of zodIssues) {
@@ -117,7 +122,9 @@ function toIssues(zodIssues: readonly z.core.$ZodIssue[], raw: unknown): ConfigI
       out.push(...toIssues(issue.errors.flat(), raw));
       continue;
     }
-    const value = valueAt(raw, issue.path);
+    // A value is echoed back to help find the typo — except where it may hold a secret: it
+    // would reach the reload API's answer, a log line and stderr.
+    const value = holdsSecret(issue.path) ? undefined : valueAt(raw, issue.path);
     out.push({
       path: formatPath(issue.path),
       message: describe(issue),

@@ -96,6 +96,28 @@ describe("parseConfig", () => {
     expect(issuesOf(raw).map((i) => i.path)).toEqual(["deployments.web.hosts.web1.exporterUrl"]);
   });
 
+  it("never echoes a value that may hold a secret (redis password, webhook token)", () => {
+    const raw: any = base();
+    raw.redis = { url: "valkey://:hunter2@redis.internal:6379/0" };
+    raw.notify = [{ url: "ftp://hooks.example.org/services/T0/s3cr3t-hook", events: ["quarantine"] }];
+    let err: unknown;
+    try {
+      parseConfig(raw);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const { issues, message } = err as ConfigError;
+    expect(issues.map((i) => i.path).sort()).toEqual(["notify[0].url", "redis.url"]);
+    expect(issues.every((i) => i.value === undefined)).toBe(true);
+    expect(`${message} ${JSON.stringify(issues)}`).not.toMatch(/hunter2|s3cr3t/);
+    // Elsewhere the value still helps find the typo.
+    raw.redis = {};
+    raw.notify = [];
+    raw.deployments.web.hosts.web1.http[0].timeout = "5 parsecs";
+    expect(issuesOf(raw)[0]?.value).toBe("5 parsecs");
+  });
+
   it("refuses an invalid body regex", () => {
     const raw = base();
     (raw.deployments.web.hosts.web1.http[0] as any).expectBodyRegex = "(";
