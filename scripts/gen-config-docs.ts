@@ -84,7 +84,8 @@ const NOTES: Record<string, string> = {
     "Substring the body must contain",
   "api.listen": "`HOST:PORT` of the API and metrics listener; `[::]:9273` for IPv6",
   "api.tokens": "Bearer tokens, each read from a file; `read` may query, `admin` may also act",
-  "api.tokens[].name": "Shown in the audit trail of manual actions",
+  "api.tokens[].name":
+    "Shown in the audit trail of manual actions; unset: the file's name. Unique across tokens",
   "api.tokens[].file": "File holding the token (mode 0400, outside any store)",
   "api.tokens[].scope": "`read`: state, hosts, events; `admin`: also pause, resume, reconcile, quarantine",
   "api.bodyLimit": "Largest accepted request body, bytes",

@@ -1,8 +1,8 @@
 import { hash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import { basename } from "node:path";
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import type { Config } from "../config/schema.js";
+import { tokenName } from "../config/token-name.js";
 import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 
@@ -45,7 +45,7 @@ export function makeToken(name: string, scope: TokenScope, secret: string): ApiT
  */
 export function loadTokens(specs: Config["api"]["tokens"], logger: Logger): ApiToken[] {
   return specs.map((spec, i) => {
-    const name = spec.name ?? (basename(spec.file) || `token${i}`);
+    const name = tokenName(spec, i);
     let text: string;
     try {
       const mode = statSync(spec.file).mode;

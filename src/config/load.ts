@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { ConfigError, type ConfigIssue, NixGuardError } from "../errors.js";
 import { type DesiredState, expandDesiredState } from "./desired.js";
 import { type Config, ConfigSchema } from "./schema.js";
+import { tokenName } from "./token-name.js";
 
 export interface LoadedConfig {
   config: Config;
@@ -78,9 +79,13 @@ function checkCrossField(config: Config, issues: ConfigIssue[]): void {
   }
   const tokenNames = new Set<string>();
   config.api.tokens.forEach((t, i) => {
-    const name = t.name ?? `token${i}`;
-    if (tokenNames.has(name))
-      issues.push({ path: `api.tokens[${i}].name`, message: "duplicate token name", value: name });
+    const name = tokenName(t, i);
+    if (tokenNames.has(name)) {
+      const message = t.name
+        ? "duplicate token name"
+        : `duplicate token name (unnamed: named after its file, "${name}"); give it a name`;
+      issues.push({ path: `api.tokens[${i}].name`, message, value: name });
+    }
     tokenNames.add(name);
   });
 }

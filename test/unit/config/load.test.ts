@@ -118,6 +118,26 @@ describe("parseConfig", () => {
     expect(issuesOf(raw)[0]?.value).toBe("5 parsecs");
   });
 
+  it("refuses two tokens with one name, counting an unnamed token by its file's name as the API does", () => {
+    const raw: any = base();
+    raw.api = {
+      tokens: [
+        { name: "ops", file: "/run/credentials/nixguard.service/a", scope: "admin" },
+        { file: "/run/credentials/nixguard.service/ops", scope: "read" },
+        { file: "/run/credentials/nixguard.service/grafana", scope: "read" },
+      ],
+    };
+    expect(issuesOf(raw)).toEqual([
+      {
+        path: "api.tokens[1].name",
+        message: 'duplicate token name (unnamed: named after its file, "ops"); give it a name',
+        value: "ops",
+      },
+    ]);
+    raw.api.tokens[1].name = "ops-read";
+    expect(issuesOf(raw)).toEqual([]);
+  });
+
   it("refuses an invalid body regex", () => {
     const raw = base();
     (raw.deployments.web.hosts.web1.http[0] as any).expectBodyRegex = "(";
