@@ -45,6 +45,7 @@ import {
 import type { Manager } from "./manager.js";
 import type { SelfResources } from "./probes/self.js";
 import type { HostObservation } from "./probes/types.js";
+import { keyOfJobId } from "./queue/job-id.js";
 import { JobLogStore } from "./queue/job-log.js";
 import type { ActionJobData, ActionOutcome, QueueState } from "./queue/types.js";
 import { HostDetailMemo } from "./runtime/host-detail.js";
@@ -184,14 +185,21 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   async job(id: string): Promise<JobInfo> {
-    const job = await this.m.queue.queue.getJob(id);
+    return this.jobInfo(await this.findJob(id));
+  }
+
+  /**
+   * Only ids NixGuard makes (`<key>..<run>`) are looked up: BullMQ reads `<queue>:<id>` as the
+   * job's hash, so ids like `meta` or `id` would read its own keys (a bogus job, or WRONGTYPE).
+   */
+  private async findJob(id: string): Promise<Job<ActionJobData>> {
+    const job = keyOfJobId(id) === undefined ? undefined : await this.m.queue.queue.getJob(id);
     if (!job) throw new NotFoundError("job", id);
-    return this.jobInfo(job);
+    return job;
   }
 
   async *jobLog(id: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine> {
-    const job = await this.m.queue.queue.getJob(id);
-    if (!job) throw new NotFoundError("job", id);
+    const job = await this.findJob(id);
     if (!opts.follow) {
       yield* toLines(await this.logs.read(id));
       return;

@@ -237,3 +237,22 @@ describe("GET /api/v1/hosts/:name on the real control plane", () => {
     }
   });
 });
+
+describe("GET /api/v1/jobs/:id on the real queue", () => {
+  it("an id that names one of BullMQ's own keys is an unknown job (404), not a bogus job or an error", async () => {
+    const res = await fetch(`${manager.url}/api/v1/deployments/web/redeploy`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ force: true }),
+    });
+    expect(res.status).toBe(202);
+    const { jobId } = (await res.json()) as { jobId: string };
+    expect((await get(`/api/v1/jobs/${jobId}`)).status).toBe(200);
+    for (const id of ["meta", "id", "events", "wait", "de", "stalled-check"]) {
+      for (const path of [`/api/v1/jobs/${id}`, `/api/v1/jobs/${id}/log`]) {
+        const r = await get(path);
+        expect([path, r.status, r.body.resource]).toEqual([path, 404, "job"]);
+      }
+    }
+  });
+});
