@@ -3,6 +3,7 @@ import cron from "node-cron";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, NixGuardError } from "../errors.js";
 import { type DesiredState, expandDesiredState } from "./desired.js";
+import { formatDuration } from "./duration.js";
 import { type Config, ConfigSchema } from "./schema.js";
 import { tokenName } from "./token-name.js";
 
@@ -75,6 +76,13 @@ function checkCrossField(config: Config, issues: ConfigIssue[]): void {
       path: "leader.renew",
       message: "must be shorter than leader.lease",
       value: config.leader.renew,
+    });
+  }
+  if (config.worker.lockTtl <= config.nixops4.killGrace) {
+    issues.push({
+      path: "worker.lockTtl",
+      message: `must be longer than nixops4.killGrace (${formatDuration(config.nixops4.killGrace)}): an apply that cannot renew its lock is stopped that long before the lock expires`,
+      value: formatDuration(config.worker.lockTtl),
     });
   }
   const tokenNames = new Set<string>();

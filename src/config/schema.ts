@@ -265,8 +265,8 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       concurrency: z.number().int().min(1).max(64).default(4),
       shutdownGrace: Duration.prefault("2m"),
-      lockTtl: Duration.prefault("30s").meta({
-        description: "Flake-directory lock lease, renewed while an apply runs",
+      lockTtl: Duration.prefault("90s").meta({
+        description: "Flake-directory lock lease, renewed while an apply runs; longer than nixops4.killGrace",
       }),
       logLimitBytes: z.number().int().min(4096).default(1_048_576),
     })

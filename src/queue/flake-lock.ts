@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 
 /**
@@ -25,15 +26,31 @@ export interface FlakeLease {
 
 export interface FlakeLockOptions {
   ttlMs: number;
+  /**
+   * How long the holder needs to stop its apply (nixops4.killGrace): when no renewal has been
+   * confirmed, the lease is given up this long before it can expire in Redis, so the apply is
+   * gone before anyone else may take the directory. Default a third of the TTL.
+   */
+  stopBeforeExpiryMs?: number;
   logger?: Logger;
 }
 
 export class FlakeLock {
+  private readonly stopMs: number;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly opts: FlakeLockOptions,
-  ) {}
+  ) {
+    this.stopMs = opts.stopBeforeExpiryMs ?? Math.floor(opts.ttlMs / 3);
+    if (!(this.stopMs >= 0 && this.stopMs < opts.ttlMs)) {
+      throw new NixGuardError(
+        "USAGE",
+        `flake lock: the TTL (${opts.ttlMs} ms) must be longer than the time to stop an apply (${this.stopMs} ms)`,
+      );
+    }
+  }
 
   keyFor(flakeDir: string): string {
     // Hashed: a path can be long and contain characters one would rather not have in a key.
@@ -50,8 +67,9 @@ export class FlakeLock {
     const key = this.keyFor(flakeDir);
     // The value carries the owner after the token, for `holder()`; compare-and-* use all of it.
     const value = `${randomBytes(16).toString("hex")} ${owner}`;
+    const sentAt = Date.now();
     const ok = await this.redis.set(key, value, "PX", this.opts.ttlMs, "NX");
-    return ok === "OK" ? this.lease(key, value) : undefined;
+    return ok === "OK" ? this.lease(key, value, sentAt) : undefined;
   }
 
   /** Tries for at most `waitMs`, polling; undefined when the directory stayed busy. */
@@ -64,30 +82,52 @@ export class FlakeLock {
     }
   }
 
-  private lease(key: string, value: string): FlakeLease {
+  private lease(key: string, value: string, sentAt: number): FlakeLease {
     const lost = new AbortController();
     const log = this.opts.logger?.child({ component: "flake-lock", key });
-    let lastRenewed = Date.now();
+    const { ttlMs } = this.opts;
+    // The lock holds at least until `sentAt + ttl` of the last command that set its expiry: Redis
+    // applied it after we sent it. Counted here, not from a reply, so a renewal that never
+    // answers (a silent network) cannot keep the apply running past the point of safety.
+    let deadline: NodeJS.Timeout | undefined;
+    const confirmed = (sent: number) => {
+      clearTimeout(deadline);
+      deadline = setTimeout(
+        () => {
+          log?.error("flake lock renewal not confirmed in time: stopping the apply before it expires");
+          giveUp(new Error("flake lock not renewable"));
+        },
+        sent + ttlMs - this.stopMs - Date.now(),
+      );
+    };
+    const giveUp = (reason: Error) => {
+      clearTimeout(deadline);
+      clearInterval(timer);
+      lost.abort(reason);
+    };
+    let renewing = false;
     let released = false;
     const renew = async () => {
+      if (renewing || released || lost.signal.aborted) return; // one renewal in flight at a time
+      renewing = true;
+      const sent = Date.now();
       try {
-        const r = await this.redis.eval(RENEW, 1, key, value, this.opts.ttlMs);
-        if (r === 1) {
-          lastRenewed = Date.now();
-          return;
+        const r = await this.redis.eval(RENEW, 1, key, value, ttlMs);
+        if (released || lost.signal.aborted) return;
+        if (r === 1) confirmed(sent);
+        else {
+          log?.error("flake lock was taken over: stopping the apply");
+          giveUp(new Error("flake lock taken over"));
         }
-        log?.error("flake lock was taken over: stopping the apply");
-        lost.abort(new Error("flake lock taken over"));
-      } catch (err) {
-        // Redis away: the lock survives until its TTL, after which another worker may take it.
-        if (Date.now() - lastRenewed >= this.opts.ttlMs) {
-          log?.error({ err }, "flake lock could not be renewed for a whole TTL: stopping the apply");
-          lost.abort(new Error("flake lock not renewable"));
-        }
+      } catch {
+        // Redis away: the deadline decides; the next tick tries again.
+      } finally {
+        renewing = false;
       }
-      if (lost.signal.aborted) clearInterval(timer);
     };
-    const timer = setInterval(() => void renew(), Math.max(Math.floor(this.opts.ttlMs / 3), 50));
+    // At least two renewals fit between a confirmation and the deadline it sets.
+    const timer = setInterval(() => void renew(), Math.max(Math.floor((ttlMs - this.stopMs) / 3), 50));
+    confirmed(sentAt);
     return {
       key,
       lost: lost.signal,
@@ -95,6 +135,7 @@ export class FlakeLock {
         if (released) return;
         released = true;
         clearInterval(timer);
+        clearTimeout(deadline);
         await this.redis.eval(RELEASE, 1, key, value);
       },
     };

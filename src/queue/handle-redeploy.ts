@@ -88,7 +88,13 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
     throw new WaitingError();
   }
   if (result.outcome === "cancelled" && lease.lost.aborted) {
-    result = { ...result, message: "nixops4 apply stopped: the flake directory lock was lost" };
+    // Not "cancelled" (an apply that never ran): it ran and was cut off, maybe with hosts
+    // half-switched, so the controller must treat it as a failed apply (backoff, drift check).
+    result = {
+      ...result,
+      outcome: "failed",
+      message: "nixops4 apply stopped: the flake directory lock was lost",
+    };
   }
   writer.write(`\n[nixguard] ${stamp()} outcome ${result.outcome}: ${result.message}\n`);
   await writer.end(true);

@@ -57,7 +57,12 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     transportFor: opts.transportFor,
     nixops4: opts.nixops4,
     logs,
-    locks: new FlakeLock(client, opts.prefix, { ttlMs: opts.lockTtlMs, logger }),
+    locks: new FlakeLock(client, opts.prefix, {
+      ttlMs: opts.lockTtlMs,
+      // An apply told to stop gets SIGTERM, then SIGKILL after killGrace: gone before the lock is.
+      stopBeforeExpiryMs: opts.nixops4.killGrace,
+      logger,
+    }),
     lockWaitMs: opts.flakeLockWaitMs ?? 2_000,
     lockRetryMs: opts.flakeLockRetryMs ?? 10_000,
   };

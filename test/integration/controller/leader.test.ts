@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { LeaderElector } from "../../../src/controller/leader.js";
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics } from "../../../src/metrics.js";
+import { startProxy } from "../../helpers/tcp-proxy.js";
 import { harness, useRedis } from "./harness.js";
-import { startProxy } from "./tcp-proxy.js";
 
 const LEASE = 1_500;
 const RENEW = 500;

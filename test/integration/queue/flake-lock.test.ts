@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FlakeLock } from "../../../src/queue/flake-lock.js";
 import { type FakeFlake, makeFakeFlake, waitFor } from "../../helpers/fake-nixops4.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
+import { startProxy } from "../../helpers/tcp-proxy.js";
 import { desired, freshPrefix, makeRig, type Rig } from "./harness.js";
 
 let redis: TestRedis;
@@ -67,6 +68,32 @@ describe("FlakeLock", () => {
     await b!.release();
   });
 
+  it("a renewal that never answers: the holder gives the lease up while the lock still exists", async () => {
+    const proxy = await startProxy(redis.port);
+    const viaProxy = new Redis(proxy.port, "127.0.0.1", { maxRetriesPerRequest: null });
+    try {
+      const locks = new FlakeLock(viaProxy, freshPrefix(), { ttlMs: 1_500, stopBeforeExpiryMs: 600 });
+      const a = await locks.tryAcquire("/srv/flake", "job-a");
+      await new Promise((r) => setTimeout(r, 700)); // renewed a few times
+      expect(a!.lost.aborted).toBe(false);
+      proxy.freeze(); // a silent network: renewals are sent and never answered
+      expect(await waitFor(() => a!.lost.aborted, 3_000)).toBe(true);
+      // Given up with time to spare for stopping the apply: the lock has not expired yet.
+      const left = await client.pttl(a!.key);
+      expect(left).toBeGreaterThan(200);
+      expect((a!.lost.reason as Error).message).toBe("flake lock not renewable");
+    } finally {
+      viaProxy.disconnect();
+      await proxy.close();
+    }
+  });
+
+  it("refuses a TTL no longer than the time to stop an apply", () => {
+    expect(() => new FlakeLock(client, freshPrefix(), { ttlMs: 1_000, stopBeforeExpiryMs: 1_000 })).toThrow(
+      /must be longer than the time to stop an apply/,
+    );
+  });
+
   it("two workers on one flake directory never overlap (timestamps from the fake)", async () => {
     const f = makeFakeFlake("shared");
     flakes.push(f);
@@ -99,5 +126,29 @@ describe("FlakeLock", () => {
       .sort((x, y) => x.start - y.start);
     expect(runs).toHaveLength(3);
     for (let i = 1; i < runs.length; i++) expect(runs[i]!.start).toBeGreaterThanOrEqual(runs[i - 1]!.end);
+  });
+
+  it("an apply whose lock was taken over is stopped and reported failed (it may have switched hosts)", async () => {
+    const f = makeFakeFlake("stolen");
+    flakes.push(f);
+    f.control({ mode: "success", durationMs: 10_000 });
+    rig = await makeRig(redis.url, () => desired([{ name: "alpha", flake: f.dir }]));
+    const r = rig;
+    await r.startWorker({ lockTtlMs: 1_500 });
+    await r.queue.enqueue({
+      action: { kind: "redeploy", deployment: "alpha", target: "alpha" },
+      actor: "t",
+      reason: "t",
+    });
+    expect(await waitFor(() => f.calls().some((c) => c.event === "start"), 10_000)).toBe(true);
+    // Someone else holds the directory now (an expired lease taken over, an operator's hand).
+    const key = new FlakeLock(client, r.prefix, { ttlMs: 1_500 }).keyFor(f.dir);
+    await client.set(key, "stranger-token job-x", "PX", 10_000);
+    expect(await waitFor(() => r.outcomes.length === 1, 10_000)).toBe(true);
+    expect(r.outcomes[0]).toMatchObject({
+      outcome: "failed",
+      message: "nixops4 apply stopped: the flake directory lock was lost",
+    });
+    await client.del(key);
   });
 });

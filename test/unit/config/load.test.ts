@@ -138,6 +138,22 @@ describe("parseConfig", () => {
     expect(issuesOf(raw)).toEqual([]);
   });
 
+  it("needs a flake lock that outlives the time to stop an apply", () => {
+    const raw: any = base();
+    raw.nixops4 = { killGrace: "30s" };
+    raw.worker = { lockTtl: "30s" };
+    expect(issuesOf(raw)).toEqual([
+      {
+        path: "worker.lockTtl",
+        message:
+          "must be longer than nixops4.killGrace (30s): an apply that cannot renew its lock is stopped that long before the lock expires",
+        value: "30s",
+      },
+    ]);
+    raw.worker = {};
+    expect(issuesOf(raw)).toEqual([]); // the defaults fit
+  });
+
   it("refuses an invalid body regex", () => {
     const raw = base();
     (raw.deployments.web.hosts.web1.http[0] as any).expectBodyRegex = "(";
