@@ -95,3 +95,9 @@ export class FieldError extends Error {
     this.field = field;
   }
 }
+
+/** 429 for a request that would hold more than its share of a bounded resource (not the rate limit). */
+export class TooManyError extends Error {
+  readonly statusCode = 429;
+  readonly code = "TOO_MANY";
+}

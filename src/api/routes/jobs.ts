@@ -2,10 +2,17 @@ import type { FastifyInstance } from "fastify";
 import type { QueueState } from "../../queue/types.js";
 import type { RouteOptions } from "../app.js";
 import type { ControlPlane, LogLine } from "../control-plane.js";
-import { toHttpError } from "../http-error.js";
+import { TooManyError, toHttpError } from "../http-error.js";
 import { arr, int, obj, responses, str, strEnum } from "../schemas/common.js";
 import { JOB_STATES, JobSchema, LogLineSchema } from "../schemas/jobs.js";
 import { openSse, type SseStream } from "../sse.js";
+
+/**
+ * Each follower polls the job's log in Redis until the job ends (a waiting job: indefinitely), so
+ * a read token could otherwise open any number of them.
+ */
+export const MAX_FOLLOWERS = 64;
+export const MAX_FOLLOWERS_PER_TOKEN = 8;
 
 const JobIdParams = obj(
   { id: str({ pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$", description: "BullMQ job id" }) },
@@ -23,6 +30,8 @@ export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promi
   const { control } = opts;
   // Followers would hold app.close() open until their jobs end; shutdown ends them instead.
   const streams = new Set<SseStream>();
+  /** Open follow streams per token name: each polls Redis while it lasts. */
+  const followers = new Map<string, number>();
   app.addHook("preClose", async () => {
     for (const s of streams) s.end();
   });
@@ -81,9 +90,22 @@ export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promi
         const job = await control.job(id);
         return { jobId: id, state: job.state, lines };
       }
+      const who = req.principal?.name ?? "anonymous";
+      const mine = followers.get(who) ?? 0;
+      if (streams.size >= MAX_FOLLOWERS || mine >= MAX_FOLLOWERS_PER_TOKEN) {
+        throw new TooManyError(
+          `too many log followers (${mine} of ${MAX_FOLLOWERS_PER_TOKEN} for token "${who}", ${streams.size} of ${MAX_FOLLOWERS} in all): close one or read without follow`,
+        );
+      }
       const sse = openSse(reply);
       streams.add(sse);
-      await followLog(control, id, sse).finally(() => streams.delete(sse));
+      followers.set(who, mine + 1);
+      await followLog(control, id, sse).finally(() => {
+        streams.delete(sse);
+        const left = (followers.get(who) ?? 1) - 1;
+        if (left > 0) followers.set(who, left);
+        else followers.delete(who);
+      });
       return reply;
     },
   );

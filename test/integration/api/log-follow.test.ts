@@ -1,4 +1,5 @@
 import { afterEach, expect, test } from "vitest";
+import { MAX_FOLLOWERS_PER_TOKEN } from "../../../src/api/routes/jobs.js";
 import { readSse, type SseEvent } from "../../../src/cli/sse.js";
 import { ADMIN, type Listening, listen, READ } from "./server.js";
 
@@ -81,4 +82,31 @@ test("closing the server ends open followers instead of hanging", async () => {
   api = undefined;
   await closing;
   expect(await next()).toBeUndefined();
+});
+
+test("log followers are bounded per token; a closed follower frees its place", async () => {
+  api = await listen();
+  const { jobId } = await api.control.redeploy("fedi", { actor: "t", force: false });
+  api.control.startJob(jobId);
+  const url = `${api.url}/api/v1/jobs/${jobId}/log?follow=1`;
+  const follow = (token: string, signal?: AbortSignal) =>
+    fetch(url, { headers: { authorization: `Bearer ${token}` }, ...(signal ? { signal } : {}) });
+  const aborters = Array.from({ length: MAX_FOLLOWERS_PER_TOKEN }, () => new AbortController());
+  for (const a of aborters) expect((await follow(READ, a.signal)).status).toBe(200);
+  const refused = await follow(READ);
+  expect(refused.status).toBe(429);
+  expect(await refused.json()).toMatchObject({
+    code: "TOO_MANY",
+    message: expect.stringContaining("log followers"),
+  });
+  // Another token has its own share.
+  const other = new AbortController();
+  expect((await follow(ADMIN, other.signal)).status).toBe(200);
+  other.abort();
+  aborters[0]!.abort();
+  // The server notices the disconnect, and the place is free again.
+  const again = new AbortController();
+  aborters.push(again);
+  await expect.poll(async () => (await follow(READ, again.signal)).status, { timeout: 5000 }).toBe(200);
+  for (const a of aborters) a.abort();
 });
