@@ -275,7 +275,22 @@ export class Manager {
     this.loaded = next;
     const keep = new Set(allHosts(next.desired).map((h) => hostKey(h.deployment, h.name)));
     const removed = allHosts(prev.desired).filter((h) => !keep.has(hostKey(h.deployment, h.name)));
+    // Transports of kept hosts whose settings changed (address, user, port, kind) leave the cache
+    // before the scheduler asks for new ones: it would get the old object back otherwise, and
+    // keep probing the old address while restarts went to the new one.
+    const before = new Map(allHosts(prev.desired).map((h) => [hostKey(h.deployment, h.name), h]));
+    const stale: Transport[] = [];
+    for (const h of allHosts(next.desired)) {
+      const key = hostKey(h.deployment, h.name);
+      const old = before.get(key);
+      if (!old || JSON.stringify(old.transport) === JSON.stringify(h.transport)) continue;
+      const t = this.transports.get(key);
+      this.transports.delete(key);
+      if (t) stale.push(t);
+    }
     this.probes?.update(next.desired);
+    // The scheduler closes the ones it held once their probe is done; without one, none is in use.
+    if (!this.probes) for (const t of stale) await t.close().catch(() => undefined);
     this.health.retain(next.desired);
     for (const h of removed) {
       const key = hostKey(h.deployment, h.name);
@@ -289,16 +304,6 @@ export class Manager {
           { deployment: h.deployment, host: h.name, cancelled },
           "cancelled jobs of a removed host",
         );
-    }
-    // Transports of kept hosts may have changed (address, user, port): rebuild them lazily.
-    for (const h of allHosts(next.desired)) {
-      const key = hostKey(h.deployment, h.name);
-      const old = allHosts(prev.desired).find((p) => hostKey(p.deployment, p.name) === key);
-      if (old && JSON.stringify(old.transport) !== JSON.stringify(h.transport)) {
-        const t = this.transports.get(key);
-        this.transports.delete(key);
-        await t?.close().catch(() => undefined);
-      }
     }
     await this.events
       .append({

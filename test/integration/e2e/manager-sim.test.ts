@@ -25,6 +25,7 @@ let bin: SimBin;
 let dir: string;
 let control: SimControlClient;
 let manager: Manager;
+let raw: ReturnType<typeof simConfig>;
 const ADMIN = "e2e-admin-token-0123456789abcdef";
 const READ = "e2e-read-token-0123456789abcdef";
 const events: NixGuardEvent[] = [];
@@ -62,7 +63,7 @@ beforeAll(async () => {
   bin = writeSimBin(join(dir, "bin"), { controlUrl: sim.url });
   control = new SimControlClient(sim.url);
   writeSimFlakes(simLayout("fediversity"), join(dir, "flake"));
-  const raw = simConfig({
+  raw = simConfig({
     hosts: "fediversity",
     transport: "ssh",
     simUrl: sim.url,
@@ -240,5 +241,26 @@ describe("NixGuard against the simulated Fediversity fleet", () => {
     } finally {
       await follower.stop();
     }
+  });
+
+  it("a reload that changes a host's address probes the new address at once", async () => {
+    const probe = async () =>
+      (await api("/api/v1/hosts/pixelfed/probe", { method: "POST", body: "{}" })).body;
+    expect(await probe()).toMatchObject({ reachable: true });
+    const moved = structuredClone(raw) as any;
+    const dep = Object.values(moved.deployments).find((d: any) => d.hosts.pixelfed) as any;
+    const address = dep.hosts.pixelfed.address;
+    // Unknown to the simulator's fake ssh: "Could not resolve hostname", as a real ssh would say.
+    dep.hosts.pixelfed.address = "pixelfed-moved.invalid";
+    await manager.swap(parseConfig(moved));
+    try {
+      const obs = await probe();
+      expect(obs).toMatchObject({ reachable: false });
+      expect(JSON.stringify(obs.error)).toContain("pixelfed-moved.invalid");
+    } finally {
+      dep.hosts.pixelfed.address = address;
+      await manager.swap(parseConfig(moved));
+    }
+    expect(await probe()).toMatchObject({ reachable: true });
   });
 });
