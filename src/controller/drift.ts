@@ -38,13 +38,15 @@ export function hostsCoveredBy(action: Action, deployment: DeploymentSpec): stri
 
 /**
  * A pending host's generation can be recorded from this observation: the apply finished
- * (pending > 0) and the probe started after it, so it saw the result.
+ * (pending > 0) and the system was read by a probe that started after it, so it saw the result.
+ * Not the time of the last probe: one that could not reach the host (sshd restarting after the
+ * switch) carries the old system over, and recording that would call the apply's own switch drift.
  */
 export function generationToRecord(
   health: HostHealth,
   pendingFinishedAt: number | undefined,
 ): string | undefined {
   if (pendingFinishedAt === undefined || pendingFinishedAt === 0) return undefined;
-  if (!health.currentSystem || health.lastObservedAt === undefined) return undefined;
-  return health.lastObservedAt >= pendingFinishedAt ? health.currentSystem : undefined;
+  if (!health.currentSystem || health.systemAt === undefined) return undefined;
+  return health.systemAt >= pendingFinishedAt ? health.currentSystem : undefined;
 }

@@ -161,8 +161,15 @@ export function evaluateHost(
     lastObservedAt: obs.at,
     consecutiveUnreachable,
   };
-  const currentSystem = obs.facts?.currentSystem ?? prev?.currentSystem;
-  if (currentSystem !== undefined) health.currentSystem = currentSystem;
+  // The system is carried over a probe that could not read it, with the time it *was* read: an
+  // apply's generation must come from a reading taken after the apply (drift.ts).
+  if (obs.facts?.currentSystem !== undefined) {
+    health.currentSystem = obs.facts.currentSystem;
+    health.systemAt = obs.at;
+  } else if (prev?.currentSystem !== undefined) {
+    health.currentSystem = prev.currentSystem;
+    if (prev.systemAt !== undefined) health.systemAt = prev.systemAt;
+  }
   if (ctx.suppress && (failureSeen || !obs.reachable)) health.suppressed = true;
   return health;
 }

@@ -32,6 +32,8 @@ export interface HostHealth {
   reasons: string[];
   checks: Record<string, CheckHealth>;
   currentSystem?: string;
+  /** When currentSystem was read (an unreachable probe carries it over unread). */
+  systemAt?: number;
   lastObservedAt?: number;
   /** Failures seen while an action was in flight or settling: recorded, not counted. */
   suppressed?: boolean;

@@ -165,6 +165,7 @@ describe("controller: remediation ladder end to end", () => {
     h.observe("b", {
       state: "healthy",
       currentSystem: "/nix/store/ours-system",
+      systemAt: h.clock.now,
       lastObservedAt: h.clock.now,
     });
     h.clock.now += 2 * S;

@@ -5,7 +5,11 @@ import { fleetConfig, hostHealth } from "./fixtures.js";
 const spec = fleetConfig().desired.deployments[0]!;
 
 describe("drift", () => {
-  const h = hostHealth("a", "healthy", [], { currentSystem: "/nix/store/x-system", lastObservedAt: 100 });
+  const h = hostHealth("a", "healthy", [], {
+    currentSystem: "/nix/store/x-system",
+    systemAt: 100,
+    lastObservedAt: 100,
+  });
 
   it("is a system other than the recorded one, on a reachable host with no apply pending", () => {
     expect(isDrifted(h, "/nix/store/y-system", false)).toBe(true);
@@ -19,6 +23,10 @@ describe("drift", () => {
     expect(generationToRecord(h, 100)).toBe("/nix/store/x-system");
     expect(generationToRecord(h, 101)).toBeUndefined();
     expect(generationToRecord(h, 0)).toBeUndefined(); // still running
+    // A later probe that could not reach the host (sshd restarting after the switch) carries the
+    // old system over: not the apply's result, so nothing is recorded from it.
+    const carried = { ...h, state: "unreachable" as const, lastObservedAt: 200 };
+    expect(generationToRecord(carried, 150)).toBeUndefined();
   });
 
   it("an apply of the deployment covers every host; a host target only that host; restarts none", () => {

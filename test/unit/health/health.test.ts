@@ -211,6 +211,20 @@ describe("evaluateHost: resources and units", () => {
     expect(next.checks["old.service"]).toBeUndefined();
     expect(next.currentSystem).toBe(o.facts!.currentSystem);
   });
+
+  it("carries the system over a probe that could not read it, with the time it was read", () => {
+    const seen = obs("active");
+    seen.facts!.currentSystem = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system";
+    const lost = obs("active", ok, { reachable: false });
+    delete lost.facts;
+    const [first, second] = run([seen, lost]);
+    expect(first).toMatchObject({ currentSystem: seen.facts!.currentSystem, systemAt: 0, lastObservedAt: 0 });
+    expect(second).toMatchObject({
+      currentSystem: seen.facts!.currentSystem,
+      systemAt: 0,
+      lastObservedAt: 1000,
+    });
+  });
 });
 
 describe("judgeUnit", () => {
