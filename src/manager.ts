@@ -86,6 +86,10 @@ export class Manager {
   private readonly transports = new Map<string, Transport>();
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  /** start() has finished: a config reload may swap the config in. */
+  private started = false;
+  /** The tail of the reload chain: one reload at a time. */
+  private reloads: Promise<unknown> = Promise.resolve();
   /** The NixGuard host's own resources, measured every probe interval. */
   self: SelfResources | undefined;
   private readonly startedAt = Date.now();
@@ -227,6 +231,7 @@ export class Manager {
       },
       "NixGuard started",
     );
+    this.started = true;
   }
 
   /** Stops taking work, gives a running apply `worker.shutdownGrace`, then closes everything. */
@@ -251,10 +256,26 @@ export class Manager {
     this.logger.info("NixGuard stopped");
   }
 
-  /** Re-reads the config file. An invalid one is refused with its issues; the old one keeps running. */
-  async reloadFromFile(
-    file = this.loaded.file,
+  /**
+   * Re-reads the config file. An invalid one is refused with its issues; the old one keeps
+   * running. Reloads run one at a time (a SIGHUP and an API reload at once would interleave their
+   * swaps), and only between start and stop: before, the parts a swap updates do not exist yet.
+   */
+  reloadFromFile(file = this.loaded.file): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }> {
+    const run = this.reloads.then(() => this.reloadNow(file));
+    this.reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(
+    file: string | undefined,
   ): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }> {
+    if (!this.started || this.stopping) {
+      const message = this.stopping
+        ? "NixGuard is stopping"
+        : "NixGuard is still starting; reload once it runs";
+      return { ok: false, issues: [{ path: "", message }] };
+    }
     if (!file)
       return { ok: false, issues: [{ path: "", message: "NixGuard was not started from a config file" }] };
     let next: LoadedConfig;
@@ -313,10 +334,12 @@ export class Manager {
       })
       .catch(() => undefined);
     this.controller.reloaded();
-    if (this.schedules) {
-      // node-cron tasks are built from the schedule at start: rebuild them from the new one.
-      await this.schedules.stop();
-      this.schedules.start();
+    const schedules = this.schedules;
+    if (schedules) {
+      // node-cron tasks are built from the schedule at start: rebuild them from the new one —
+      // unless leadership was lost meanwhile (stopLeading dropped them: they must stay stopped).
+      await schedules.stop();
+      if (this.schedules === schedules) schedules.start();
     }
   }
 
@@ -395,11 +418,13 @@ export class Manager {
 
   private async stopLeading(): Promise<void> {
     const probes = this.probes;
+    const schedules = this.schedules;
+    // Both cleared before anything is awaited: a reload in progress must see them gone.
     this.probes = undefined;
+    this.schedules = undefined;
     if (!probes) return;
     this.logger.info("no longer leading: probing and planning stopped");
-    await Promise.allSettled([probes.stop(), this.controller.stop(), this.schedules?.stop()]);
-    this.schedules = undefined;
+    await Promise.allSettled([probes.stop(), this.controller.stop(), schedules?.stop()]);
   }
 
   private onHealth(h: HostHealth, prev: HostHealth | undefined): void {

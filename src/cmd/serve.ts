@@ -83,10 +83,14 @@ export async function runUntilSignalled(
     stopping = manager.stop();
   };
   const onHup = () => {
-    void manager.reloadFromFile().then((r) => {
-      if (r.ok) logger.info("config reloaded");
-      else logger.error({ issues: r.issues }, "config reload refused; the running config stays");
-    });
+    manager.reloadFromFile().then(
+      (r) => {
+        if (r.ok) logger.info("config reloaded");
+        else logger.error({ issues: r.issues }, "config reload refused; the running config stays");
+      },
+      // Not a bad file (that is `issues`) but a failure while swapping: logged, the daemon runs on.
+      (err) => logger.error({ err }, "config reload failed"),
+    );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeToken } from "../../../src/api/auth.js";
+import { loadConfigFile } from "../../../src/config/load.js";
+import { silentLogger } from "../../../src/log.js";
+import { Manager } from "../../../src/manager.js";
+import { startRedis, type TestRedis } from "../../helpers/redis.js";
+
+let redis: TestRedis;
+let dir: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  dir = mkdtempSync(join(tmpdir(), "nixguard-reload-"));
+});
+
+afterAll(async () => {
+  await redis?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("Manager.reloadFromFile", () => {
+  it("is refused before start and after stop; reloads at once run one after the other", async () => {
+    const file = join(dir, "nixguard.json");
+    const config = (hosts: string[]) => ({
+      redis: { url: redis.url, prefix: "reload" },
+      state: { dir: join(dir, "state"), runtimeDir: join(dir, "run") },
+      deployments: {
+        web: {
+          flake: "/var/lib/deploy",
+          hosts: Object.fromEntries(
+            hosts.map((h, i) => [h, { address: `10.0.0.${i + 1}`, units: ["nginx.service"] }]),
+          ),
+        },
+      },
+    });
+    writeFileSync(file, JSON.stringify(config(["web1"])));
+    const manager = new Manager({
+      loaded: loadConfigFile(file),
+      logger: silentLogger(),
+      roles: { controller: false, worker: false, api: true },
+      tokens: [makeToken("ops", "admin", "reload-admin-token-0123456789")],
+      listen: "127.0.0.1:0",
+      processMetrics: false,
+    });
+    // A SIGHUP during start-up: refused, not a crash on parts that do not exist yet.
+    expect(await manager.reloadFromFile()).toEqual({
+      ok: false,
+      issues: [{ path: "", message: "NixGuard is still starting; reload once it runs" }],
+    });
+    await manager.start();
+    try {
+      writeFileSync(file, JSON.stringify(config(["web1", "web2"])));
+      const both = await Promise.all([manager.reloadFromFile(), manager.reloadFromFile()]);
+      expect(both).toEqual([{ ok: true }, { ok: true }]);
+      expect(manager.current.desired.deployments[0]?.hosts.map((h) => h.name)).toEqual(["web1", "web2"]);
+    } finally {
+      await manager.stop();
+    }
+    expect(await manager.reloadFromFile()).toMatchObject({
+      ok: false,
+      issues: [{ message: "NixGuard is stopping" }],
+    });
+  }, 30_000);
+});
