@@ -4,6 +4,7 @@ import { type ApiToken, loadTokens } from "./api/auth.js";
 import { type ListeningApi, startServer } from "./api/server.js";
 import { allHosts, type HostSpec, hostKey } from "./config/desired.js";
 import { type LoadedConfig, loadConfigFile } from "./config/load.js";
+import { startOnlyChanges } from "./config/start-only.js";
 import { RuntimeControlPlane } from "./control-plane.js";
 import { Controller } from "./controller/controller.js";
 import { EventLog } from "./controller/events.js";
@@ -286,6 +287,8 @@ export class Manager {
       if (isNixGuardError(e)) return { ok: false, issues: [{ path: "", message: e.message }] };
       throw e;
     }
+    const startOnly = startOnlyChanges(this.loaded.config, next.config);
+    if (startOnly.length > 0) return { ok: false, issues: startOnly };
     await this.swap(next);
     return { ok: true };
   }

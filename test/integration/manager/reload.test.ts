@@ -56,6 +56,18 @@ describe("Manager.reloadFromFile", () => {
       const both = await Promise.all([manager.reloadFromFile(), manager.reloadFromFile()]);
       expect(both).toEqual([{ ok: true }, { ok: true }]);
       expect(manager.current.desired.deployments[0]?.hosts.map((h) => h.name)).toEqual(["web1", "web2"]);
+      // A setting only read at start: refused by name, and nothing of the file is applied.
+      writeFileSync(file, JSON.stringify({ ...config(["web1"]), probes: { interval: "5s" } }));
+      expect(await manager.reloadFromFile()).toEqual({
+        ok: false,
+        issues: [
+          {
+            path: "probes.interval",
+            message: "changed, but read only at start: restart NixGuard to apply it (nothing was reloaded)",
+          },
+        ],
+      });
+      expect(manager.current.desired.deployments[0]?.hosts).toHaveLength(2);
     } finally {
       await manager.stop();
     }
