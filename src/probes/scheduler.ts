@@ -287,7 +287,10 @@ export class ProbeScheduler {
       const result = obs.reachable ? "ok" : systemd.error?.code === "PROBE_TIMEOUT" ? "timeout" : "error";
       metrics.probesTotal.inc({ kind: "host", result });
       metrics.probeDuration.observe({ kind: "host" }, obs.durationMs / 1000);
-      if (!e.removed && !this.stopping.signal.aborted) this.deliver(e, obs);
+      // A reload that changed the host's spec meanwhile (units, checks) makes this observation
+      // the answer to another question: judged against the new spec, a unit added by the reload
+      // would count as "not reported by the host". The next probe asks the new one.
+      if (!e.removed && e.spec === spec && !this.stopping.signal.aborted) this.deliver(e, obs);
       return obs;
     } finally {
       clearTimeout(timer);

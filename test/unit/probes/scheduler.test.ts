@@ -162,8 +162,15 @@ describe("ProbeScheduler", () => {
     }
     expect(bursts.length).toBeGreaterThanOrEqual(10);
     expect(settled.length / bursts.length).toBeGreaterThanOrEqual(5);
-    const gaps = bursts.slice(1).map((b, i) => (b[0] as number) - (bursts[i]![0] as number));
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(35);
+    // Typically one slot apart. Not every gap: a slot whose timer fires late on a busy machine
+    // (this VM stalls > 5 ms about twice a second) sits closer to the next one.
+    const gaps = bursts
+      .slice(1)
+      .map((b, i) => (b[0] as number) - (bursts[i]![0] as number))
+      .sort((x, y) => x - y);
+    const median = gaps[Math.floor(gaps.length / 2)] as number;
+    expect(median).toBeGreaterThanOrEqual(40);
+    expect(median).toBeLessThanOrEqual(60);
   });
 
   it("skips a host whose previous probe still runs, and counts it", async () => {
@@ -253,6 +260,24 @@ describe("ProbeScheduler", () => {
     await sleep(20);
     expect(transports.get("a")).toHaveLength(2);
     expect(transports.get("a")![0]!.closed).toBe(true);
+  });
+
+  it("a probe that ran with a spec a reload replaced is not delivered (judged against the wrong units)", async () => {
+    const delivered: [string[], HostObservation][] = [];
+    const { s } = setup([host("a")], () => 80, {
+      onObservation: (spec, o) => delivered.push([spec.units.map((u) => u.id), o]),
+    });
+    const running = s.probeNow("d", "a");
+    await sleep(20);
+    const twoUnits = [
+      { id: "a.service", unit: "a.service", oneshot: false },
+      { id: "b.service", unit: "b.service", oneshot: false },
+    ];
+    s.update(desired(host("a", { units: twoUnits })));
+    await running;
+    expect(delivered).toEqual([]);
+    await s.probeNow("d", "a");
+    expect(delivered.map(([units]) => units)).toEqual([["a.service", "b.service"]]);
   });
 
   it("stop leaves no timers and closes every transport", async () => {
