@@ -10,7 +10,7 @@ import { Decider, type Decision } from "./decide.js";
 export type { Decision } from "./decide.js";
 
 import { type ControllerStatus, controllerStatus } from "./controller-status.js";
-import { hostsCoveredBy } from "./drift.js";
+import { hostsCoveredBy, hostsUnderRedeploy } from "./drift.js";
 import type { EventLog } from "./events.js";
 import { Housekeeping } from "./housekeeping.js";
 import { ReconcileLoop } from "./loop.js";
@@ -252,9 +252,22 @@ export class Controller {
     // An apply that ran may have switched hosts, even when it failed: their next observation is ours.
     const ran =
       o.outcome === "success" || o.outcome === "failed" || o.outcome === "panic" || o.outcome === "timeout";
-    if (covered.length > 0) {
-      if (ran) await this.deps.store.markGenerationPending(deployment, covered, o.finishedAt);
-      else await this.deps.store.clearGenerationPending(deployment, covered);
+    if (covered.length > 0 && spec) {
+      // Hosts another redeploy still in flight will switch (the rerun queued behind this job, a
+      // host target's apply beside the deployment's) stay pending until its outcome: recording
+      // their system now would make that apply's own switch look like drift.
+      const marks = await this.deps.store.inFlight(deployment);
+      const busy = hostsUnderRedeploy(
+        spec,
+        marks.map((e) => e.key),
+      );
+      const later = covered.filter((h) => busy.has(h));
+      const settled = covered.filter((h) => !busy.has(h));
+      if (later.length > 0) await this.deps.store.markGenerationPending(deployment, later, 0);
+      if (settled.length > 0) {
+        if (ran) await this.deps.store.markGenerationPending(deployment, settled, o.finishedAt);
+        else await this.deps.store.clearGenerationPending(deployment, settled);
+      }
     }
     const hosts = o.action.kind === "restart" ? [o.action.host] : covered;
     if (this.deps.reprobe) {

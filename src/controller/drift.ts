@@ -1,6 +1,6 @@
 import type { DeploymentSpec } from "../config/desired.js";
 import type { PolicyState } from "./policy-state.js";
-import type { Action, HostHealth } from "./types.js";
+import { type Action, actionKey, type HostHealth } from "./types.js";
 
 /**
  * Drift: a host runs a system NixGuard did not put there. Only a change after one of NixGuard's
@@ -49,4 +49,26 @@ export function generationToRecord(
   if (pendingFinishedAt === undefined || pendingFinishedAt === 0) return undefined;
   if (!health.currentSystem || health.systemAt === undefined) return undefined;
   return health.systemAt >= pendingFinishedAt ? health.currentSystem : undefined;
+}
+
+/** Hosts an action key is about: a restart's or host redeploy's host, or a deployment's hosts. */
+export function hostsOfKey(spec: DeploymentSpec, key: string): string[] {
+  for (const h of spec.hosts) {
+    if (key === actionKey({ kind: "restart", deployment: spec.name, host: h.name, units: [] }))
+      return [h.name];
+    if (key === actionKey({ kind: "redeploy", deployment: spec.name, target: "", host: h.name }))
+      return [h.name];
+  }
+  const whole = { kind: "redeploy", deployment: spec.name, target: "" } as const;
+  return key === actionKey(whole) ? hostsCoveredBy(whole, spec) : [];
+}
+
+/** Hosts that a redeploy still marked in flight will switch (its outcome records their system). */
+export function hostsUnderRedeploy(spec: DeploymentSpec, inFlightKeys: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const key of inFlightKeys) {
+    if (!key.startsWith("redeploy__")) continue;
+    for (const h of hostsOfKey(spec, key)) out.add(h);
+  }
+  return out;
 }

@@ -3,12 +3,12 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { ActionQueue } from "../queue/types.js";
-import { generationToRecord, hostsCoveredBy, isDrifted } from "./drift.js";
+import { generationToRecord, hostsOfKey, isDrifted } from "./drift.js";
 import { resetAfterHealth } from "./policy/backoff.js";
 import { describeScope, pauseLabel } from "./policy/types.js";
 import type { PolicyState } from "./policy-state.js";
 import type { StateStore } from "./state-store.js";
-import { actionKey, type HostHealth, type NixGuardEvent } from "./types.js";
+import type { HostHealth, NixGuardEvent } from "./types.js";
 
 export interface HousekeepingDeps {
   getConfig: () => LoadedConfig;
@@ -176,13 +176,3 @@ export class Housekeeping {
 }
 
 /** Hosts whose health earns back a key's backoff. */
-function hostsOfKey(spec: DeploymentSpec, key: string): string[] {
-  for (const h of spec.hosts) {
-    if (key === actionKey({ kind: "restart", deployment: spec.name, host: h.name, units: [] }))
-      return [h.name];
-    if (key === actionKey({ kind: "redeploy", deployment: spec.name, target: "", host: h.name }))
-      return [h.name];
-  }
-  const whole = { kind: "redeploy", deployment: spec.name, target: "" } as const;
-  return key === actionKey(whole) ? hostsCoveredBy(whole, spec) : [];
-}

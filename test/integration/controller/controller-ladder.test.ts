@@ -183,6 +183,39 @@ describe("controller: remediation ladder end to end", () => {
     expect((await h.events.list()).some((e) => e.kind === "drift" && e.host === "b")).toBe(true);
   });
 
+  it("a rerun queued behind an apply keeps its hosts pending: its own switch is not drift", async () => {
+    const h = harness(env.redis(), { settle: "1s" });
+    h.healthyAll();
+    const redeploy = { kind: "redeploy", deployment: "fedi", target: "fedi" } as const;
+    expect((await h.ctl.requestAction(redeploy, { actor: "alice" })).enqueue).toBe("added");
+    h.queue.start("redeploy__fedi");
+    expect((await h.ctl.requestAction(redeploy, { actor: "bob" })).enqueue).toBe("rerun-scheduled");
+    h.clock.now += 30 * S;
+    await h.finish("redeploy__fedi"); // alice's apply; bob's now waits
+    h.clock.now += 1 * S;
+    h.observe("b", { state: "healthy", currentSystem: "/nix/store/first-system", systemAt: h.clock.now });
+    h.clock.now += 2 * S;
+    await h.ctl.reconcile("fedi");
+    const state = await h.store.load(h.loaded.desired.deployments[0]!);
+    expect(state.generations["b"]).toBeUndefined();
+    expect(state.generationPending["b"]).toBe(0);
+
+    // bob's apply switches b again: NixGuard's doing, recorded after its outcome, never drift.
+    h.queue.start("redeploy__fedi");
+    h.observe("b", { state: "healthy", currentSystem: "/nix/store/second-system", systemAt: h.clock.now });
+    expect((await h.ctl.reconcile("fedi")).actions).toEqual([]);
+    h.clock.now += 30 * S;
+    await h.finish("redeploy__fedi");
+    h.clock.now += 1 * S;
+    h.observe("b", { state: "healthy", currentSystem: "/nix/store/second-system", systemAt: h.clock.now });
+    h.clock.now += 2 * S;
+    expect((await h.ctl.reconcile("fedi")).actions).toEqual([]);
+    expect((await h.store.load(h.loaded.desired.deployments[0]!)).generations["b"]).toBe(
+      "/nix/store/second-system",
+    );
+    expect((await h.events.list()).filter((e) => e.kind === "drift")).toEqual([]);
+  });
+
   it("with drift: alert, reports drift but does not redeploy", async () => {
     const h = harness(env.redis(), { drift: "alert" });
     h.healthyAll();
