@@ -316,6 +316,9 @@ export class Manager {
     // The scheduler closes the ones it held once their probe is done; without one, none is in use.
     if (!this.probes) for (const t of stale) await t.close().catch(() => undefined);
     this.health.retain(next.desired);
+    await this.store
+      .forgetHosts(removed)
+      .catch((err) => this.logger.warn({ err }, "could not forget removed hosts' generations"));
     for (const h of removed) {
       const key = hostKey(h.deployment, h.name);
       forgetHost(this.metrics, h.deployment, h.name);

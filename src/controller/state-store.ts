@@ -298,6 +298,20 @@ export class StateStore {
     await this.redis.hdel(this.k.generationPending(), ...hosts.map((h) => `${deployment}/${h}`));
   }
 
+  /**
+   * Hosts removed from the config: their recorded system, pending mark and drift go, so a host
+   * added later under the same name starts afresh instead of showing drift at once.
+   */
+  async forgetHosts(hosts: readonly { deployment: string; name: string }[]): Promise<void> {
+    if (hosts.length === 0) return;
+    const fields = hosts.map((h) => `${h.deployment}/${h.name}`);
+    await this.policyWrite((m) => {
+      m.hdel(this.k.generation(), ...fields);
+      m.hdel(this.k.generationPending(), ...fields);
+      m.hdel(this.k.drift(), ...fields);
+    });
+  }
+
   async recordGeneration(deployment: string, host: string, system: string): Promise<void> {
     const field = `${deployment}/${host}`;
     await exec(

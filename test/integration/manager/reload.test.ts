@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe("Manager.reloadFromFile", () => {
-  it("is refused before start and after stop; reloads at once run one after the other", async () => {
+  it("is refused before start and after stop, runs one at a time, refuses start-only changes, forgets removed hosts", async () => {
     const file = join(dir, "nixguard.json");
     const config = (hosts: string[]) => ({
       redis: { url: redis.url, prefix: "reload" },
@@ -68,6 +68,16 @@ describe("Manager.reloadFromFile", () => {
         ],
       });
       expect(manager.current.desired.deployments[0]?.hosts).toHaveLength(2);
+      // A removed host's recorded system goes with it: the same name added later starts afresh.
+      await manager.store.recordGeneration("web", "web2", "/nix/store/x-system");
+      await manager.store.setDrift("web", "web2", 1);
+      writeFileSync(file, JSON.stringify(config(["web1"])));
+      expect(await manager.reloadFromFile()).toEqual({ ok: true });
+      writeFileSync(file, JSON.stringify(config(["web1", "web2"])));
+      expect(await manager.reloadFromFile()).toEqual({ ok: true });
+      const state = await manager.store.load(manager.current.desired.deployments[0]!);
+      expect(state.generations).toEqual({});
+      expect((await manager.store.policyRecords()).drift).toEqual({});
     } finally {
       await manager.stop();
     }
