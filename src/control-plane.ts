@@ -308,7 +308,8 @@ export class RuntimeControlPlane implements ControlPlane {
 
   async resume(req: ResumeRequest, ctx: CommandContext): Promise<ResumeResult> {
     try {
-      return { resumed: toPauseInfo(await this.m.controller.resume(this.policyScope(req.scope), ctx.actor)) };
+      const scope = (await this.pausedScope(req.scope)) ?? this.policyScope(req.scope);
+      return { resumed: toPauseInfo(await this.m.controller.resume(scope, ctx.actor)) };
     } catch (e) {
       if ((e as { code?: string }).code === "NOT_FOUND")
         throw new NotFoundError("pause", describe(req.scope));
@@ -416,6 +417,26 @@ export class RuntimeControlPlane implements ControlPlane {
       quarantined: ctl.quarantined.some((q) => q.deployment === d.name),
       ...(lastDeploy ? { lastDeploy } : {}),
     };
+  }
+
+  /**
+   * A stored pause of this scope, when exactly one matches: found among the pauses themselves, not
+   * the config, so a pause of a host or deployment a reload removed can still be lifted (it would
+   * apply again if the name came back).
+   */
+  private async pausedScope(scope: PauseScope): Promise<PolicyScope | undefined> {
+    if (scope.kind === "global") return undefined;
+    const { pauses } = await this.m.store.policyRecords();
+    const matches = pauses
+      .map((p) => p.scope)
+      .filter((p) =>
+        scope.kind === "deployment"
+          ? p.kind === "deployment" && p.deployment === scope.deployment
+          : p.kind === "host" &&
+            p.host === scope.host &&
+            (scope.deployment === undefined || p.deployment === scope.deployment),
+      );
+    return matches.length === 1 ? matches[0] : undefined;
   }
 
   private policyScope(scope: PauseScope): PolicyScope {

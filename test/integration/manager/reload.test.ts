@@ -8,6 +8,7 @@ import { silentLogger } from "../../../src/log.js";
 import { Manager } from "../../../src/manager.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 
+const ADMIN = "reload-admin-token-0123456789";
 let redis: TestRedis;
 let dir: string;
 
@@ -41,7 +42,7 @@ describe("Manager.reloadFromFile", () => {
       loaded: loadConfigFile(file),
       logger: silentLogger(),
       roles: { controller: false, worker: false, api: true },
-      tokens: [makeToken("ops", "admin", "reload-admin-token-0123456789")],
+      tokens: [makeToken("ops", "admin", ADMIN)],
       listen: "127.0.0.1:0",
       processMetrics: false,
     });
@@ -71,8 +72,20 @@ describe("Manager.reloadFromFile", () => {
       // A removed host's recorded system goes with it: the same name added later starts afresh.
       await manager.store.recordGeneration("web", "web2", "/nix/store/x-system");
       await manager.store.setDrift("web", "web2", 1);
+      const post = (path: string, body: unknown) =>
+        fetch(`${manager.url}${path}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+      expect((await post("/api/v1/pause", { scope: "host/web2", reason: "disk swap" })).status).toBe(200);
       writeFileSync(file, JSON.stringify(config(["web1"])));
       expect(await manager.reloadFromFile()).toEqual({ ok: true });
+      // Its pause can still be lifted, although the config no longer names the host.
+      const resumed = await post("/api/v1/resume", { scope: "host/web2", reason: "disk swapped" });
+      expect(resumed.status).toBe(200);
+      expect((await manager.store.policyRecords()).pauses).toEqual([]);
+      expect((await post("/api/v1/resume", { scope: "host/web2", reason: "disk swapped" })).status).toBe(404);
       writeFileSync(file, JSON.stringify(config(["web1", "web2"])));
       expect(await manager.reloadFromFile()).toEqual({ ok: true });
       const state = await manager.store.load(manager.current.desired.deployments[0]!);
