@@ -12,6 +12,7 @@ import { LeaderElector } from "./controller/leader.js";
 import { Notifier } from "./controller/notify.js";
 import type { PolicyMirror } from "./controller/policy-mirror.js";
 import { Scheduler } from "./controller/schedule.js";
+import { KeyedSerial } from "./controller/serial.js";
 import { StateStore } from "./controller/state-store.js";
 import type { HostHealth } from "./controller/types.js";
 import { ConfigError, type ConfigIssue, isNixGuardError } from "./errors.js";
@@ -89,8 +90,8 @@ export class Manager {
   private stopping = false;
   /** start() has finished: a config reload may swap the config in. */
   private started = false;
-  /** The tail of the reload chain: one reload at a time. */
-  private reloads: Promise<unknown> = Promise.resolve();
+  /** One config reload at a time. */
+  private readonly reloads = new KeyedSerial();
   /** The NixGuard host's own resources, measured every probe interval. */
   self: SelfResources | undefined;
   private readonly startedAt = Date.now();
@@ -263,9 +264,7 @@ export class Manager {
    * swaps), and only between start and stop: before, the parts a swap updates do not exist yet.
    */
   reloadFromFile(file = this.loaded.file): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }> {
-    const run = this.reloads.then(() => this.reloadNow(file));
-    this.reloads = run.catch(() => undefined);
-    return run;
+    return this.reloads.run("reload", () => this.reloadNow(file));
   }
 
   private async reloadNow(
@@ -297,14 +296,16 @@ export class Manager {
   async swap(next: LoadedConfig): Promise<void> {
     const prev = this.loaded;
     this.loaded = next;
-    const keep = new Set(allHosts(next.desired).map((h) => hostKey(h.deployment, h.name)));
-    const removed = allHosts(prev.desired).filter((h) => !keep.has(hostKey(h.deployment, h.name)));
+    const nextHosts = allHosts(next.desired);
+    const keep = new Set(nextHosts.map((h) => hostKey(h.deployment, h.name)));
+    const prevHosts = allHosts(prev.desired);
+    const removed = prevHosts.filter((h) => !keep.has(hostKey(h.deployment, h.name)));
     // Transports of kept hosts whose settings changed (address, user, port, kind) leave the cache
     // before the scheduler asks for new ones: it would get the old object back otherwise, and
     // keep probing the old address while restarts went to the new one.
-    const before = new Map(allHosts(prev.desired).map((h) => [hostKey(h.deployment, h.name), h]));
+    const before = new Map(prevHosts.map((h) => [hostKey(h.deployment, h.name), h]));
     const stale: Transport[] = [];
-    for (const h of allHosts(next.desired)) {
+    for (const h of nextHosts) {
       const key = hostKey(h.deployment, h.name);
       const old = before.get(key);
       if (!old || JSON.stringify(old.transport) === JSON.stringify(h.transport)) continue;
@@ -336,7 +337,7 @@ export class Manager {
       .append({
         time: Date.now(),
         kind: "config",
-        reason: `config reloaded: ${allHosts(next.desired).length} host(s), ${removed.length} removed`,
+        reason: `config reloaded: ${nextHosts.length} host(s), ${removed.length} removed`,
       })
       .catch(() => undefined);
     this.controller.reloaded();

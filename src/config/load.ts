@@ -108,7 +108,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+/** The value at a path of a parsed or raw config object (undefined where the path ends early). */
+export function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = raw;
   for (const p of path) {
     if (v === null || typeof v !== "object") return undefined;

@@ -1,4 +1,5 @@
 import type { ConfigIssue } from "../errors.js";
+import { valueAt } from "./load.js";
 import type { Config } from "./schema.js";
 
 /**
@@ -21,13 +22,10 @@ const START_ONLY: readonly (readonly string[])[] = [
   ["leader"],
 ];
 
-const at = (config: Config, path: readonly string[]): unknown =>
-  path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
-
 /** One issue per start-only setting that differs between the running config and the new one. */
 export function startOnlyChanges(running: Config, next: Config): ConfigIssue[] {
   return START_ONLY.filter(
-    (path) => JSON.stringify(at(running, path)) !== JSON.stringify(at(next, path)),
+    (path) => JSON.stringify(valueAt(running, path)) !== JSON.stringify(valueAt(next, path)),
   ).map((path) => ({
     path: path.join("."),
     message: "changed, but read only at start: restart NixGuard to apply it (nothing was reloaded)",

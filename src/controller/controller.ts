@@ -149,7 +149,7 @@ export class Controller {
     const started = performance.now();
     const { config } = this.deps.getConfig();
     // Checked at the pass's turn, not the request's: the lease may have moved meanwhile.
-    if (!dryRun && this.deps.leader && !this.deps.leader.isLeader()) {
+    if (!dryRun && this.follower()) {
       throw new NixGuardError("CONFLICT", "not the leader: only the leader plans");
     }
     const spec = this.spec(deployment);

@@ -174,5 +174,3 @@ export class Housekeeping {
     this.driftShown.set(host, value);
   }
 }
-
-/** Hosts whose health earns back a key's backoff. */
