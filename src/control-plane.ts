@@ -1,4 +1,5 @@
 import type { Job } from "bullmq";
+import type { Action, ActionJobData, ActionOutcome } from "./action.js";
 import {
   type CommandContext,
   type CommandResult,
@@ -35,19 +36,13 @@ import { selfReasons } from "./controller/health.js";
 import { activePauses } from "./controller/policy/pause.js";
 import { activeQuarantines } from "./controller/policy/quarantine.js";
 import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
-import {
-  type Action,
-  type BlockReason,
-  HOST_STATES,
-  type HostHealth,
-  type HostState,
-} from "./controller/types.js";
+import { type BlockReason, HOST_STATES, type HostHealth, type HostState } from "./controller/types.js";
 import type { Manager } from "./manager.js";
 import type { SelfResources } from "./probes/self.js";
 import type { HostObservation } from "./probes/types.js";
 import { keyOfJobId } from "./queue/job-id.js";
 import { JobLogStore } from "./queue/job-log.js";
-import type { ActionJobData, ActionOutcome, QueueState } from "./queue/types.js";
+import type { QueueState } from "./queue/types.js";
 import { HostDetailMemo } from "./runtime/host-detail.js";
 import { lastDeployKey } from "./runtime/last-deploy.js";
 import { VERSION } from "./version.js";

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { Redis } from "ioredis";
+import type { ActionOutcome } from "./action.js";
 import { type ApiToken, loadTokens } from "./api/auth.js";
 import { type ListeningApi, startServer } from "./api/server.js";
 import { allHosts, type HostSpec, hostKey } from "./config/desired.js";
@@ -23,7 +24,6 @@ import { probeSelf, publishSelf, type SelfResources } from "./probes/self.js";
 import { createTransport } from "./probes/transports/index.js";
 import type { HostObservation, Transport } from "./probes/types.js";
 import { BullActionQueue } from "./queue/producer.js";
-import type { ActionOutcome } from "./queue/types.js";
 import { type ActionWorker, startWorker } from "./queue/worker.js";
 import { createRedis } from "./redis/connection.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";

@@ -1,8 +1,9 @@
+import type { Action, ActionOutcomeKind, EnqueueResult } from "../action.js";
 import type { Config } from "../config/schema.js";
-import type { Action, BlockReason, HostHealth, HostState, NixGuardEvent } from "../controller/types.js";
+import type { BlockReason, HostHealth, HostState, NixGuardEvent } from "../controller/types.js";
 import { type ConfigIssue, NixGuardError } from "../errors.js";
 import type { HostObservation } from "../probes/types.js";
-import type { ActionOutcomeKind, EnqueueResult, QueueState } from "../queue/types.js";
+import type { QueueState } from "../queue/types.js";
 
 /**
  * Everything the REST API reads from and asks of the rest of NixGuard. The API never touches

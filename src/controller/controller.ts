@@ -1,10 +1,11 @@
+import { type Action, type ActionOutcome, actionKey } from "../action.js";
 import type { DeploymentSpec, DesiredState } from "../config/desired.js";
 import { allHosts, hostKey } from "../config/desired.js";
 import type { LoadedConfig } from "../config/load.js";
 import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import type { ActionOutcome, ActionQueue } from "../queue/types.js";
+import type { ActionQueue } from "../queue/types.js";
 import { Decider, type Decision } from "./decide.js";
 
 export type { Decision } from "./decide.js";
@@ -27,7 +28,7 @@ import {
 import { type PlannedAction, reconcileDeployment } from "./reconciler.js";
 import { KeyedSerial } from "./serial.js";
 import type { StateStore } from "./state-store.js";
-import { type Action, actionKey, type HostHealth, type NixGuardEvent } from "./types.js";
+import type { HostHealth, NixGuardEvent } from "./types.js";
 
 export interface LeaderView {
   isLeader(): boolean;

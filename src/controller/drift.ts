@@ -1,6 +1,7 @@
+import { type Action, actionKey } from "../action.js";
 import type { DeploymentSpec } from "../config/desired.js";
 import type { PolicyState } from "./policy-state.js";
-import { type Action, actionKey, type HostHealth } from "./types.js";
+import type { HostHealth } from "./types.js";
 
 /**
  * Drift: a host runs a system NixGuard did not put there. Only a change after one of NixGuard's

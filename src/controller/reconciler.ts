@@ -1,3 +1,4 @@
+import { type Action, actionKey } from "../action.js";
 import type { DeploymentSpec, HostSpec } from "../config/desired.js";
 import { formatDuration } from "../config/duration.js";
 import { driftedHosts } from "./drift.js";
@@ -5,7 +6,7 @@ import { budgetExhausted } from "./policy/budget.js";
 import { activeQuarantines } from "./policy/quarantine.js";
 import type { RemediationConfig } from "./policy/types.js";
 import type { PolicyState } from "./policy-state.js";
-import { type Action, actionKey, type CheckHealth, type HostHealth } from "./types.js";
+import type { CheckHealth, HostHealth } from "./types.js";
 
 export interface PlannedAction {
   action: Action;

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ChainableCommander, Redis } from "ioredis";
+import { actionKey } from "../action.js";
 import type { DeploymentSpec } from "../config/desired.js";
 import type { Logger } from "../log.js";
 import type { InFlightEntry } from "./policy/inflight.js";
@@ -12,7 +13,6 @@ import {
 } from "./policy/types.js";
 import { PolicyMirror, type PolicyRecords } from "./policy-mirror.js";
 import type { PolicyState } from "./policy-state.js";
-import { actionKey } from "./types.js";
 
 export interface BreakerRecord {
   open: boolean;

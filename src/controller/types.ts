@@ -1,4 +1,5 @@
-/** Shared vocabulary of the controller: health as judged, actions as planned. */
+/** Shared vocabulary of the controller: health as judged, events as recorded. */
+import type { ActionKind } from "../action.js";
 
 export type HostState = "healthy" | "degraded" | "failing" | "unreachable" | "unknown";
 export const HOST_STATES: readonly HostState[] = ["healthy", "degraded", "failing", "unreachable", "unknown"];
@@ -41,13 +42,6 @@ export interface HostHealth {
   consecutiveUnreachable?: number;
 }
 
-export type Action =
-  | { kind: "restart"; deployment: string; host: string; units: string[] }
-  | { kind: "redeploy"; deployment: string; target: string; host?: string }
-  | { kind: "quarantine"; deployment: string; host?: string };
-
-export type ActionKind = Action["kind"];
-
 export type BlockReason =
   | "mode"
   | "paused"
@@ -67,21 +61,6 @@ export const BLOCK_REASONS: readonly BlockReason[] = [
   "budget",
   "quarantine",
 ];
-
-/**
- * Job / action key: BullMQ refuses ':' in custom ids, names cannot contain "__" (grammar.ts),
- * so `__` separates parts unambiguously.
- */
-export function actionKey(a: Action): string {
-  switch (a.kind) {
-    case "restart":
-      return `restart__${a.deployment}__${a.host}`;
-    case "redeploy":
-      return a.host ? `redeploy__${a.deployment}__${a.host}` : `redeploy__${a.deployment}`;
-    case "quarantine":
-      return a.host ? `quarantine__${a.deployment}__${a.host}` : `quarantine__${a.deployment}`;
-  }
-}
 
 export type EventKind =
   | "detect"

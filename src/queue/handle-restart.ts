@@ -1,9 +1,9 @@
 import { WaitingError } from "bullmq";
+import type { ActionOutcomeKind } from "../action.js";
 import { unitName } from "../config/grammar.js";
 import { isNixGuardError } from "../errors.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { stamp } from "./job-context.js";
-import type { ActionOutcomeKind } from "./types.js";
 
 /** Pure: a transport error as an outcome. */
 export function restartErrorOutcome(err: unknown): ActionOutcomeKind {

@@ -1,11 +1,11 @@
 import type { Job } from "bullmq";
+import type { ActionJobData, ActionOutcomeKind } from "../action.js";
 import type { DesiredState, HostSpec } from "../config/desired.js";
 import type { Logger } from "../log.js";
 import type { Transport } from "../probes/types.js";
 import type { FlakeLock } from "./flake-lock.js";
 import type { JobLogStore } from "./job-log.js";
 import type { Nixops4Settings } from "./nixops4.js";
-import type { ActionJobData, ActionOutcomeKind } from "./types.js";
 
 /** What a job handler needs; built once per worker. */
 export interface HandlerDeps {

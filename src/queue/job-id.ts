@@ -1,4 +1,4 @@
-import type { ActionRequest } from "./types.js";
+import type { ActionRequest } from "../action.js";
 
 /**
  * Job ids derive from the action key: `<actionKey>..<run>` (`redeploy__fediversity..17`).

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
+import type { ActionOutcomeKind } from "../action.js";
 import { nixops4ExtraArgs, nixops4Target } from "../config/grammar.js";
 import { NixGuardError } from "../errors.js";
 import { boundedEnv, resolveCommand } from "../exec/env.js";
 import { type RunResult, runGuarded } from "../exec/run.js";
-import type { ActionOutcomeKind } from "./types.js";
 
 /**
  * `nixops4 apply` as NixGuard runs it: argv only, in the flake directory, through the exec

@@ -1,11 +1,11 @@
 import { type JobsOptions, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { actionKey } from "../controller/types.js";
+import { type ActionJobData, type ActionRequest, actionKey, type EnqueueResult } from "../action.js";
 import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createRedis } from "../redis/connection.js";
 import { jobIdFor, jobName } from "./job-id.js";
-import type { ActionJobData, ActionQueue, ActionRequest, EnqueueResult } from "./types.js";
+import type { ActionQueue } from "./types.js";
 
 /** The one BullMQ queue of actions. */
 export const ACTION_QUEUE = "actions";

@@ -1,4 +1,5 @@
 import { type Job, UnrecoverableError, Worker } from "bullmq";
+import type { ActionJobData, ActionOutcome } from "../action.js";
 import type { DesiredState, HostSpec } from "../config/desired.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
@@ -10,7 +11,6 @@ import { handleRestart } from "./handle-restart.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { JobLogStore } from "./job-log.js";
 import { ACTION_QUEUE } from "./producer.js";
-import type { ActionJobData, ActionOutcome } from "./types.js";
 
 export interface StartWorkerOptions {
   connection: string;

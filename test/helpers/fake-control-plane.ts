@@ -1,4 +1,5 @@
 import { EventEmitter, on } from "node:events";
+import { type Action, type ActionOutcomeKind, actionKey } from "../../src/action.js";
 import type {
   CommandContext,
   CommandResult,
@@ -27,8 +28,6 @@ import type {
 import { ConflictError, NotFoundError } from "../../src/api/control-plane.js";
 import { formatScope } from "../../src/api/scope.js";
 import {
-  type Action,
-  actionKey,
   HOST_STATES,
   type HostHealth,
   type HostState,
@@ -36,7 +35,6 @@ import {
 } from "../../src/controller/types.js";
 import { NixGuardError } from "../../src/errors.js";
 import type { HostObservation } from "../../src/probes/types.js";
-import type { ActionOutcomeKind } from "../../src/queue/types.js";
 
 /**
  * An in-memory ControlPlane for API and CLI tests and benchmarks: a fleet of `deployments ×

@@ -1,4 +1,5 @@
-import type { Action, BlockReason } from "../types.js";
+import type { Action } from "../../action.js";
+import type { BlockReason } from "../types.js";
 import { backoffGate } from "./backoff.js";
 import { type BreakerStatus, breakerGate } from "./breaker.js";
 import { budgetGate } from "./budget.js";

@@ -1,4 +1,4 @@
-import type { Action } from "../types.js";
+import type { Action } from "../../action.js";
 import { type ActionOrigin, ALLOW, blocked, describeAction, type GateResult, type Mode } from "./types.js";
 
 export interface ModeInput {

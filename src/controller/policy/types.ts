@@ -1,5 +1,6 @@
+import type { Action } from "../../action.js";
 import type { Config } from "../../config/schema.js";
-import type { Action, BlockReason } from "../types.js";
+import type { BlockReason } from "../types.js";
 
 /**
  * What every gate returns. `until` (epoch ms), when known, is the earliest moment the gate could

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Action } from "../../../src/controller/types.js";
+import type { Action } from "../../../src/action.js";
 import { harness, T0, useRedis } from "./harness.js";
 
 const M = 60_000;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionKey } from "../../../src/controller/types.js";
-import type { ActionRequest, EnqueueResult } from "../../../src/queue/types.js";
+import { type ActionRequest, actionKey, type EnqueueResult } from "../../../src/action.js";
 import { harness, useRedis } from "./harness.js";
 import { RecordingQueue } from "./recording-queue.js";
 

@@ -1,13 +1,13 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
+import { type ActionOutcome, actionKey } from "../../../src/action.js";
 import type { ConfigInput } from "../../../src/config/schema.js";
 import { Controller, type LeaderView } from "../../../src/controller/controller.js";
 import { EventLog } from "../../../src/controller/events.js";
 import { StateStore } from "../../../src/controller/state-store.js";
-import { actionKey, type HostHealth } from "../../../src/controller/types.js";
+import type { HostHealth } from "../../../src/controller/types.js";
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics } from "../../../src/metrics.js";
-import type { ActionOutcome } from "../../../src/queue/types.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 import { check, fleetConfig, hostHealth } from "../../unit/controller/fixtures.js";
 import { RecordingQueue } from "./recording-queue.js";

@@ -1,5 +1,5 @@
-import { actionKey } from "../../../src/controller/types.js";
-import type { ActionQueue, ActionRequest, EnqueueResult } from "../../../src/queue/types.js";
+import { type ActionRequest, actionKey, type EnqueueResult } from "../../../src/action.js";
+import type { ActionQueue } from "../../../src/queue/types.js";
 
 /**
  * An ActionQueue that records requests instead of running them, with the real queue's key

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
+import type { ActionOutcome } from "../../../src/action.js";
 import type { DesiredState, HostSpec } from "../../../src/config/desired.js";
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics, type Metrics } from "../../../src/metrics.js";
 import type { Transport } from "../../../src/probes/types.js";
 import { BullActionQueue } from "../../../src/queue/producer.js";
-import type { ActionOutcome } from "../../../src/queue/types.js";
 import { type ActionWorker, type StartWorkerOptions, startWorker } from "../../../src/queue/worker.js";
 import { FAKE_NIXOPS4 } from "../../helpers/fake-nixops4.js";
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionOutcome } from "../../../src/queue/types.js";
+import type { ActionOutcome } from "../../../src/action.js";
 import { makeFakeFlake, waitFor } from "../../helpers/fake-nixops4.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 import { desired, makeRig } from "./harness.js";

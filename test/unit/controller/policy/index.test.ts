@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { type Action, actionKey } from "../../../../src/action.js";
 import { evaluatePolicy, type PolicyInput, touchedHosts } from "../../../../src/controller/policy/index.js";
 import { AUTOMATIC } from "../../../../src/controller/policy/types.js";
-import { type Action, actionKey, BLOCK_REASONS } from "../../../../src/controller/types.js";
+import { BLOCK_REASONS } from "../../../../src/controller/types.js";
 import { fleetConfig } from "../fixtures.js";
 
 const H = 3_600_000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import type { Action } from "../../../../src/action.js";
 import { modeGate } from "../../../../src/controller/policy/mode.js";
 import { AUTOMATIC } from "../../../../src/controller/policy/types.js";
-import type { Action } from "../../../../src/controller/types.js";
 
 const action: Action = { kind: "restart", deployment: "fedi", host: "a", units: ["a.service"] };
 

@@ -1,0 +1,68 @@
+/**
+ * An action and its job: the contract between the producers (controller, API) and the consumer
+ * (the queue's worker). Both sides import it; neither imports the other for it.
+ */
+
+export type Action =
+  | { kind: "restart"; deployment: string; host: string; units: string[] }
+  | { kind: "redeploy"; deployment: string; target: string; host?: string }
+  | { kind: "quarantine"; deployment: string; host?: string };
+
+export type ActionKind = Action["kind"];
+
+/**
+ * Job / action key: BullMQ refuses ':' in custom ids, names cannot contain "__" (grammar.ts),
+ * so `__` separates parts unambiguously.
+ */
+export function actionKey(a: Action): string {
+  switch (a.kind) {
+    case "restart":
+      return `restart__${a.deployment}__${a.host}`;
+    case "redeploy":
+      return a.host ? `redeploy__${a.deployment}__${a.host}` : `redeploy__${a.deployment}`;
+    case "quarantine":
+      return a.host ? `quarantine__${a.deployment}__${a.host}` : `quarantine__${a.deployment}`;
+  }
+}
+
+export interface ActionRequest {
+  action: Action;
+  /** Who asked: `controller`, `schedule`, or the API token's name. */
+  actor: string;
+  /** Why, in a few words (`mastodon-web.service failed`, `drift`, `manual`). */
+  reason: string;
+}
+
+export interface ActionJobData extends ActionRequest {
+  key: string; // actionKey(action)
+  requestedAt: number;
+}
+
+export type EnqueueResult =
+  /** A new job was added. */
+  | { state: "added"; jobId: string }
+  /** A job for this key was waiting: the request coalesced into it. */
+  | { state: "coalesced"; jobId: string }
+  /** A job for this key is running: it will run once more after it finishes (client-go dirty set). */
+  | { state: "rerun-scheduled"; jobId: string };
+
+export type ActionOutcomeKind =
+  | "success"
+  | "failed" // nixops4 exit 1, systemctl restart failed
+  | "panic" // nixops4 exit 101
+  | "timeout"
+  | "not-found" // nixops4 (or ssh) not on PATH
+  | "unreachable" // transport could not reach the host
+  | "cancelled"; // shutdown or host removed by config reload
+
+export interface ActionOutcome {
+  key: string;
+  jobId: string;
+  action: Action;
+  actor: string;
+  outcome: ActionOutcomeKind;
+  startedAt: number;
+  finishedAt: number;
+  message: string;
+  exitCode?: number;
+}
