@@ -6,7 +6,6 @@ import { type ListeningApi, startServer } from "./api/server.js";
 import { allHosts, type HostSpec, hostKey } from "./config/desired.js";
 import { type LoadedConfig, loadConfigFile } from "./config/load.js";
 import { startOnlyChanges } from "./config/start-only.js";
-import { RuntimeControlPlane } from "./control-plane.js";
 import { Controller } from "./controller/controller.js";
 import { EventLog } from "./controller/events.js";
 import { LeaderElector } from "./controller/leader.js";
@@ -23,10 +22,12 @@ import { ProbeScheduler } from "./probes/scheduler.js";
 import { probeSelf, publishSelf, type SelfResources } from "./probes/self.js";
 import { createTransport } from "./probes/transports/index.js";
 import type { HostObservation, Transport } from "./probes/types.js";
+import { JobLogStore } from "./queue/job-log.js";
 import { BullActionQueue } from "./queue/producer.js";
 import { type ActionWorker, startWorker } from "./queue/worker.js";
 import { createRedis } from "./redis/connection.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";
+import { RuntimeControlPlane } from "./runtime/control-plane-adapter.js";
 import { HealthBook } from "./runtime/health-book.js";
 import { lastDeployKey } from "./runtime/last-deploy.js";
 import { SuppressionCache } from "./runtime/suppression.js";
@@ -212,7 +213,22 @@ export class Manager {
     if (this.roles.api) {
       this.api = await startServer(
         {
-          control: new RuntimeControlPlane(this),
+          control: new RuntimeControlPlane({
+            config: () => this.loaded,
+            controller: this.controller,
+            health: this.health,
+            jobs: this.queue,
+            logs: new JobLogStore(this.redis, prefix, { limitBytes: config.worker.logLimitBytes }),
+            store: this.store,
+            events: this.events,
+            ...(this.leader ? { leader: this.leader } : {}),
+            lastDeploys: () => this.redis.hgetall(lastDeployKey(prefix)),
+            redisUp: async () => (await this.redis.ping()) === "PONG",
+            probeNow: (d, h) => this.probeNow(d, h),
+            reload: () => this.reloadFromFile(),
+            self: () => this.self,
+            startedAt: this.startedAt,
+          }),
           metrics: this.metrics,
           tokens,
           logger: log,
@@ -371,10 +387,6 @@ export class Manager {
     } finally {
       await once.stop();
     }
-  }
-
-  uptimeMs(): number {
-    return Date.now() - this.startedAt;
   }
 
   // ---- internals ----

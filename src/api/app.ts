@@ -11,7 +11,7 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { VERSION } from "../version.js";
 import { type ApiToken, authHook, type RouteAuth } from "./auth.js";
-import type { ControlPlane } from "./control-plane.js";
+import type { ControlPlane } from "./control-plane-port.js";
 import { toHttpError } from "./http-error.js";
 import { lazyChildLogger } from "./request-logger.js";
 import { controlRoutes } from "./routes/control.js";

@@ -1,5 +1,5 @@
 import { isNixGuardError } from "../errors.js";
-import { ConflictError, NotFoundError } from "./control-plane.js";
+import { ConflictError, NotFoundError } from "./control-plane-port.js";
 
 /** The one JSON shape every error answer has (schemas/common.ts ErrorSchema). */
 export interface HttpErrorBody {

@@ -1,5 +1,5 @@
 import { resourceName } from "../config/grammar.js";
-import type { PauseScope } from "./control-plane.js";
+import type { PauseScope } from "./control-plane-port.js";
 
 /**
  * Pause scopes as one string, the form the CLI, the API body and the `scope` metric label share:

@@ -7,7 +7,7 @@ import type {
   PauseInfo,
   ReconcileResult,
   ResumeResult,
-} from "../api/control-plane.js";
+} from "../api/control-plane-port.js";
 import { HOST_STATES, type HostHealth, type NixGuardEvent } from "../controller/types.js";
 import { NixGuardError, UsageError } from "../errors.js";
 import { type ApiClient, type ClientOptions, resolveClient } from "./client.js";

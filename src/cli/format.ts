@@ -1,4 +1,4 @@
-import type { FleetStatus, PlannedAction } from "../api/control-plane.js";
+import type { FleetStatus, PlannedAction } from "../api/control-plane-port.js";
 import type { HostHealth, NixGuardEvent } from "../controller/types.js";
 
 /** Plain-text tables for people (`--json` prints the API's JSON for scripts instead). */

@@ -1,4 +1,4 @@
-import { type JobsOptions, Queue } from "bullmq";
+import { type Job, type JobsOptions, type JobType, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { type ActionJobData, type ActionRequest, actionKey, type EnqueueResult } from "../action.js";
 import { NixGuardError } from "../errors.js";
@@ -92,6 +92,15 @@ export class BullActionQueue implements ActionQueue {
       .then((r) => (r ?? []).map(([, v]) => v));
     if (next === jobId || exists === 1) return { state: "rerun-scheduled", jobId };
     return { state: "coalesced", jobId: job.id ?? jobId };
+  }
+
+  /** Jobs in these states, newest first per state (the API's job list). */
+  getJobs(types: JobType[], start: number, end: number): Promise<Job<ActionJobData>[]> {
+    return this.queue.getJobs(types, start, end);
+  }
+
+  getJob(id: string): Promise<Job<ActionJobData> | undefined> {
+    return this.queue.getJob(id);
   }
 
   async isInFlight(key: string): Promise<boolean> {

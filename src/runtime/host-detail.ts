@@ -1,4 +1,4 @@
-import type { HostDetail } from "../api/control-plane.js";
+import type { HostDetail } from "../api/control-plane-port.js";
 import type { HostSpec } from "../config/desired.js";
 import type { HostHealth } from "../controller/types.js";
 import type { HostObservation } from "../probes/types.js";

@@ -24,8 +24,8 @@ import type {
   ResetResult,
   ResumeRequest,
   ResumeResult,
-} from "../../src/api/control-plane.js";
-import { ConflictError, NotFoundError } from "../../src/api/control-plane.js";
+} from "../../src/api/control-plane-port.js";
+import { ConflictError, NotFoundError } from "../../src/api/control-plane-port.js";
 import { formatScope } from "../../src/api/scope.js";
 import {
   HOST_STATES,

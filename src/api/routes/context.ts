@@ -1,5 +1,5 @@
 import type { FastifyRequest } from "fastify";
-import type { CommandContext, HostRef } from "../control-plane.js";
+import type { CommandContext, HostRef } from "../control-plane-port.js";
 
 /** Who asked (the token's name, recorded in events) and whether to pass pause/maintenance. */
 export function commandContext(req: FastifyRequest): CommandContext {

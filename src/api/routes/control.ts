@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { RouteOptions } from "../app.js";
-import type { PauseScope } from "../control-plane.js";
+import type { PauseScope } from "../control-plane-port.js";
 import { FieldError } from "../http-error.js";
 import { arr, bool, ConfigIssueSchema, int, obj, responses, str } from "../schemas/common.js";
 import { PauseInfoSchema, StatusSchema } from "../schemas/fleet.js";

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { QueueState } from "../../queue/types.js";
 import type { RouteOptions } from "../app.js";
-import type { ControlPlane, LogLine } from "../control-plane.js";
+import type { ControlPlane, LogLine } from "../control-plane-port.js";
 import { TooManyError, toHttpError } from "../http-error.js";
 import { arr, int, obj, responses, str, strEnum } from "../schemas/common.js";
 import { JOB_STATES, JobSchema, LogLineSchema } from "../schemas/jobs.js";

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { RouteOptions } from "../app.js";
-import type { Readiness } from "../control-plane.js";
+import type { Readiness } from "../control-plane-port.js";
 import { metricsChunks } from "../metrics-text.js";
 import { arr, bool, obj, str } from "../schemas/common.js";
 

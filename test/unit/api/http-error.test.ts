@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { ConflictError, NotFoundError } from "../../../src/api/control-plane.js";
+import { ConflictError, NotFoundError } from "../../../src/api/control-plane-port.js";
 import { toHttpError } from "../../../src/api/http-error.js";
 import { ConfigError, NixGuardError } from "../../../src/errors.js";
 

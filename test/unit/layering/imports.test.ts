@@ -23,4 +23,10 @@ describe("layering", () => {
     const bad = importsOf("queue").filter((i) => /(^|\/)controller\//.test(i.from));
     expect(bad).toEqual([]);
   });
+
+  it("the API's adapter takes narrow interfaces, not the Manager", () => {
+    const adapter = importsOf("runtime").filter((i) => i.file.endsWith("control-plane-adapter.ts"));
+    expect(adapter.length).toBeGreaterThan(0);
+    expect(adapter.filter((i) => /manager\.js$/.test(i.from))).toEqual([]);
+  });
 });

@@ -1,5 +1,5 @@
-import type { Job } from "bullmq";
-import type { Action, ActionJobData, ActionOutcome } from "./action.js";
+import type { Job, JobType } from "bullmq";
+import type { Action, ActionJobData, ActionOutcome } from "../action.js";
 import {
   type CommandContext,
   type CommandResult,
@@ -28,24 +28,33 @@ import {
   type ResumeRequest,
   type ResumeResult,
   type SelfStatus,
-} from "./api/control-plane.js";
-import { type DeploymentSpec, type HostSpec, hostKey } from "./config/desired.js";
-import { hostsNamed } from "./config/host-index.js";
-import type { Decision } from "./controller/controller.js";
-import { selfReasons } from "./controller/health.js";
-import { activePauses } from "./controller/policy/pause.js";
-import { activeQuarantines } from "./controller/policy/quarantine.js";
-import type { PauseScope as PolicyScope } from "./controller/policy/types.js";
-import { type BlockReason, HOST_STATES, type HostHealth, type HostState } from "./controller/types.js";
-import type { Manager } from "./manager.js";
-import type { SelfResources } from "./probes/self.js";
-import type { HostObservation } from "./probes/types.js";
-import { keyOfJobId } from "./queue/job-id.js";
-import { JobLogStore } from "./queue/job-log.js";
-import type { QueueState } from "./queue/types.js";
-import { HostDetailMemo } from "./runtime/host-detail.js";
-import { lastDeployKey } from "./runtime/last-deploy.js";
-import { VERSION } from "./version.js";
+} from "../api/control-plane-port.js";
+import { type DeploymentSpec, type HostSpec, hostKey } from "../config/desired.js";
+import { hostsNamed } from "../config/host-index.js";
+import type { LoadedConfig } from "../config/load.js";
+import type { Decision } from "../controller/controller.js";
+import type { ControllerStatus } from "../controller/controller-status.js";
+import { selfReasons } from "../controller/health.js";
+import type { Pause } from "../controller/policy/index.js";
+import { activePauses } from "../controller/policy/pause.js";
+import { activeQuarantines } from "../controller/policy/quarantine.js";
+import type { PauseScope as PolicyScope } from "../controller/policy/types.js";
+import type { PolicyRecords } from "../controller/policy-mirror.js";
+import {
+  type BlockReason,
+  HOST_STATES,
+  type HostHealth,
+  type HostState,
+  type NixGuardEvent,
+} from "../controller/types.js";
+import type { ConfigIssue } from "../errors.js";
+import type { SelfResources } from "../probes/self.js";
+import type { HostObservation } from "../probes/types.js";
+import { keyOfJobId } from "../queue/job-id.js";
+import type { JobLogStore } from "../queue/job-log.js";
+import type { ActionQueue, QueueState } from "../queue/types.js";
+import { VERSION } from "../version.js";
+import { HostDetailMemo } from "./host-detail.js";
 
 const CONFLICT_OF: Partial<Record<BlockReason, ConflictReason>> = {
   mode: "paused",
@@ -56,24 +65,72 @@ const CONFLICT_OF: Partial<Record<BlockReason, ConflictReason>> = {
   inflight: "already-running",
 };
 
+/** The controller's commands and status, as the API uses them (Controller implements it). */
+export interface ControllerCommands {
+  status(): Promise<ControllerStatus>;
+  reconcile(deployment: string, opts: { dryRun?: boolean; actor?: string }): Promise<{ actions: Decision[] }>;
+  requestAction(action: Action, opts: { actor: string; force?: boolean }): Promise<Decision>;
+  pause(scope: PolicyScope, reason: string, actor: string, until?: number): Promise<Pause>;
+  resume(scope: PolicyScope, actor: string): Promise<Pause>;
+  reset(scope: PolicyScope, actor: string): Promise<ResetResult>;
+}
+
+/** Judged health as the API reads it (HealthBook implements it). */
+export interface HealthReader {
+  orUnknown(spec: HostSpec, since: number): HostHealth;
+  observation(deployment: string, host: string): HostObservation | undefined;
+}
+
+/** The action queue as the API reads it (BullActionQueue implements it). */
+export interface JobReader extends Pick<ActionQueue, "counts"> {
+  getJobs(types: JobType[], start: number, end: number): Promise<Job<ActionJobData>[]>;
+  getJob(id: string): Promise<Job<ActionJobData> | undefined>;
+}
+
+/**
+ * What the adapter needs, each part as narrow as its use: the composition root (manager.ts)
+ * hands these over; the adapter never sees the Manager or reaches into its fields.
+ */
+export interface ControlPlaneDeps {
+  config: () => LoadedConfig;
+  controller: ControllerCommands;
+  health: HealthReader;
+  jobs: JobReader;
+  /** Job logs in Redis (any process's worker writes them). */
+  logs: JobLogStore;
+  store: { policyRecords(): Promise<PolicyRecords> };
+  events: {
+    list(query: EventQuery): Promise<NixGuardEvent[]>;
+    append(e: NixGuardEvent): Promise<unknown>;
+  };
+  /** Present with the controller role: the lease's holder and whether this process holds it. */
+  leader?: { holder(): Promise<string | undefined>; isLeader(): boolean };
+  /** Last deploy per deployment (JSON), kept in Redis by whichever process ran it. */
+  lastDeploys(): Promise<Record<string, string>>;
+  /** Redis answers. */
+  redisUp(): Promise<boolean>;
+  probeNow(deployment: string, host: string): Promise<HostObservation>;
+  reload(): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }>;
+  /** The NixGuard host's own resources, when measured. */
+  self(): SelfResources | undefined;
+  /** Epoch ms this process started: a host never observed is unknown since then. */
+  startedAt: number;
+}
+
 /** The REST API's view of a running NixGuard: reads health, state, queue and events; sends commands. */
 export class RuntimeControlPlane implements ControlPlane {
-  private readonly logs: JobLogStore;
   private readonly details = new HostDetailMemo();
 
-  constructor(private readonly m: Manager) {
-    this.logs = new JobLogStore(m.redis, m.current.config.redis.prefix, {
-      limitBytes: m.current.config.worker.logLimitBytes,
-    });
-  }
+  constructor(private readonly m: ControlPlaneDeps) {}
 
   async status(): Promise<FleetStatus> {
     const [ctl, queue, holder] = await Promise.all([
       this.m.controller.status(),
-      this.m.queue.counts(),
+      this.m.jobs.counts(),
       this.m.leader?.holder().catch(() => undefined),
     ]);
     const all = this.allHealth();
+    const self = this.m.self();
     return {
       version: VERSION,
       mode: ctl.mode,
@@ -100,12 +157,12 @@ export class RuntimeControlPlane implements ControlPlane {
       })),
       hosts: countStates(all),
       queue,
-      ...(this.m.self ? { self: this.selfStatus(this.m.self) } : {}),
+      ...(self ? { self: this.selfStatus(self) } : {}),
     };
   }
 
   private selfStatus(res: SelfResources): SelfStatus {
-    const reasons = selfReasons(res, this.m.current.config.probes.thresholds);
+    const reasons = selfReasons(res, this.m.config().config.probes.thresholds);
     return {
       state: reasons.length > 0 ? "degraded" : "healthy",
       reasons,
@@ -123,7 +180,7 @@ export class RuntimeControlPlane implements ControlPlane {
 
   async deployments(): Promise<DeploymentSummary[]> {
     const [ctl, last] = await Promise.all([this.m.controller.status(), this.lastDeploys()]);
-    return this.m.current.desired.deployments.map((d) => this.summary(d, ctl, last));
+    return this.m.config().desired.deployments.map((d) => this.summary(d, ctl, last));
   }
 
   async deployment(name: string): Promise<DeploymentDetail> {
@@ -133,7 +190,7 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   private async lastDeploys(): Promise<Record<string, string>> {
-    return this.m.redis.hgetall(lastDeployKey(this.m.current.config.redis.prefix));
+    return this.m.lastDeploys();
   }
 
   async hosts(filter: HostFilter): Promise<HostHealth[]> {
@@ -174,7 +231,7 @@ export class RuntimeControlPlane implements ControlPlane {
         ? ["waiting", "prioritized"]
         : [filter.state]
       : ["active", "waiting", "prioritized", "delayed", "failed", "completed"];
-    const jobs = await this.m.queue.queue.getJobs(types as never, 0, limit - 1);
+    const jobs = await this.m.jobs.getJobs(types as JobType[], 0, limit - 1);
     const out = await Promise.all(jobs.filter(Boolean).map((j) => this.jobInfo(j)));
     return out.sort((a, b) => b.requestedAt - a.requestedAt).slice(0, limit);
   }
@@ -188,7 +245,7 @@ export class RuntimeControlPlane implements ControlPlane {
    * job's hash, so ids like `meta` or `id` would read its own keys (a bogus job, or WRONGTYPE).
    */
   private async findJob(id: string): Promise<Job<ActionJobData>> {
-    const job = keyOfJobId(id) === undefined ? undefined : await this.m.queue.queue.getJob(id);
+    const job = keyOfJobId(id) === undefined ? undefined : await this.m.jobs.getJob(id);
     if (!job) throw new NotFoundError("job", id);
     return job;
   }
@@ -196,7 +253,7 @@ export class RuntimeControlPlane implements ControlPlane {
   async *jobLog(id: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine> {
     const job = await this.findJob(id);
     if (!opts.follow) {
-      yield* toLines(await this.logs.read(id));
+      yield* toLines(await this.m.logs.read(id));
       return;
     }
     // Follow until the log is closed, the job is finished (a job failed by a second stall never
@@ -207,7 +264,7 @@ export class RuntimeControlPlane implements ControlPlane {
     const queued: string[] = [];
     let wake: (() => void) | undefined;
     let done = false;
-    const follow = this.logs
+    const follow = this.m.logs
       .follow(
         id,
         (chunk) => {
@@ -257,7 +314,7 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   async reconcile(req: ReconcileRequest, ctx: CommandContext): Promise<ReconcileResult> {
-    const names = req.deployments ?? this.m.current.desired.deployments.map((d) => d.name);
+    const names = req.deployments ?? this.m.config().desired.deployments.map((d) => d.name);
     for (const n of names) this.spec(n);
     const dryRun = req.dryRun === true;
     const actions: ReconcileResult["actions"] = [];
@@ -323,7 +380,7 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   async reloadConfig(ctx: CommandContext): Promise<ReloadResult> {
-    const r = await this.m.reloadFromFile();
+    const r = await this.m.reload();
     if (!r.ok) {
       await this.m.events
         .append({
@@ -335,15 +392,12 @@ export class RuntimeControlPlane implements ControlPlane {
         .catch(() => undefined);
       return r;
     }
-    const d = this.m.current.desired.deployments;
+    const d = this.m.config().desired.deployments;
     return { ok: true, deployments: d.length, hosts: d.reduce((n, x) => n + x.hosts.length, 0) };
   }
 
   async readiness(): Promise<Readiness> {
-    const redis = await this.m.redis
-      .ping()
-      .then((r) => r === "PONG")
-      .catch(() => false);
+    const redis = await this.m.redisUp().catch(() => false);
     const holder = redis ? await this.m.leader?.holder().catch(() => undefined) : undefined;
     return {
       configLoaded: true,
@@ -366,14 +420,14 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   private spec(name: string): DeploymentSpec {
-    const spec = this.m.current.desired.deployments.find((d) => d.name === name);
+    const spec = this.m.config().desired.deployments.find((d) => d.name === name);
     if (!spec) throw new NotFoundError("deployment", name);
     return spec;
   }
 
   private hostSpec(ref: HostRef): HostSpec {
     if (ref.deployment !== undefined) this.spec(ref.deployment);
-    const named = hostsNamed(this.m.current.desired, ref.host);
+    const named = hostsNamed(this.m.config().desired, ref.host);
     const found = ref.deployment === undefined ? named : named.filter((h) => h.deployment === ref.deployment);
     if (found.length === 0) throw new NotFoundError("host", ref.host);
     if (found.length > 1) {
@@ -386,18 +440,14 @@ export class RuntimeControlPlane implements ControlPlane {
   }
 
   private healthOf(h: HostSpec): HostHealth {
-    return this.m.health.orUnknown(h, Date.now() - this.m.uptimeMs());
+    return this.m.health.orUnknown(h, this.m.startedAt);
   }
 
   private allHealth(): HostHealth[] {
-    return this.m.current.desired.deployments.flatMap((d) => d.hosts.map((h) => this.healthOf(h)));
+    return this.m.config().desired.deployments.flatMap((d) => d.hosts.map((h) => this.healthOf(h)));
   }
 
-  private summary(
-    d: DeploymentSpec,
-    ctl: Awaited<ReturnType<Manager["controller"]["status"]>>,
-    last: Record<string, string>,
-  ): DeploymentSummary {
+  private summary(d: DeploymentSpec, ctl: ControllerStatus, last: Record<string, string>): DeploymentSummary {
     const lastDeploy = last[d.name]
       ? (JSON.parse(last[d.name]!) as DeploymentSummary["lastDeploy"])
       : undefined;
