@@ -1,5 +1,6 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createConnection, createServer, type Server } from "node:net";
+import { createVethNamespace, deleteVethNamespace, ip } from "./veth.js";
 
 /**
  * A test host behind a real network link: a network namespace joined to the root namespace by a
@@ -19,8 +20,6 @@ export interface Netns {
   destroy(): Promise<void>;
 }
 
-const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
-
 export function netnsAvailable(): boolean {
   try {
     ip("netns", "list");
@@ -38,28 +37,15 @@ export async function createNetns(index = process.pid % 250): Promise<Netns> {
   const nsAddr = `10.213.${index}.2`;
   const children: ChildProcess[] = [];
   const servers: Server[] = [];
-  const cleanup = () => {
-    try {
-      ip("netns", "del", name);
-    } catch {}
-    try {
-      ip("link", "del", hostIf);
-    } catch {}
-  };
+  const cleanup = () => deleteVethNamespace(name, hostIf);
   cleanup();
-  try {
-    ip("netns", "add", name);
-    ip("link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
-    ip("link", "set", nsIf, "netns", name);
-    ip("addr", "add", `${hostAddr}/30`, "dev", hostIf);
-    ip("link", "set", hostIf, "up");
-    ip("-n", name, "addr", "add", `${nsAddr}/30`, "dev", nsIf);
-    ip("-n", name, "link", "set", nsIf, "up");
-    ip("-n", name, "link", "set", "lo", "up");
-  } catch (e) {
-    cleanup();
-    throw e;
-  }
+  createVethNamespace({
+    netns: name,
+    rootLink: hostIf,
+    nsLink: nsIf,
+    rootAddress: hostAddr,
+    nsAddress: nsAddr,
+  });
   return {
     name,
     hostAddr,

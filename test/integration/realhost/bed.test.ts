@@ -1,0 +1,185 @@
+import { existsSync } from "node:fs";
+import { beforeAll, expect, it } from "vitest";
+import { runApply } from "../../../src/queue/nixops4.js";
+import {
+  describeRealhost,
+  FIRST_BOOT_TIMEOUT_MS,
+  makeStandinFlake,
+  type RealHost,
+  realhostBed,
+} from "../../helpers/realhost/index.js";
+import { linkNames, netnsNames } from "../../helpers/realhost/network.js";
+
+const service = (exec: string, extra = "") =>
+  `[Unit]\nDescription=test unit\n[Service]\nExecStart=${exec}\n${extra}[Install]\nWantedBy=multi-user.target\n`;
+
+// Fails until /run/heal-me exists: a failed unit a restart can heal.
+const FLAKY = service("/bin/sh -c 'test -e /run/heal-me || exit 1; exec sleep infinity'");
+const signal = () => AbortSignal.timeout(20_000);
+
+describeRealhost("real-host test bed", () => {
+  const bed = realhostBed();
+  let web: RealHost;
+
+  beforeAll(async () => {
+    web = await bed.boot({
+      name: "web1",
+      system: {
+        units: {
+          "app.service": service("/bin/sleep infinity"),
+          "flaky.service": FLAKY,
+          "old.service": service("/bin/sleep infinity"),
+        },
+      },
+    });
+  }, FIRST_BOOT_TIMEOUT_MS);
+
+  it("is probed through NixGuard's ssh transport: units as systemd reports them, the current system", async () => {
+    const t = web.transport();
+    try {
+      const facts = await t.fetch(["app.service", "flaky.service", "absent.service"], signal());
+      expect(facts.units["app.service"]).toMatchObject({
+        loadState: "loaded",
+        activeState: "active",
+        subState: "running",
+      });
+      expect(facts.units["flaky.service"]).toMatchObject({ activeState: "failed", result: "exit-code" });
+      expect(facts.units["absent.service"]).toMatchObject({ loadState: "not-found" });
+      const g1 = web.generations[0];
+      expect(facts.currentSystem).toBe(g1?.toplevel);
+      expect(facts.currentSystem).toMatch(
+        /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-nixos-system-web1-\d+\.\d+\.\S+$/,
+      );
+      expect((await web.run("readlink /nix/var/nix/profiles/system")).trim()).toBe("system-1-link");
+      expect((await web.run("readlink /run/booted-system")).trim()).toBe(g1?.toplevel);
+      expect((await web.run("hostname")).trim()).toBe("web1");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("restarts a failed unit through the transport", async () => {
+    const t = web.transport();
+    try {
+      await web.run("touch /run/heal-me");
+      await t.restart(["flaky.service"], signal());
+      const facts = await t.fetch(["flaky.service"], signal());
+      expect(facts.units["flaky.service"]).toMatchObject({ activeState: "active", subState: "running" });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("switches to a second generation with the nixops4 stand-in, run as NixGuard runs nixops4", async () => {
+    const g1 = web.generations[0];
+    const g2 = web.addGeneration({
+      units: {
+        "app.service": service("/bin/sleep 100000"), // changed: restarted
+        "flaky.service": FLAKY,
+        "new.service": service("/bin/sleep infinity"), // added: started
+        // old.service dropped: stopped
+      },
+    });
+    const pidBefore = (await web.run("systemctl show -P MainPID app.service")).trim();
+    const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
+    try {
+      const stderr: Buffer[] = [];
+      const r = await runApply({
+        settings: { command: flake.command, timeout: 120_000, killGrace: 5000, extraArgs: [] },
+        flakeDir: flake.dir,
+        target: "fediversity",
+        onStderr: (b) => stderr.push(b),
+      });
+      const log = Buffer.concat(stderr).toString();
+      expect(r, log).toMatchObject({ outcome: "success", exitCode: 0 });
+      expect(log).toMatch(
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z {2}INFO Applying resource\{resource=ComponentPath\(\["fediversity", "web1"\]\)\}: nixops4::work: new$/m,
+      );
+      expect(log).toMatch(
+        /ComponentPath\(\["fediversity", "web1"\]\)\}: nixops4::work: close time\.busy=\S+ time\.idle=\S+$/m,
+      );
+      expect(log).toContain("stopping the following units: old.service");
+      expect(log).toContain("restarting the following units: app.service");
+      expect(log).toContain("starting the following units: new.service");
+      expect(flake.calls().map((c) => c.event)).toEqual(["start", "end"]);
+
+      const t = web.transport();
+      try {
+        const facts = await t.fetch(["app.service", "new.service", "old.service"], signal());
+        expect(facts.currentSystem).toBe(g2.toplevel);
+        expect(facts.currentSystem).not.toBe(g1?.toplevel);
+        expect(facts.units["new.service"]).toMatchObject({ activeState: "active" });
+        expect(facts.units["old.service"]).toMatchObject({ loadState: "not-found", activeState: "inactive" });
+        expect(facts.units["app.service"]).toMatchObject({ activeState: "active" });
+      } finally {
+        await t.close();
+      }
+      expect((await web.run("systemctl show -P MainPID app.service")).trim()).not.toBe(pidBefore);
+      expect((await web.run("readlink /nix/var/nix/profiles/system")).trim()).toBe("system-2-link");
+      // The switch ran in the transient unit, which is gone (--collect) once it finished.
+      expect(
+        (await web.run("systemctl show -P LoadState nixos-rebuild-switch-to-configuration.service")).trim(),
+      ).toBe("not-found");
+    } finally {
+      flake.cleanup();
+    }
+  }, 120_000);
+
+  it("refuses a target naming a machine resource, as the newer nixops4 does (exit 1)", async () => {
+    const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
+    try {
+      const r = await runApply({
+        settings: { command: flake.command, timeout: 30_000, killGrace: 5000, extraArgs: [] },
+        flakeDir: flake.dir,
+        target: "fediversity.web1",
+      });
+      expect(r).toMatchObject({ outcome: "failed", exitCode: 1 });
+      expect(r.message).toContain("Expected composite at fediversity.web1, but found resource");
+    } finally {
+      flake.cleanup();
+    }
+  });
+
+  it("reboots into the profile's system", async () => {
+    const before = web.boots;
+    const current = await web.currentSystem();
+    await web.reboot();
+    expect(web.boots).toBe(before + 1);
+    expect(await web.currentSystem()).toBe(current);
+    expect((await web.run("readlink /run/booted-system")).trim()).toBe(current);
+    expect((await web.run("systemctl is-active app.service new.service")).trim().split("\n")).toEqual([
+      "active",
+      "active",
+    ]);
+  }, 120_000);
+
+  it("boots two hosts in parallel, and destroy() leaves nothing of a host behind", async () => {
+    const [a, b] = await Promise.all([bed.boot({ name: "par-a" }), bed.boot({ name: "par-b" })]);
+    expect(a.address).not.toBe(b.address);
+    expect((await a.run("hostname")).trim()).toBe("par-a");
+    expect((await b.run("hostname")).trim()).toBe("par-b");
+    // Each host only accepts its own known host key: a's key file does not vouch for b.
+    const crossed = await b.exec("true").then(() =>
+      a
+        .transport({ address: b.address })
+        .fetch([], signal())
+        .then(
+          () => "accepted",
+          (e: { code?: string }) => e.code,
+        ),
+    );
+    expect(crossed).toBe("HOST_KEY_MISMATCH");
+
+    const { nspawn, init } = a.pids();
+    expect(nspawn).toBeDefined();
+    expect(init).toBeDefined();
+    await a.destroy();
+    expect(netnsNames()).not.toContain(a.netns);
+    expect(linkNames()).not.toContain(a.rootLink);
+    expect(existsSync(`/proc/${nspawn}`)).toBe(false);
+    expect(existsSync(`/proc/${init}`)).toBe(false);
+    expect(existsSync(a.dir)).toBe(false);
+    // The other host is untouched.
+    expect((await b.run("systemctl is-system-running")).trim()).toMatch(/^(running|degraded)$/);
+  }, 120_000);
+});
