@@ -172,6 +172,7 @@ export class Manager {
       queue: this.queue,
       store: this.store,
       events: this.events,
+      health: this.health,
       metrics: this.metrics,
       logger: log,
       reprobe: async (d, h) => {
@@ -447,7 +448,7 @@ export class Manager {
   }
 
   private onHealth(h: HostHealth, prev: HostHealth | undefined): void {
-    this.controller.observe(h);
+    this.controller.observe(h, prev);
     if (prev?.state === h.state) return;
     const from = prev?.state ?? "unknown";
     const kind =

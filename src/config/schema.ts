@@ -179,6 +179,10 @@ export const ConfigSchema = z.strictObject({
       concurrency: z.number().int().min(1).max(10_000).default(64),
       failureThreshold: z.number().int().min(1).max(100).default(3),
       successThreshold: z.number().int().min(1).max(100).default(1),
+      maxHealthAge: Duration.optional().meta({
+        description:
+          "Health observed longer ago than this is forgotten when NixGuard starts to lead (the host is unknown until probed again), so nothing acts on it. Default: 2 × interval + timeout",
+      }),
       thresholds: z
         .strictObject({
           diskUsedFraction: Fraction.default(0.9),

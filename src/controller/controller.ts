@@ -28,7 +28,7 @@ import {
 import { type PlannedAction, reconcileDeployment } from "./reconciler.js";
 import { KeyedSerial } from "./serial.js";
 import type { StateStore } from "./state-store.js";
-import type { HostHealth, NixGuardEvent } from "./types.js";
+import type { HealthView, HostHealth, NixGuardEvent } from "./types.js";
 
 export interface LeaderView {
   isLeader(): boolean;
@@ -40,6 +40,8 @@ export interface ControllerDeps {
   queue: ActionQueue;
   store: StateStore;
   events: EventLog;
+  /** Judged health of every host: the one map, kept by the health book. */
+  health: HealthView;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -63,14 +65,11 @@ export interface ReconcileResult {
 }
 
 /**
- * The controller: keeps the latest health per host, reconciles one deployment at a time
+ * The controller: reconciles one deployment at a time from the health book's judged health
  * (ladder → gates → queue), takes manual requests from the API and outcomes from the worker.
  * Everything it must remember across restarts lives in the state store.
  */
 export class Controller {
-  private readonly health = new Map<string, HostHealth>();
-  /** Keys of `health` whose state is bad (failing, unreachable): the breaker counts these. */
-  private readonly bad = new Set<string>();
   private readonly decider: Decider;
   private readonly loop: ReconcileLoop;
   private readonly housekeeping: Housekeeping;
@@ -92,8 +91,18 @@ export class Controller {
     this.decider = new Decider({ ...deps, emit });
   }
 
-  /** Leader-only: the reconcile loop with its timers. */
+  /**
+   * Leader-only: the reconcile loop with its timers. Health older than probes.maxHealthAge is
+   * forgotten first: while this process did not lead it probed nothing, and every deployment is
+   * about to be planned at once.
+   */
   start(): void {
+    const forgotten = this.deps.health.forgetStale(this.now());
+    if (forgotten > 0)
+      this.deps.logger.info(
+        { hosts: forgotten },
+        "leading: stale health forgotten, hosts unknown until probed",
+      );
     this.loop.start(this.deps.getConfig().desired.deployments.map((d) => d.name));
   }
 
@@ -101,33 +110,14 @@ export class Controller {
     await this.loop.stop();
   }
 
-  /** Latest judged health of a host; wakes its deployment when something that matters changed. */
-  observe(h: HostHealth): void {
-    const key = hostKey(h.deployment, h.host);
-    const prev = this.health.get(key);
-    this.health.set(key, h);
-    if (isBad(h.state)) this.bad.add(key);
-    else this.bad.delete(key);
+  /** A host's judged health changed (the health book calls): wakes its deployment when it matters. */
+  observe(h: HostHealth, prev: HostHealth | undefined): void {
     if (!prev || changed(prev, h)) this.loop.wake(h.deployment);
   }
 
-  /** Config reload removed a host: forget its health. */
-  forget(deployment: string, host: string): void {
-    const key = hostKey(deployment, host);
-    this.health.delete(key);
-    this.bad.delete(key);
-  }
-
-  /** After a config reload (getConfig now returns the new one): drop removed hosts, pass over all. */
+  /** After a config reload (getConfig now returns the new one): pass over every deployment. */
   reloaded(): void {
-    const { desired } = this.deps.getConfig();
-    const keep = new Set(allHosts(desired).map((h) => hostKey(h.deployment, h.name)));
-    for (const key of this.health.keys()) {
-      if (keep.has(key)) continue;
-      this.health.delete(key);
-      this.bad.delete(key);
-    }
-    for (const d of desired.deployments) this.loop.wake(d.name);
+    for (const d of this.deps.getConfig().desired.deployments) this.loop.wake(d.name);
   }
 
   wake(deployment: string): void {
@@ -280,7 +270,7 @@ export class Controller {
       });
       await Promise.race([probes, limit]).finally(() => clearTimeout(timer));
     }
-    const after = hosts.map((h) => this.health.get(hostKey(deployment, h))?.state ?? "unknown");
+    const after = hosts.map((h) => this.deps.health.get(deployment, h)?.state ?? "unknown");
     const healed = after.length > 0 && after.every((s) => s === "healthy" || s === "degraded");
     await this.emit({
       kind: "outcome",
@@ -378,11 +368,6 @@ export class Controller {
     });
   }
 
-  /** The latest health of every host this controller has seen (for the API). */
-  hosts(): HostHealth[] {
-    return [...this.health.values()];
-  }
-
   // ---- internals ----
 
   /** Leader election is on and another process holds the lease. */
@@ -447,9 +432,7 @@ export class Controller {
     const fleet = fleetKeys(desired);
     const states: HostHealth["state"][] = new Array(fleet.size).fill("unknown");
     let i = 0;
-    for (const key of this.bad) {
-      if (fleet.has(key)) states[i++] = this.health.get(key)?.state ?? "unknown";
-    }
+    for (const [key, h] of this.deps.health.bad()) if (fleet.has(key)) states[i++] = h.state;
     return breakerStatus(states, cfg);
   }
 
@@ -466,7 +449,7 @@ export class Controller {
   private healthOf(spec: DeploymentSpec): Map<string, HostHealth> {
     const m = new Map<string, HostHealth>();
     for (const h of spec.hosts) {
-      const hh = this.health.get(hostKey(spec.name, h.name));
+      const hh = this.deps.health.get(spec.name, h.name);
       if (hh) m.set(h.name, hh);
     }
     return m;
@@ -495,8 +478,6 @@ export class Controller {
     for (const d of this.deploymentsIn(scope)) this.loop.wake(d.name);
   }
 }
-
-const isBad = (s: HostHealth["state"]) => s === "failing" || s === "unreachable";
 
 /** Keys of every desired host, once per desired state (it is frozen; a reload makes a new one). */
 const fleetKeyCache = new WeakMap<DesiredState, Set<string>>();

@@ -42,6 +42,17 @@ export interface HostHealth {
   consecutiveUnreachable?: number;
 }
 
+export const isBad = (s: HostState): boolean => s === "failing" || s === "unreachable";
+
+/** Judged health as the controller reads it (runtime/health-book.ts keeps it). */
+export interface HealthView {
+  get(deployment: string, host: string): HostHealth | undefined;
+  /** Hosts whose state is bad (failing, unreachable), by host key: few, or the breaker opens. */
+  bad(): Iterable<[string, HostHealth]>;
+  /** Forgets hosts last observed longer than probes.maxHealthAge before `now`. */
+  forgetStale(now: number): number;
+}
+
 export type BlockReason =
   | "mode"
   | "paused"

@@ -155,7 +155,7 @@ async function firstDeploy(
   await Promise.race([outcome, aborted(signal)]);
   const end = Date.now() + 30_000;
   while (!signal.aborted && Date.now() < end) {
-    const hosts = m.controller.hosts();
+    const hosts = m.health.all();
     if (hosts.length === 4 && hosts.every((h) => h.state === "healthy")) {
       say("fleet", "READY", "4 hosts healthy; the first fault comes now", "good");
       return true;

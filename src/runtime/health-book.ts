@@ -2,7 +2,15 @@ import type { Series } from "../computed-gauge.js";
 import { type DesiredState, type HostSpec, hostKey } from "../config/desired.js";
 import type { Config } from "../config/schema.js";
 import { evaluateHost } from "../controller/health.js";
-import { type CheckHealth, HOST_STATES, type HostHealth, type HostState } from "../controller/types.js";
+import { healthMaxAge } from "../controller/health-age.js";
+import {
+  type CheckHealth,
+  type HealthView,
+  HOST_STATES,
+  type HostHealth,
+  type HostState,
+  isBad,
+} from "../controller/types.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { HostObservation } from "../probes/types.js";
@@ -20,10 +28,13 @@ export interface HealthBookOptions {
 
 /**
  * Observations in, judged health out: keeps each host's latest observation and health, runs the
- * pure evaluation with hysteresis, publishes the gauges. The one place health is kept in memory.
+ * pure evaluation with hysteresis, publishes the gauges. The one place health is kept in memory:
+ * the controller plans from it (HealthView), the API reads it.
  */
-export class HealthBook {
+export class HealthBook implements HealthView {
   private readonly health = new Map<string, HostHealth>();
+  /** Keys of `health` whose state is bad (failing, unreachable): the breaker counts these. */
+  private readonly badKeys = new Set<string>();
   private readonly observations = new Map<string, HostObservation>();
   /** The spec each host's health was judged against (a reload may change its checks). */
   private readonly specs = new Map<string, HostSpec>();
@@ -83,16 +94,64 @@ export class HealthBook {
       suppress: this.opts.isSuppressed(spec.deployment, spec.name),
       thresholds: probes.thresholds,
     });
-    this.health.set(key, next);
     this.observations.set(key, obs);
+    this.record(spec, next, prev);
+    return next;
+  }
+
+  /**
+   * Health judged elsewhere, kept as if observed: the controller's tests drive the ladder with
+   * judged health rather than raw observations.
+   */
+  judged(spec: HostSpec, next: HostHealth): void {
+    this.record(spec, next, this.health.get(hostKey(spec.deployment, spec.name)));
+  }
+
+  private record(spec: HostSpec, next: HostHealth, prev: HostHealth | undefined): void {
+    const key = hostKey(spec.deployment, spec.name);
+    this.health.set(key, next);
     this.specs.set(key, spec);
+    if (isBad(next.state)) this.badKeys.add(key);
+    else this.badKeys.delete(key);
     if (prev?.state !== next.state) {
       if (prev) this.count(prev.state, -1);
       this.count(next.state, 1);
     }
     this.scheduleCounts();
     this.opts.onHealth(next, prev);
-    return next;
+  }
+
+  *bad(): Iterable<[string, HostHealth]> {
+    for (const key of this.badKeys) {
+      const h = this.health.get(key);
+      if (h) yield [key, h];
+    }
+  }
+
+  /**
+   * Forgets every host last observed before `now - probes.maxHealthAge` (or never): they are
+   * `unknown` until observed again, so nothing acts on them. Called when this process starts to
+   * lead: while it did not, it probed nothing, and what it remembers may be hours old. Returns
+   * how many were forgotten.
+   */
+  forgetStale(now: number): number {
+    const oldest = now - healthMaxAge(this.opts.getConfig().probes);
+    let n = 0;
+    for (const [key, h] of this.health) {
+      if ((h.lastObservedAt ?? Number.NEGATIVE_INFINITY) >= oldest) continue;
+      this.drop(key, h);
+      n++;
+    }
+    if (n > 0) this.publishCounts();
+    return n;
+  }
+
+  private drop(key: string, h: HostHealth): void {
+    this.health.delete(key);
+    this.badKeys.delete(key);
+    this.count(h.state, -1);
+    this.observations.delete(key);
+    this.specs.delete(key);
   }
 
   get(deployment: string, host: string): HostHealth | undefined {
@@ -124,13 +183,7 @@ export class HealthBook {
   /** Config reload: forget hosts no longer desired. */
   retain(desired: DesiredState): void {
     const keep = new Set(desired.deployments.flatMap((d) => d.hosts.map((h) => hostKey(d.name, h.name))));
-    for (const [key, h] of this.health) {
-      if (keep.has(key)) continue;
-      this.health.delete(key);
-      this.count(h.state, -1);
-      this.observations.delete(key);
-      this.specs.delete(key);
-    }
+    for (const [key, h] of this.health) if (!keep.has(key)) this.drop(key, h);
     this.publishCounts();
   }
 

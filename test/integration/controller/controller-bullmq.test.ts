@@ -10,7 +10,7 @@ import { type ActionWorker, startWorker } from "../../../src/queue/worker.js";
 import { FAKE_NIXOPS4, type FakeFlake, makeFakeFlake } from "../../helpers/fake-nixops4.js";
 import { check, hostHealth } from "../../unit/controller/fixtures.js";
 import { RecordingTransport } from "../queue/harness.js";
-import { useRedis } from "./harness.js";
+import { healthBook, useRedis } from "./harness.js";
 
 const env = useRedis();
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -40,11 +40,13 @@ async function rig(flake: FakeFlake) {
   const store = new StateStore(env.redis(), prefix);
   const events = new EventLog(env.redis(), prefix);
   const reprobed: string[] = [];
-  const ctl = new Controller({
+  const health = healthBook(loaded, metrics, (h, prev) => ctl.observe(h, prev));
+  const ctl: Controller = new Controller({
     getConfig: () => loaded,
     queue,
     store,
     events,
+    health,
     metrics,
     logger,
     reprobe: async (_d, host) => {
@@ -74,7 +76,7 @@ async function rig(flake: FakeFlake) {
     await queue.close();
     flake.cleanup();
   });
-  return { ctl, queue, store, events, outcomes, reprobed, loaded, metrics };
+  return { ctl, health, queue, store, events, outcomes, reprobed, loaded, metrics };
 }
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
@@ -93,12 +95,12 @@ describe("controller with the real BullMQ queue and worker", () => {
     flake.control({ mode: "success", durationMs: 1_500 });
     const r = await rig(flake);
     const now = Date.now();
-    r.ctl.observe({
+    r.health.judge({
       ...hostHealth("a", "failing", [check("a.service", "failing", { missing: true })]),
       since: now,
       lastObservedAt: now,
     });
-    r.ctl.observe({ ...hostHealth("b", "healthy"), since: now - 60_000, lastObservedAt: now });
+    r.health.judge({ ...hostHealth("b", "healthy"), since: now - 60_000, lastObservedAt: now });
 
     const results = await Promise.all(Array.from({ length: 20 }, () => r.ctl.reconcile("fedi")));
     const decisions = results.flatMap((x) => x.actions.map((a) => a.enqueue ?? a.blockedBy));

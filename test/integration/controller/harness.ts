@@ -1,13 +1,16 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
 import { type ActionOutcome, actionKey } from "../../../src/action.js";
+import { allHosts, hostKey } from "../../../src/config/desired.js";
+import type { LoadedConfig } from "../../../src/config/load.js";
 import type { ConfigInput } from "../../../src/config/schema.js";
 import { Controller, type LeaderView } from "../../../src/controller/controller.js";
 import { EventLog } from "../../../src/controller/events.js";
 import { StateStore } from "../../../src/controller/state-store.js";
 import type { HostHealth } from "../../../src/controller/types.js";
 import { silentLogger } from "../../../src/log.js";
-import { createMetrics } from "../../../src/metrics.js";
+import { createMetrics, type Metrics } from "../../../src/metrics.js";
+import { HealthBook } from "../../../src/runtime/health-book.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 import { check, fleetConfig, hostHealth } from "../../unit/controller/fixtures.js";
 import { RecordingQueue } from "./recording-queue.js";
@@ -23,18 +26,26 @@ export function harness(
   remediation: ConfigInput["remediation"] = {},
   leader?: LeaderView,
   queue: RecordingQueue = new RecordingQueue(),
+  extra: Partial<ConfigInput> = {},
 ) {
-  const loaded = fleetConfig(remediation);
+  const loaded = fleetConfig(remediation, extra);
   const prefix = `ctl-test-${process.pid}-${++seq}`;
   const store = new StateStore(redis, prefix);
   const events = new EventLog(redis, prefix);
   const metrics = createMetrics({ version: "test", processMetrics: false });
   const clock = { now: T0 };
-  const ctl = new Controller({
+  const health = healthBook(
+    loaded,
+    metrics,
+    (h, prev) => ctl.observe(h, prev),
+    () => clock.now,
+  );
+  const ctl: Controller = new Controller({
     getConfig: () => loaded,
     queue,
     store,
     events,
+    health,
     metrics,
     logger: silentLogger(),
     now: () => clock.now,
@@ -42,7 +53,7 @@ export function harness(
     ...(leader ? { leader } : {}),
   });
   const observe = (host: string, h: Partial<HostHealth> & Pick<HostHealth, "state">) =>
-    ctl.observe({ ...hostHealth(host, h.state), since: clock.now, lastObservedAt: clock.now, ...h });
+    health.judge({ ...hostHealth(host, h.state), since: clock.now, lastObservedAt: clock.now, ...h });
   const healthyAll = () => {
     for (const h of HOSTS) observe(h, { state: "healthy", since: T0 - 3_600_000 });
   };
@@ -64,7 +75,49 @@ export function harness(
     });
   };
   const metric = async (name: string) => (await metrics.registry.getSingleMetricAsString(name)).toString();
-  return { ctl, queue, store, events, metrics, clock, observe, healthyAll, failUnit, finish, metric, loaded };
+  return {
+    ctl,
+    queue,
+    store,
+    events,
+    health,
+    metrics,
+    clock,
+    observe,
+    healthyAll,
+    failUnit,
+    finish,
+    metric,
+    loaded,
+  };
+}
+
+/**
+ * The health book the controller plans from, fed judged health directly (`judge`) rather than
+ * observations: the ladder's tests describe hosts by their judged state.
+ */
+export function healthBook(
+  loaded: LoadedConfig,
+  metrics: Metrics,
+  onHealth: (h: HostHealth, prev: HostHealth | undefined) => void,
+  now: () => number = Date.now,
+): HealthBook & { judge(h: HostHealth): void } {
+  const book = new HealthBook({
+    getConfig: () => loaded.config,
+    metrics,
+    logger: silentLogger(),
+    isSuppressed: () => false,
+    onHealth,
+    now,
+  });
+  const specs = new Map(allHosts(loaded.desired).map((h) => [hostKey(h.deployment, h.name), h]));
+  return Object.assign(book, {
+    judge(h: HostHealth) {
+      const spec = specs.get(hostKey(h.deployment, h.host));
+      if (!spec) throw new Error(`no host ${h.deployment}/${h.host} in the test config`);
+      book.judged(spec, h);
+    },
+  });
 }
 
 export async function connect(url: string): Promise<Redis> {
