@@ -23,7 +23,9 @@ export type ErrorCode =
   /** The CLI client could not reach the API, or the API answered 503. */
   | "API_UNAVAILABLE"
   /** The API refused a CLI request (401, 403, 404, 409, ...). */
-  | "API_ERROR";
+  | "API_ERROR"
+  /** Text that should be JSON is not (a config file, a request body); carries line and column. */
+  | "JSON_INVALID";
 
 export class NixGuardError extends Error {
   readonly code: ErrorCode;
@@ -40,6 +42,8 @@ export interface ConfigIssue {
   message: string;
   /** The offending value, when there is one (never a secret: config holds file paths, not secrets). */
   value?: unknown;
+  /** Where in the file (invalid JSON): 1-based line and column. */
+  where?: { line: number; column: number };
 }
 
 export class ConfigError extends NixGuardError {

@@ -7,6 +7,7 @@ import Fastify, {
   type HookHandlerDoneFunction,
   LogController,
 } from "fastify";
+import { parseJsonText } from "../json-text.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { VERSION } from "../version.js";
@@ -20,7 +21,7 @@ import { eventRoutes } from "./routes/events.js";
 import { hostRoutes } from "./routes/hosts.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { systemRoutes } from "./routes/system.js";
-import { grammarKeyword } from "./schemas/grammar.js";
+import { validatorCompiler } from "./validation.js";
 
 export interface ApiConfig {
   metricsAuth: boolean;
@@ -80,12 +81,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     childLoggerFactory: lazyChildLogger,
     bodyLimit: deps.config.bodyLimit,
     trustProxy: false,
-    ajv: {
-      // Refuse unknown fields (400 naming them) instead of silently dropping them.
-      customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false },
-      plugins: [grammarKeyword],
-    },
   }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  // Bad JSON answers in NixGuard's error shape with its line and column, not fastify's
+  // FST_ERR_CTP_INVALID_JSON_BODY; an empty body is `{}` (see emptyBodyAsObject). JSON is the only
+  // body accepted (fastify would also take text/plain): anything else is 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, text, done) => {
+    const body = text as string;
+    if (body.trim() === "") return done(null, undefined);
+    try {
+      done(null, parseJsonText(body));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
 
   const table: RegisteredRoute[] = [];
   routeTables.set(app, table);

@@ -1,4 +1,5 @@
 import { isNixGuardError } from "../errors.js";
+import { JsonSyntaxError } from "../json-text.js";
 import { ConflictError, NotFoundError } from "./control-plane-port.js";
 
 /** The one JSON shape every error answer has (schemas/common.ts ErrorSchema). */
@@ -10,6 +11,8 @@ export interface HttpErrorBody {
   reason?: string;
   resource?: string;
   issues?: { path: string; message: string; value?: unknown }[];
+  /** Invalid JSON: where the first thing wrong is (1-based). */
+  where?: { line: number; column: number };
 }
 
 interface ValidationItem {
@@ -30,6 +33,7 @@ const NIXGUARD_STATUS: Record<string, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   USAGE: 400,
+  JSON_INVALID: 400,
   UNSAFE_VALUE: 400,
   CONFIG_INVALID: 422,
   REDIS_UNAVAILABLE: 503,
@@ -49,16 +53,20 @@ export function toHttpError(err: unknown): HttpErrorBody {
       const body: HttpErrorBody = { statusCode, code: err.code, message: err.message };
       if (err instanceof NotFoundError) body.resource = err.resource;
       if (err instanceof ConflictError) body.reason = err.reason;
+      if (err instanceof JsonSyntaxError) body.where = err.where;
       const issues = (err as { issues?: HttpErrorBody["issues"] }).issues;
       if (Array.isArray(issues)) body.issues = issues;
       return body;
     }
   }
-  // Errors fastify and its plugins raise for bad requests: bad JSON, body too large, rate limit.
+  // Errors fastify and its plugins raise for bad requests: wrong content type, body too large,
+  // rate limit. Fastify's own codes (FST_ERR_…) are its internals: answered in NixGuard's words.
   if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    const own = e.code === undefined ? undefined : FASTIFY_CODES[e.code];
+    if (own) return { statusCode: e.statusCode, ...own };
     const body: HttpErrorBody = {
       statusCode: e.statusCode,
-      code: e.code ?? "BAD_REQUEST",
+      code: e.code?.startsWith("FST_") ? "BAD_REQUEST" : (e.code ?? "BAD_REQUEST"),
       message: e.message ?? "bad request",
     };
     if (err instanceof FieldError) body.field = err.field;
@@ -66,6 +74,21 @@ export function toHttpError(err: unknown): HttpErrorBody {
   }
   return { statusCode: 500, code: "INTERNAL", message: "internal error (logged)" };
 }
+
+const JSON_ONLY = "send the body as JSON with content-type: application/json (or no body)";
+const FASTIFY_CODES: Record<string, { code: string; message: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: "UNSUPPORTED_MEDIA_TYPE",
+    message: `unsupported content type: ${JSON_ONLY}`,
+  },
+  FST_ERR_CTP_INVALID_TYPE: { code: "UNSUPPORTED_MEDIA_TYPE", message: `invalid content type: ${JSON_ONLY}` },
+  FST_ERR_CTP_EMPTY_TYPE: { code: "UNSUPPORTED_MEDIA_TYPE", message: `empty content type: ${JSON_ONLY}` },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: "BODY_TOO_LARGE", message: "request body larger than api.bodyLimit" },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: "BAD_REQUEST",
+    message: "content-length does not match the body sent",
+  },
+};
 
 /** 400 naming the field as people write it: `body.deployments[0]`, `params.name`, `querystring.state`. */
 function validationError(v: ValidationItem, context = "request"): HttpErrorBody {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import cron from "node-cron";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, NixGuardError } from "../errors.js";
+import { JsonSyntaxError, parseJsonText } from "../json-text.js";
 import { type DesiredState, expandDesiredState } from "./desired.js";
 import { formatDuration } from "./duration.js";
 import { type Config, ConfigSchema } from "./schema.js";
@@ -38,9 +39,14 @@ export function loadConfigFile(file: string): LoadedConfig {
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJsonText(text);
   } catch (e) {
-    throw new ConfigError([{ path: "", message: `invalid JSON: ${(e as Error).message}` }], file);
+    if (!(e instanceof JsonSyntaxError)) throw e;
+    const { line, column } = e.where;
+    throw new ConfigError(
+      [{ path: "", message: `invalid JSON at line ${line} column ${column}: ${e.problem}`, where: e.where }],
+      file,
+    );
   }
   return parseConfig(raw, file);
 }

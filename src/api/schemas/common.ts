@@ -27,7 +27,10 @@ export const countsBy = (keys: readonly string[]): JsonSchema =>
 
 export const hostStateCounts = countsBy(HOST_STATES);
 
-export const ConfigIssueSchema = obj({ path: str(), message: str(), value: {} }, ["path", "message"]);
+export const ConfigIssueSchema = obj(
+  { path: str(), message: str(), value: {}, where: obj({ line: int(), column: int() }, ["line", "column"]) },
+  ["path", "message"],
+);
 
 /** Every error answer: a stable code, a message, and whichever of field / reason / resource applies. */
 export const ErrorSchema = obj(
@@ -39,6 +42,7 @@ export const ErrorSchema = obj(
     reason: str({ description: "What blocks the command (409): paused, maintenance, quarantined, ..." }),
     resource: str({ description: "What was not found (404): deployment, host, job, unit, pause" }),
     issues: arr(ConfigIssueSchema),
+    where: obj({ line: int(), column: int() }, ["line", "column"]),
   },
   ["statusCode", "code", "message"],
 );

@@ -25,7 +25,7 @@ export const GRAMMARS = {
 
 export type GrammarName = keyof typeof GRAMMARS;
 
-/** The slice of ajv the plugin needs (ajv is fastify's dependency, not ours). */
+/** The slice of ajv the plugin needs (api/validation.ts runs two ajv instances). */
 interface AjvLike {
   // `never`: any ajv's addKeyword signature fits; the definition below is ajv's FuncKeywordDefinition.
   addKeyword(definition: never): unknown;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { allHosts } from "../../../src/config/desired.js";
 import { loadConfigFile, parseConfig } from "../../../src/config/load.js";
@@ -254,5 +257,33 @@ describe("nixops4.extraArgs allowlist", () => {
     expect(issuesOf(raw)).toEqual([
       expect.objectContaining({ path: "nixops4.extraArgs[1]", value: "--option" }),
     ]);
+  });
+});
+
+describe("a config file that is not JSON", () => {
+  it("is one issue with line and column, and never quotes the text (it may hold a password)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nixguard-json-"));
+    try {
+      const file = join(dir, "bad.json");
+      writeFileSync(file, '{\n  "redis": { "url": "redis://:hunter2@db:6379" }\n  "deployments": {}\n}\n');
+      let err: unknown;
+      try {
+        loadConfigFile(file);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const issues = (err as ConfigError).issues;
+      expect(issues).toEqual([
+        {
+          path: "",
+          message: "invalid JSON at line 3 column 3: expected ',' (or the end of the object or array)",
+          where: { line: 3, column: 3 },
+        },
+      ]);
+      expect((err as Error).message).not.toContain("hunter2");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
