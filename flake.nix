@@ -24,34 +24,49 @@
         "aarch64-darwin"
       ];
       forAllSystems = lib.genAttrs systems;
-      # The module, its evaluation and the VM test need NixOS: Linux only.
-      forLinuxSystems = lib.genAttrs (lib.filter (lib.hasSuffix "-linux") systems);
       pkgsFor = system: nixpkgs.legacyPackages.${system};
+      # The module's evaluation and the VM test need NixOS: Linux only.
+      testsFor =
+        system:
+        let
+          pkgs = pkgsFor system;
+        in
+        lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+          module-eval = import ./nix/tests/module-eval.nix { inherit pkgs self; };
+          vm = import ./nix/tests/vm.nix { inherit pkgs self; };
+        };
     in
     {
       overlays.default = final: _prev: {
         nixguard = final.callPackage ./nix/package.nix { };
       };
 
-      packages = forAllSystems (system: {
-        nixguard = (pkgsFor system).callPackage ./nix/package.nix { };
-        default = self.packages.${system}.nixguard;
-      });
+      packages = forAllSystems (
+        system:
+        let
+          package = (pkgsFor system).callPackage ./nix/package.nix { };
+        in
+        {
+          # `passthru.tests`, as nixpkgs packages have them: the module evaluated in a
+          # real NixOS and the VM test (Linux only).
+          nixguard = package.overrideAttrs (old: {
+            passthru = (old.passthru or { }) // {
+              tests = testsFor system;
+            };
+          });
+          default = self.packages.${system}.nixguard;
+        }
+      );
 
       nixosModules.default = lib.modules.importApply ./nix/module.nix { inherit self nixops4; };
       nixosModules.nixguard = self.nixosModules.default;
 
-      checks = forLinuxSystems (
-        system:
-        let
-          pkgs = pkgsFor system;
-        in
-        {
-          package = self.packages.${system}.default;
-          module-eval = import ./nix/tests/module-eval.nix { inherit pkgs self; };
-          vm = import ./nix/tests/vm.nix { inherit pkgs self; };
-        }
+      checks = forAllSystems (
+        system: { package = self.packages.${system}.default; } // self.packages.${system}.default.tests
       );
+
+      # `nix fmt`: the nixpkgs style (RFC 166) for every .nix file.
+      formatter = forAllSystems (system: (pkgsFor system).nixfmt-tree);
 
       devShells = forAllSystems (
         system:

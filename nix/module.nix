@@ -25,9 +25,11 @@ let
   credentialsDir = "/run/credentials/nixguard.service";
   redisServer = config.services.redis.servers.nixguard;
 
-  # Durations as NixGuard writes them ("90s", "1h30m"), integers only here, so the
-  # module can compute TimeoutStopSec from them.
-  durationType = lib.types.strMatching "([0-9]+(ms|s|m|h|d))+";
+  # Durations as NixGuard reads them (src/config/duration.ts): one or more
+  # <number><unit> parts, the number with an optional fraction ("90s", "1h30m", "1.5m").
+  durationPart = "([0-9]+(\\.[0-9]+)?)(ms|s|m|h|d)";
+  durationType = lib.types.strMatching "(${durationPart})+";
+  # Whole seconds, rounded up, so TimeoutStopSec never falls short of a grace.
   durationSeconds =
     text:
     let
@@ -38,12 +40,12 @@ let
         h = 3600000;
         d = 86400000;
       };
-      parts = lib.filter lib.isList (builtins.split "([0-9]+)(ms|s|m|h|d)" text);
+      parts = lib.filter lib.isList (builtins.split durationPart text);
       totalMs = lib.foldl' (
-        sum: part: sum + lib.toInt (lib.elemAt part 0) * unitMs.${lib.elemAt part 1}
+        sum: part: sum + builtins.fromJSON (lib.elemAt part 0) * unitMs.${lib.elemAt part 2}
       ) 0 parts;
     in
-    (totalMs + 999) / 1000;
+    builtins.ceil (totalMs / 1000.0);
 
   listen =
     if lib.hasInfix ":" cfg.listenAddress then
@@ -55,9 +57,47 @@ let
     entry: "${lib.concatStringsSep "," entry.hostNames} ${entry.publicKey}\n"
   ) (lib.attrValues cfg.knownHosts);
 
+  # The stable paths the service reads: a settings change replaces what they point
+  # to, not the unit's ExecStart, so NixOS can reload NixGuard instead of restarting it.
+  configPath = "/etc/nixguard/config.json";
+  knownHostsPath = "/etc/nixguard/known_hosts";
+
   # NixGuard's schema has optional keys but no nulls: drop unset values.
   settingsJson = lib.filterAttrsRecursive (_: value: value != null) cfg.settings;
   uncheckedConfigFile = format.generate "nixguard-unchecked.json" settingsJson;
+
+  # What NixGuard reads only at start (START_ONLY in src/config/start-only.ts): a
+  # reload that changes one of these is refused, so a change here must restart the
+  # service. Everything else is applied by a reload (SIGHUP).
+  startOnlyPaths = [
+    [ "redis" ]
+    [ "state" ]
+    [ "log" ]
+    [ "api" ]
+    [
+      "probes"
+      "interval"
+    ]
+    [
+      "probes"
+      "timeout"
+    ]
+    [
+      "probes"
+      "jitter"
+    ]
+    [
+      "probes"
+      "concurrency"
+    ]
+    [ "nixops4" ]
+    [ "worker" ]
+    [ "leader" ]
+  ];
+  startOnlySettings = map (path: {
+    path = lib.concatStringsSep "." path;
+    value = lib.attrByPath path null settingsJson;
+  }) startOnlyPaths;
 
   # Checked at build time, so a bad config fails `nixos-rebuild`, not the service.
   # `config check` reads only this file (credential paths need not exist yet).
@@ -79,6 +119,58 @@ let
 
   flakeDirs = lib.mapAttrsToList (_: deployment: deployment.flake or null) (
     cfg.settings.deployments or { }
+  );
+
+  # Hosts NixGuard reaches through the local transport (the rule of
+  # src/config/desired.ts: `transport`, else local for the address "localhost"), and
+  # the units the config names for them: the units `systemctl restart` may touch.
+  transportOf =
+    host: host.transport or (if (host.address or "") == "localhost" then "local" else "ssh");
+  localHosts = lib.filter (host: transportOf host == "local") (
+    lib.concatMap (deployment: lib.attrValues (deployment.hosts or { })) (
+      lib.attrValues (cfg.settings.deployments or { })
+    )
+  );
+  namedLocalUnits = lib.unique (
+    lib.concatMap (
+      host:
+      host.units or [ ]
+      ++ host.oneshotUnits or [ ]
+      ++ lib.concatMap (check: check.units or [ ]) (host.http or [ ])
+    ) localHosts
+  );
+  localServiceHosts = lib.filter (host: (host.services or [ ]) != [ ]) localHosts;
+
+  # The local transport runs `systemctl restart` as the unprivileged nixguard user
+  # under NoNewPrivileges: systemd asks polkit, which says no unless a rule allows it.
+  # Only these units, only the restart verb, only this user.
+  polkitRule = ''
+    // services.nixguard: NixGuard's local transport restarts the units its config names.
+    polkit.addRule(function (action, subject) {
+      if (action.id == "org.freedesktop.systemd1.manage-units" &&
+          subject.user == "nixguard" &&
+          action.lookup("verb") == "restart" &&
+          ${builtins.toJSON cfg.localRestartUnits}.indexOf(action.lookup("unit")) >= 0) {
+        return polkit.Result.YES;
+      }
+    });
+  '';
+
+  # nixops4 runs its own ssh (nixops4-nixos: `nix copy --to ssh-ng://…`, then `ssh …
+  # switch`). Both read ssh_config, and nixops4-nixos overwrites NIX_SSHOPTS, so the
+  # identity and host keys reach it through ssh_config, for the nixguard user only.
+  nixops4KnownHosts =
+    lib.optional (cfg.nixops4.knownHostsFile != null) "${credentialsDir}/nixops4-known-hosts"
+    ++ lib.optional (cfg.knownHosts != { }) knownHostsPath;
+  nixops4SshConfig = lib.concatStringsSep "\n" (
+    [ "Match localuser nixguard" ]
+    ++ lib.optional (cfg.nixops4.sshKeyFile != null) "  IdentityFile ${credentialsDir}/nixops4-ssh-key"
+    # The system-wide file stays in the list: only the files here are read for this user.
+    ++ lib.optional (
+      nixops4KnownHosts != [ ]
+    ) "  GlobalKnownHostsFile ${lib.concatStringsSep " " nixops4KnownHosts} /etc/ssh/ssh_known_hosts"
+    # Whatever ssh_config text comes after this applies to every user again.
+    ++ [ "Match all" ]
   );
 in
 {
@@ -227,6 +319,53 @@ in
       '';
     };
 
+    nixops4 = {
+      sshKeyFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = cfg.sshKeyFile;
+        defaultText = lib.literalExpression "config.services.nixguard.sshKeyFile";
+        example = "/run/keys/nixops4-deploy-key";
+        description = ''
+          SSH private key nixops4 uses to reach the hosts it deploys (`nix copy --to
+          ssh-ng://…` and the `ssh` that switches a host). nixops4 runs that ssh
+          itself; the module hands the key over with `LoadCredential=` and names it
+          in the system's `ssh_config` for the `nixguard` user only
+          (`Match localuser nixguard`), which both honour. `null` leaves nixops4 to
+          the user's own ssh setup (`~/.ssh` in {file}`/var/lib/nixguard`).
+        '';
+      };
+
+      knownHostsFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = cfg.knownHostsFile;
+        defaultText = lib.literalExpression "config.services.nixguard.knownHostsFile";
+        example = "/etc/ssh/ssh_known_hosts";
+        description = ''
+          An OpenSSH `known_hosts` file for nixops4's ssh, handed over with
+          `LoadCredential=` and listed as `GlobalKnownHostsFile` for the `nixguard`
+          user, together with {option}`services.nixguard.knownHosts` and
+          {file}`/etc/ssh/ssh_known_hosts`. (nixops4-nixos also passes each machine's
+          `ssh.hostPublicKey` itself.)
+        '';
+      };
+    };
+
+    localRestartUnits = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = namedLocalUnits;
+      defaultText = lib.literalMD ''
+        the units the settings name (`units`, `oneshotUnits`, `http[].units`) for hosts
+        with `transport = "local"` (or the address `localhost`)
+      '';
+      example = [ "nginx.service" ];
+      description = ''
+        Units NixGuard may restart on this machine (its local transport). The module
+        ships a polkit rule that lets the `nixguard` user run `systemctl restart` on
+        these units and nothing else. A local host's catalog `services` expand to
+        units the settings do not name: list those here.
+      '';
+    };
+
     apiTokenFiles = lib.mkOption {
       type = lib.types.attrsOf (
         lib.types.submodule {
@@ -370,10 +509,22 @@ in
         message = "services.nixguard.settings.deployments is empty: NixGuard needs at least one deployment to watch.";
       }
       {
+        # The module runs Redis itself (or points at yours); it does not ship the
+        # redis-server NixGuard would start under its state directory without one.
+        assertion = cfg.settings.redis.url != null;
+        message = "services.nixguard.settings.redis.url is null: keep redis.createLocally = true, or set redis.url.";
+      }
+      {
         assertion = cfg.openFirewall -> cfg.settings.api.listen == listen;
         message = "services.nixguard: settings.api.listen differs from listenAddress/port; set those so openFirewall opens the right port.";
       }
     ];
+
+    warnings = map (
+      host:
+      "services.nixguard: the local host ${host.address} checks catalog services (${lib.concatStringsSep ", " host.services}); "
+      + "their units are in the polkit rule only if listed in services.nixguard.localRestartUnits."
+    ) localServiceHosts;
 
     services.nixguard = {
       package = lib.mkDefault (
@@ -394,7 +545,7 @@ in
           if cfg.knownHostsFile != null then
             "${credentialsDir}/known-hosts"
           else
-            lib.mkIf (cfg.knownHosts != { }) "${pkgs.writeText "nixguard-known-hosts" knownHostsText}";
+            lib.mkIf (cfg.knownHosts != { }) knownHostsPath;
         nixops4.command = lib.mkIf (cfg.nixops4Package != null) (
           lib.mkDefault (lib.getExe' cfg.nixops4Package "nixops4")
         );
@@ -418,6 +569,21 @@ in
     users.groups.nixguard = { };
 
     environment.systemPackages = [ cfg.package ];
+
+    environment.etc."nixguard/config.json".source = configFile;
+    # Read by ssh at each connection: a change needs neither reload nor restart.
+    environment.etc."nixguard/known_hosts" = lib.mkIf (cfg.knownHosts != { }) {
+      text = knownHostsText;
+    };
+
+    programs.ssh.extraConfig = lib.mkIf (
+      cfg.nixops4.sshKeyFile != null || nixops4KnownHosts != [ ]
+    ) (lib.mkAfter nixops4SshConfig);
+
+    security.polkit = lib.mkIf (cfg.localRestartUnits != [ ]) {
+      enable = true;
+      extraConfig = polkitRule;
+    };
 
     networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ cfg.port ];
 
@@ -448,12 +614,19 @@ in
       startLimitIntervalSec = 300;
       startLimitBurst = 5;
 
+      # A settings change is a reload (SIGHUP: NixGuard re-reads /etc/nixguard/config.json
+      # and keeps a running apply going); a change of what NixGuard reads only at start
+      # is a restart, as is any change to the unit itself (package, credentials, paths).
+      reloadTriggers = [ configFile ];
+      restartTriggers = [ (builtins.toJSON startOnlySettings) ];
+
       serviceConfig = {
         Type = "simple";
-        ExecStart = "${lib.getExe' cfg.package "nixguard"} serve --config ${configFile}";
+        ExecStart = "${lib.getExe' cfg.package "nixguard"} serve --config ${configPath}";
+        ExecReload = "${lib.getExe' pkgs.coreutils "kill"} -HUP $MAINPID";
         User = "nixguard";
         Group = "nixguard";
-        SupplementaryGroups = lib.optional cfg.redis.createLocally redisServer.user;
+        SupplementaryGroups = lib.optional cfg.redis.createLocally redisServer.group;
         StateDirectory = "nixguard";
         StateDirectoryMode = "0750";
         RuntimeDirectory = "nixguard";
@@ -463,11 +636,17 @@ in
         LoadCredential =
           lib.optional (cfg.sshKeyFile != null) "ssh-key:${cfg.sshKeyFile}"
           ++ lib.optional (cfg.knownHostsFile != null) "known-hosts:${cfg.knownHostsFile}"
+          ++ lib.optional (cfg.nixops4.sshKeyFile != null) "nixops4-ssh-key:${cfg.nixops4.sshKeyFile}"
+          ++ lib.optional (
+            cfg.nixops4.knownHostsFile != null
+          ) "nixops4-known-hosts:${cfg.nixops4.knownHostsFile}"
           ++ lib.mapAttrsToList (name: token: "api-token-${name}:${token.file}") cfg.apiTokenFiles;
         EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
 
         Restart = "on-failure";
         RestartSec = "10s";
+        # 78 (EX_CONFIG): the config is invalid; starting again cannot fix it.
+        RestartPreventExitStatus = 78;
         # "mixed": SIGTERM goes to NixGuard alone, which stops taking jobs and gives a
         # running nixops4 apply worker.shutdownGrace to finish (with "control-group"
         # systemd would SIGTERM nixops4 at once and cut every apply short). When
@@ -489,6 +668,7 @@ in
         # V8 compiles JavaScript to machine code at run time: W^X would kill Node.
         MemoryDenyWriteExecute = false;
         PrivateDevices = true;
+        PrivateMounts = true;
         PrivateTmp = true;
         ProtectSystem = "strict";
         ProtectHome = true;
@@ -520,17 +700,21 @@ in
         SystemCallErrorNumber = "EPERM";
         UMask = "0077";
 
-        # Relaxations for nixops4 and nix, beyond the state directory:
-        # - the flake directories: nixops4 runs in them and may rewrite flake.lock;
-        #   "-" skips one that does not exist yet instead of failing the start.
-        # - the nix-daemon socket: nix builds through the daemon; the store itself
-        #   stays read-only (ProtectSystem = "strict" leaves /nix/store readable).
-        ReadWritePaths = [ "/nix/var/nix/daemon-socket" ] ++ map (dir: "-${dir}") (
-          lib.filter (dir: dir != null) flakeDirs
-        );
+        # Writable beyond the state directory: the flake directories (nixops4 runs in
+        # them and may rewrite flake.lock); "-" skips one that does not exist yet
+        # instead of failing the start. Not the nix-daemon socket: connecting to a
+        # socket needs no writable mount (nix builds through the daemon while
+        # ProtectSystem = "strict" keeps the store read-only), and a missing path
+        # without "-" would stop the unit on a machine with nix.enable = false.
+        ReadWritePaths = map (dir: "-${dir}") (lib.filter (dir: dir != null) flakeDirs);
       };
     };
   };
 
-  meta.maintainers = [ ];
+  meta = {
+    doc = ./module.md;
+    # NixOS accepts only entries of nixpkgs' lib.maintainers here; NixGuard has none
+    # there yet.
+    maintainers = [ ];
+  };
 }

@@ -4,10 +4,36 @@
   importNpmLock,
   nodejs_22,
   openssh,
+  # Where the npm dependencies are fetched from: any registry (or mirror) that serves
+  # npm's tarball layout. The lock's integrity hashes pin the bytes, so changing it
+  # changes no output: `nixguard.override { npmRegistry = "https://npm.example.org"; }`.
+  npmRegistry ? "https://registry.npmjs.org",
 }:
 
 let
   packageJson = lib.importJSON ../package.json;
+  root = toString ../.;
+
+  # Paths relative to the repository root that the build and the installed package need.
+  sourceFiles = [
+    "package.json"
+    "package-lock.json"
+    "tsconfig.json"
+    "tsconfig.build.json"
+  ];
+  sourceDirs = [
+    "src"
+    "docs"
+    "examples"
+    "contrib"
+  ];
+  inSource =
+    path:
+    let
+      relative = lib.removePrefix "${root}/" (toString path);
+    in
+    lib.elem relative (sourceFiles ++ sourceDirs)
+    || lib.any (dir: lib.hasPrefix "${dir}/" relative) sourceDirs;
 in
 buildNpmPackage {
   pname = "nixguard";
@@ -15,28 +41,25 @@ buildNpmPackage {
 
   # Only what the build and the installed package need: a change to tests, docs
   # prose or the Nix files does not rebuild the package.
-  src = lib.fileset.toSource {
-    root = ../.;
-    fileset = lib.fileset.unions [
-      ../package.json
-      ../package-lock.json
-      ../tsconfig.json
-      ../tsconfig.build.json
-      ../src
-      ../docs
-      ../examples
-      (lib.fileset.maybeMissing ../contrib)
-    ];
+  # (lib.sources rather than lib.fileset: the same result, and it evaluates with the
+  # Nix 2.8 the CI machines have, so CI evaluates this whole derivation.)
+  src = lib.cleanSourceWith {
+    name = "nixguard-source";
+    src = ../.;
+    filter = path: _type: inSource path;
   };
 
   nodejs = nodejs_22;
 
   # Dependencies come from package-lock.json itself (one fixed-output fetch per
   # package, hashes taken from the lockfile): updating the lockfile needs no
-  # npmDepsHash bump.
+  # npmDepsHash bump. The lock has no `resolved` URLs; npm-lock.nix adds them.
   npmDeps = importNpmLock {
     package = packageJson;
-    packageLock = lib.importJSON ../package-lock.json;
+    packageLock = import ./npm-lock.nix { inherit lib; } {
+      packageLock = lib.importJSON ../package-lock.json;
+      registry = npmRegistry;
+    };
   };
   npmConfigHook = importNpmLock.npmConfigHook;
 

@@ -54,8 +54,15 @@ pkgs.runCommand "nixguard-module-eval" { } ''
     'TimeoutStopSec=210' \
     'LoadCredential=ssh-key:/run/keys/nixguard-ssh-key' \
     'LoadCredential=api-token-admin:/run/keys/nixguard-admin-token' \
-    'SupplementaryGroups=redis-nixguard'; do
+    'SupplementaryGroups=redis-nixguard' \
+    'RestartPreventExitStatus=78' \
+    'PrivateMounts=true'; do
     grep -qxF "$line" "$file" || { echo "missing in the unit: $line" >&2; exit 1; }
   done
+  for pattern in '^ExecStart=.* serve --config /etc/nixguard/config.json$' '^ExecReload=.*kill -HUP \$MAINPID$' \
+    '^X-Reload-Triggers=' '^X-Restart-Triggers='; do
+    grep -qE "$pattern" "$file" || { echo "missing in the unit: $pattern" >&2; exit 1; }
+  done
+  if grep -F daemon-socket "$file"; then echo "the unit names the nix-daemon socket" >&2; exit 1; fi
   touch $out
 ''

@@ -4,25 +4,46 @@
 #
 # It stops the service and waits for NixGuard to restart it; checks /metrics and
 # /api/v1/hosts/target; then breaks the service so restarts cannot heal it and
-# waits for the redeploy NixGuard queues, run by a fake nixops4 that records
-# its arguments.
+# waits for the redeploy NixGuard queues. nixops4 is a stand-in that switches the
+# target the way nixops4-nixos does, over the ssh setup the module gives nixops4:
+# the target ends up on its `repaired` generation, and the broken service runs again.
 { pkgs, self }:
 
 let
   inherit (pkgs.stdenv.hostPlatform) system;
-  sshKeys = import "${pkgs.path}/nixos/tests/ssh-keys.nix" pkgs;
+  sshKeys = import (pkgs.path + "/nixos/tests/ssh-keys.nix") pkgs;
   adminToken = "vm-test-admin-token-0123456789abcdef";
   port = 9273;
 
-  # Records every call; the redeploy "succeeds" without touching the target.
-  fakeNixops4 = pkgs.writeShellScriptBin "nixops4" ''
-    echo "cwd=$PWD args=$*" >> /var/lib/nixguard/nixops4-calls
-  '';
+  # nixops4 itself needs a deployment flake and network access to build; this
+  # stand-in deploys a generation already built (the target's `repaired`
+  # specialisation) in nixops4-nixos's three steps: copy the closure with
+  # `nix copy --to ssh-ng://`, set the system profile, run switch-to-configuration in
+  # a transient unit that outlives the ssh session. Like nixops4-nixos it sets
+  # NIX_SSHOPTS itself and passes no identity: the key and host key come from the
+  # ssh_config the module writes for the nixguard user.
+  nixops4StandIn =
+    target:
+    pkgs.writeShellScriptBin "nixops4" ''
+      set -euo pipefail
+      echo "cwd=$PWD args=$*" >> /var/lib/nixguard/nixops4-calls
+      toplevel=$(readlink -f ${target.system.build.toplevel}/specialisation/repaired)
+      export NIX_SSHOPTS="-o ConnectTimeout=10 -o ConnectionAttempts=12 -o BatchMode=yes -o StrictHostKeyChecking=yes"
+      nix copy --to ssh-ng://root@target "$toplevel" --no-check-sigs \
+        --extra-experimental-features nix-command
+      # shellcheck disable=SC2086
+      ssh $NIX_SSHOPTS root@target \
+        "nix-env -p /nix/var/nix/profiles/system --set $toplevel" \
+        "&& systemd-run --unit=nixos-rebuild-switch-to-configuration --wait --collect" \
+        "$toplevel/bin/switch-to-configuration switch"
+      echo "switched target to $toplevel" >> /var/lib/nixguard/nixops4-calls
+    '';
 
   # Serves HTTP on 8080 unless /run/demo-app-broken exists: then every start fails,
-  # which is how the test exhausts NixGuard's restarts.
+  # which is how the test exhausts NixGuard's restarts. The `repaired` generation
+  # (what the redeploy switches to) ignores the flag.
   demoApp = pkgs.writeShellScript "demo-app" ''
-    if [ -e /run/demo-app-broken ]; then
+    if [ -e /run/demo-app-broken ] && [ -z "''${DEMO_APP_REPAIRED:-}" ]; then
       echo "demo-app: broken on purpose" >&2
       exit 1
     fi
@@ -48,6 +69,11 @@ pkgs.testers.runNixOSTest {
     };
     users.users.root.openssh.authorizedKeys.keys = [ sshKeys.snakeOilPublicKey ];
 
+    # What the redeploy switches to.
+    specialisation.repaired.configuration = {
+      systemd.services.demo-app.environment.DEMO_APP_REPAIRED = "1";
+    };
+
     systemd.services.demo-app = {
       wantedBy = [ "multi-user.target" ];
       serviceConfig = {
@@ -60,61 +86,63 @@ pkgs.testers.runNixOSTest {
     networking.firewall.allowedTCPPorts = [ 8080 ];
   };
 
-  nodes.controller = {
-    imports = [ self.nixosModules.default ];
+  nodes.controller =
+    { nodes, ... }:
+    {
+      imports = [ self.nixosModules.default ];
 
-    environment.systemPackages = [
-      pkgs.curl
-      pkgs.jq
-    ];
-    systemd.tmpfiles.rules = [ "d /var/lib/nixguard-deploy 0750 nixguard nixguard -" ];
+      environment.systemPackages = [
+        pkgs.curl
+        pkgs.jq
+      ];
+      systemd.tmpfiles.rules = [ "d /var/lib/nixguard-deploy 0750 nixguard nixguard -" ];
 
-    services.nixguard = {
-      enable = true;
-      package = self.packages.${system}.default;
-      nixops4Package = fakeNixops4;
-      sshKeyFile = sshKeys.snakeOilPrivateKey;
-      knownHosts.target.publicKey = sshKeys.snakeOilPublicKey;
-      apiTokenFiles.admin = {
-        file = pkgs.writeText "admin-token" adminToken;
-        scope = "admin";
-      };
-      inherit port;
-
-      settings = {
-        log.level = "debug";
-        probes = {
-          interval = "2s";
-          timeout = "5s";
-          jitter = 0;
-          failureThreshold = 1;
+      services.nixguard = {
+        enable = true;
+        package = self.packages.${system}.default;
+        nixops4Package = nixops4StandIn nodes.target;
+        sshKeyFile = sshKeys.snakeOilPrivateKey;
+        knownHosts.target.publicKey = sshKeys.snakeOilPublicKey;
+        apiTokenFiles.admin = {
+          file = pkgs.writeText "admin-token" adminToken;
+          scope = "admin";
         };
-        remediation = {
-          restartAttempts = 2;
-          settle = "3s";
-          backoff = {
-            initial = "1s";
-            max = "2s";
+        inherit port;
+
+        settings = {
+          log.level = "debug";
+          probes = {
+            interval = "2s";
+            timeout = "5s";
+            jitter = 0;
+            failureThreshold = 1;
           };
-        };
-        ssh.user = "root";
-        deployments.test = {
-          flake = "/var/lib/nixguard-deploy";
-          target = "test";
-          hosts.target = {
-            address = "target";
-            units = [ "demo-app.service" ];
-            http = [
-              {
-                name = "home";
-                url = "http://target:8080/";
-              }
-            ];
+          remediation = {
+            restartAttempts = 2;
+            settle = "3s";
+            backoff = {
+              initial = "1s";
+              max = "2s";
+            };
+          };
+          ssh.user = "root";
+          deployments.test = {
+            flake = "/var/lib/nixguard-deploy";
+            target = "test";
+            hosts.target = {
+              address = "target";
+              units = [ "demo-app.service" ];
+              http = [
+                {
+                  name = "home";
+                  url = "http://target:8080/";
+                }
+              ];
+            };
           };
         };
       };
     };
-  };
 
   testScript = ''
     api = "http://127.0.0.1:${toString port}"
@@ -158,6 +186,18 @@ pkgs.testers.runNixOSTest {
         assert "--no-interactive" in calls, calls
         assert "cwd=/var/lib/nixguard-deploy" in calls, calls
         assert " test" in calls, calls
+
+    with subtest("the redeploy switched the target and the service runs again"):
+        controller.wait_until_succeeds("grep -F 'switched target' /var/lib/nixguard/nixops4-calls", timeout=300)
+        repaired = target.succeed("readlink -f /run/booted-system/specialisation/repaired").strip()
+        target.wait_until_succeeds(f"test \"$(readlink -f /run/current-system)\" = {repaired}", timeout=120)
+        target.succeed(f"test \"$(readlink -f /nix/var/nix/profiles/system)\" = {repaired}")
+        target.wait_for_unit("demo-app.service")
+        target.wait_for_open_port(8080)
+        controller.wait_until_succeeds(
+            f"curl --fail {api}/metrics | grep -E '^nixguard_last_deploy_success_timestamp_seconds\\{{.*deployment=\"test\".*\\}} [1-9]'",
+            timeout=120,
+        )
 
     with subtest("the service stops cleanly"):
         controller.succeed("systemctl stop nixguard.service")

@@ -6,9 +6,10 @@ import type { Config } from "./schema.js";
  * Settings read once, at start: the Redis connection and state directory, the API listener and
  * its tokens, the probe scheduler's timing, the worker and nixops4 runner, leader election, logging.
  * A reload applies deployments (with their ssh settings), remediation, schedule, notify and the
- * health thresholds; it must not report success while quietly ignoring one of these.
+ * health thresholds; it must not report success while quietly ignoring one of these. The NixOS
+ * module (nix/module.nix) restarts the service instead of reloading it for the same list.
  */
-const START_ONLY: readonly (readonly string[])[] = [
+export const START_ONLY: readonly (readonly string[])[] = [
   ["redis"],
   ["state"],
   ["log"],

@@ -34,7 +34,7 @@ export async function startEmbeddedRedis(opts: {
     throw new NixGuardError(
       "REDIS_NOT_INSTALLED",
       "redis-server is not on PATH, and no redis.url is configured. Either install redis-server " +
-        "(the NixOS module adds it to the service's path; Debian: apt install redis-server), or set " +
+        "(Debian: apt install redis-server; the NixOS module sets redis.url to a Redis it runs), or set " +
         "redis.url to a Redis NixGuard can use (redis://host:6379/0, rediss://…, unix:///run/redis/redis.sock).",
     );
   }

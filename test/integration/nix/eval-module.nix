@@ -1,135 +1,85 @@
-# Evaluates nix/module.nix with nixpkgs' `lib` alone (no nixpkgs, no NixOS): the
-# NixOS options the module writes to are declared here as plain containers, and
-# `pkgs` holds only what the module calls. Used by module-eval.test.ts where a
-# nixpkgs `lib` is available; the flake's `module-eval` check does the same
-# against real NixOS.
+# Evaluates nix/module.nix with nixpkgs' `lib` against the slice of NixOS in ./nixos
+# and the stand-in pkgs in ./stand-ins, for several configurations at once (one
+# nix-instantiate, one import of lib), and says what switch-to-configuration would do
+# to nixguard.service between two of them. Used by module-eval.test.ts; the flake's
+# `module-eval` check does the same against real NixOS.
 #
-#   nix-instantiate --eval --strict --json test/integration/nix/eval-module.nix \
-#     --arg lib 'import /path/to/nixpkgs/lib' --arg configuration '{ ... }'
+#   nix-instantiate --eval --strict --json --readonly-mode --store dummy:// \
+#     test/integration/nix/eval-module.nix --arg lib 'import /path/to/nixpkgs/lib' \
+#     --arg cases '{ a = { services.nixguard = …; }; }' --arg switches '[ ]'
 {
   lib,
-  configuration,
+  cases,
+  switches ? [ ],
 }:
 
 let
-  fakePackage =
-    name:
-    derivation {
-      inherit name;
-      system = "x86_64-linux";
-      builder = "/bin/sh";
+  standIns = import ./stand-ins/pkgs.nix { inherit lib; };
+  # As with the flake's overlay: the module finds the package as pkgs.nixguard.
+  pkgs = standIns // {
+    nixguard = standIns.writeShellScriptBin "nixguard" "stand-in";
+  };
+  switch = import ./switch.nix { inherit lib; };
+  module = import ../../../nix/module.nix { };
+
+  evaluate = configuration: import ./nixos { inherit lib pkgs; } [ module configuration ];
+  evaluated = lib.mapAttrs (_: evaluate) cases;
+  configs = lib.mapAttrs (_: e: e.config) evaluated;
+
+  plain = value: if lib.isDerivation value then "${value}" else value;
+  unitText = config: config.systemd.units."nixguard.service".text;
+
+  summary =
+    { config, options, ... }:
+    let
+      service = config.systemd.services.nixguard;
+      configSource = config.environment.etc."nixguard/config.json".source or { name = null; };
+      failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+    in
+    {
+      inherit failedAssertions;
+      inherit (config) warnings;
     }
-    // {
-      meta.mainProgram = name;
-    };
-
-  pkgs = {
-    stdenv.hostPlatform.system = "x86_64-linux";
-    git = fakePackage "git";
-    nixguard = fakePackage "nixguard";
-    formats.json =
-      { }:
-      {
-        type = lib.types.attrsOf lib.types.anything;
-        # Store references (nixops4.command) are fine here: nothing is built.
-        generate = name: value: builtins.toFile name (builtins.unsafeDiscardStringContext (builtins.toJSON value));
+    # NixOS stops at failed assertions before it builds any unit; so does this.
+    // lib.optionalAttrs (failedAssertions == [ ] && config.systemd.services ? nixguard) {
+      # The checked file (a build step) has no value to read; the tests read the
+      # unchecked one (checkConfig = false).
+      settings = if configSource ? value then builtins.fromJSON (builtins.unsafeDiscardStringContext configSource.value) else null;
+      configSource = configSource.name;
+      unit = {
+        inherit (service)
+          after
+          requires
+          wants
+          wantedBy
+          environment
+          startLimitBurst
+          startLimitIntervalSec
+          restartTriggers
+          ;
+        reloadTriggers = map plain service.reloadTriggers;
+        path = map plain service.path;
+        serviceConfig = lib.mapAttrs (_: plain) service.serviceConfig;
+        text = unitText config;
       };
-    writeText = name: text: builtins.toFile name text;
-    runCommand =
-      name: env: script:
-      derivation (
-        {
-          inherit name;
-          system = "x86_64-linux";
-          builder = "/bin/sh";
-          args = [
-            "-c"
-            script
-          ];
-        }
-        // removeAttrs env [ "nativeBuildInputs" ]
-      );
-  };
-
-  container = lib.mkOption {
-    type = lib.types.lazyAttrsOf lib.types.anything;
-    default = { };
-  };
-
-  nixosStub = {
-    options = {
-      assertions = lib.mkOption {
-        type = lib.types.listOf lib.types.unspecified;
-        default = [ ];
-      };
-      meta.maintainers = lib.mkOption {
-        type = lib.types.listOf lib.types.unspecified;
-        default = [ ];
-      };
-      users = container;
-      environment.systemPackages = lib.mkOption {
-        type = lib.types.listOf lib.types.package;
-        default = [ ];
-      };
-      networking.firewall.allowedTCPPorts = lib.mkOption {
-        type = lib.types.listOf lib.types.port;
-        default = [ ];
-      };
-      nix.package = lib.mkOption { default = fakePackage "nix"; };
-      programs.ssh.package = lib.mkOption { default = fakePackage "openssh"; };
-      systemd.services = lib.mkOption {
-        type = lib.types.attrsOf (lib.types.attrsOf lib.types.anything);
-        default = { };
-      };
-      services.redis.servers = lib.mkOption {
-        default = { };
-        type = lib.types.attrsOf (
-          lib.types.submodule (
-            { name, ... }:
-            {
-              freeformType = lib.types.attrsOf lib.types.anything;
-              options.user = lib.mkOption { default = "redis-${name}"; };
-              options.unixSocket = lib.mkOption { default = "/run/redis-${name}/redis.sock"; };
-            }
-          )
-        );
+      etc = lib.mapAttrs (_: entry: {
+        inherit (entry) text mode;
+        source = "${entry.source}";
+      }) config.environment.etc;
+      polkit = config.security.polkit;
+      sshConfig = config.programs.ssh.extraConfig;
+      redis = lib.mapAttrs (_: server: { inherit (server) enable user group; }) config.services.redis.servers;
+      users = lib.mapAttrs (_: user: { inherit (user) group isSystemUser home; }) config.users.users;
+      firewall = config.networking.firewall.allowedTCPPorts;
+      meta = {
+        doc = if options.meta.doc.isDefined then map (def: baseNameOf (toString def.value)) config.meta.doc else [ ];
+        maintainers = config.meta.maintainers;
       };
     };
-  };
-
-  evaluated = lib.evalModules {
-    modules = [
-      nixosStub
-      (import ../../../nix/module.nix { })
-      configuration
-    ];
-    specialArgs = { inherit pkgs; };
-  };
-  inherit (evaluated) config;
-  unit = config.systemd.services.nixguard or null;
-  # ExecStart = "<nixguard> serve --config <file>": the file the service really reads.
-  configPath = lib.last (lib.splitString " " unit.serviceConfig.ExecStart);
-  plain = v: if lib.isDerivation v then "${v}" else v;
 in
 {
-  failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
-}
-// lib.optionalAttrs (unit != null) {
-  settings = builtins.fromJSON (builtins.readFile (builtins.unsafeDiscardStringContext configPath));
-  unit = {
-    inherit (unit)
-      after
-      requires
-      wants
-      wantedBy
-      environment
-      startLimitBurst
-      startLimitIntervalSec
-      ;
-    path = map plain unit.path;
-    serviceConfig = lib.mapAttrs (_: plain) unit.serviceConfig;
-  };
-  redis = config.services.redis.servers;
-  users = config.users;
-  firewall = config.networking.firewall.allowedTCPPorts;
+  results = lib.mapAttrs (_: summary) evaluated;
+  switches = map (
+    s: s // { action = switch.action (unitText configs.${s.from}) (unitText configs.${s.to}); }
+  ) switches;
 }
