@@ -183,6 +183,22 @@ export const ConfigSchema = z.strictObject({
         description:
           "Health observed longer ago than this is forgotten when NixGuard starts to lead (the host is unknown until probed again), so nothing acts on it. Default: 2 × interval + timeout",
       }),
+      crashLoop: z
+        .strictObject({
+          restarts: z.number().int().min(1).max(1000).default(3).meta({
+            description:
+              "A unit that systemd restarted this many times within `window` (NRestarts growing between probes, or `activating (auto-restart)` seen again) is failing: a crash loop, whatever its state at the moment of a probe",
+          }),
+          window: Duration.prefault("5m").meta({
+            description:
+              "How far back restarts count; a count that goes down (an explicit restart, a reboot) starts afresh",
+          }),
+        })
+        .prefault({})
+        .meta({
+          description:
+            "Crash loops judged over time (Kubernetes' CrashLoopBackOff): a `Restart=always` service that keeps dying never turns `failed`",
+        }),
       thresholds: z
         .strictObject({
           diskUsedFraction: Fraction.default(0.9),

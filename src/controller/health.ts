@@ -1,7 +1,9 @@
-import type { HostSpec } from "../config/desired.js";
+import type { HostSpec, UnitCheck } from "../config/desired.js";
+import { timerService } from "../probes/systemd/companions.js";
 import type { HostFacts, HostObservation, HttpResult } from "../probes/types.js";
+import { type CrashLoopSettings, crashLoopReason, trackRestarts } from "./health/crash-loop.js";
 import { type HysteresisContext, step, unknownCheck } from "./health/hysteresis.js";
-import { judgeHttp, judgeUnit } from "./health/judge.js";
+import { judgeHttp, judgeUnit, type Verdict } from "./health/judge.js";
 import type { CheckHealth, HostHealth, HostState } from "./types.js";
 
 /**
@@ -10,6 +12,7 @@ import type { CheckHealth, HostHealth, HostState } from "./types.js";
  */
 export interface HealthContext extends HysteresisContext {
   thresholds: { diskUsedFraction: number; loadPerCpu: number };
+  crashLoop: CrashLoopSettings;
 }
 
 export { judgeHttp, judgeUnit } from "./health/judge.js";
@@ -59,6 +62,28 @@ export function selfReasons(
   return out;
 }
 
+/**
+ * One unit's verdict from this observation and what its check remembers: a crash loop (restarts
+ * piling up between observations) fails the unit whatever the snapshot says — a looping service
+ * is as often caught `active (running)` as `activating (auto-restart)`.
+ */
+function judgeUnitOverTime(
+  unit: UnitCheck,
+  facts: HostFacts,
+  before: CheckHealth | undefined,
+  ctx: HealthContext,
+): Verdict {
+  const u = facts.units[unit.unit];
+  const service = timerService(unit.unit);
+  const v = judgeUnit(unit, u, service === undefined ? undefined : facts.units[service]);
+  if (u?.loadState !== "loaded") return v;
+  const { memory, loop } = trackRestarts(before?.restarts, before?.lastObservedAt, u, ctx.now, ctx.crashLoop);
+  if (memory) v.restarts = memory;
+  if (!loop) return v;
+  const now = u.activeState === "failed" ? `; now ${v.reason}` : "";
+  return { ...v, outcome: "fail", reason: `${crashLoopReason(loop)}${now}` };
+}
+
 function resultFor(results: readonly HttpResult[], id: string): HttpResult | undefined {
   for (const r of results) if (r.check === id) return r;
   return undefined;
@@ -81,7 +106,7 @@ export function evaluateHost(
       checks[unit.id] = before ?? unknownCheck(identity, ctx.now, "not observed: host unreachable");
       continue;
     }
-    const v = judgeUnit(unit, obs.facts.units[unit.unit]);
+    const v = judgeUnitOverTime(unit, obs.facts, before, ctx);
     if (v.outcome === "fail") failureSeen = true;
     checks[unit.id] = step(before, identity, v, ctx);
   }

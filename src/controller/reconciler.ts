@@ -112,7 +112,8 @@ function failingChecks(h: HostHealth): { units: string[]; missing: string[]; unr
     if (c.state !== "failing") continue;
     if (c.kind === "systemd") {
       if (c.missing) missing.push(c.id);
-      else units.add(c.id);
+      // A timer whose service's last run failed: restarting the service runs it again.
+      else for (const u of c.units ?? [c.id]) units.add(u);
       continue;
     }
     const tied = c.units ?? [];

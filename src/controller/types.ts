@@ -1,6 +1,8 @@
 /** Shared vocabulary of the controller: health as judged, events as recorded. */
 import type { ActionKind } from "../action.js";
 
+import type { RestartMemory } from "./health/crash-loop.js";
+
 export type HostState = "healthy" | "degraded" | "failing" | "unreachable" | "unknown";
 export const HOST_STATES: readonly HostState[] = ["healthy", "degraded", "failing", "unreachable", "unknown"];
 
@@ -19,8 +21,13 @@ export interface CheckHealth {
   missing?: boolean;
   /** systemd checks: the unit's last observed ActiveState (active units tie into HTTP failures). */
   activeState?: string;
-  /** http checks: units the catalog ties to this check. */
+  /**
+   * Units restarted to heal this check when they are not its own unit: an http check's units (the
+   * catalog ties them to it), a timer's service whose last run failed.
+   */
   units?: string[];
+  /** systemd checks: restarts seen over time, for crash loops (health/crash-loop.ts). */
+  restarts?: RestartMemory;
   /** http checks: epoch ms when the leaf TLS certificate last seen expires. */
   tlsExpiresAt?: number;
 }

@@ -6,6 +6,7 @@ import { type Abortable, Cancel } from "./cancel.js";
 import { probeHttp } from "./http/probe.js";
 import { formatDuration } from "./http/reason.js";
 import { Limiter } from "./limiter.js";
+import { probedUnitsOf } from "./systemd/companions.js";
 import type { HostFacts, HostObservation, HttpProbe, HttpResult, Transport } from "./types.js";
 
 /**
@@ -306,13 +307,7 @@ export class ProbeScheduler {
     const t0 = performance.now();
     let outcome: { facts?: HostFacts; error?: { code: string; message: string } };
     try {
-      const facts = await raceAbort(
-        transport.fetch(
-          spec.units.map((u) => u.unit),
-          signal,
-        ),
-        signal,
-      );
+      const facts = await raceAbort(transport.fetch(probedUnitsOf(spec), signal), signal);
       outcome = { facts };
     } catch (err) {
       const code = signal.aborted ? "PROBE_TIMEOUT" : isNixGuardError(err) ? err.code : "PROBE_UNREACHABLE";

@@ -12,6 +12,18 @@ export interface UnitState {
   type: string; // simple | exec | forking | oneshot | notify | dbus | idle | "" (timers, sockets)
   /** Epoch ms, or undefined when systemd printed an empty value. */
   activeEnterTimestamp?: number;
+  /**
+   * Services: how the main process last ended (ExecMainCode: 1 exited, 2 killed, 3 dumped core; 0
+   * while it runs or never ran) and its exit status or signal number (ExecMainStatus).
+   */
+  execMainCode?: number;
+  execMainStatus?: number;
+  /** `yes`/`no`: whether the unit's Condition*= held the last time they were checked. */
+  conditionResult?: string;
+  /** Epoch ms the conditions were last checked; undefined when never (a unit loaded afresh). */
+  conditionTimestamp?: number;
+  /** Timers: the unit the timer starts (systemd's `Unit=`). */
+  triggers?: string;
 }
 
 export interface DiskUsage {

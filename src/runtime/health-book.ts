@@ -93,6 +93,7 @@ export class HealthBook implements HealthView {
       successThreshold: probes.successThreshold,
       suppress: this.opts.isSuppressed(spec.deployment, spec.name),
       thresholds: probes.thresholds,
+      crashLoop: { restarts: probes.crashLoop.restarts, windowMs: probes.crashLoop.window },
     });
     this.observations.set(key, obs);
     this.record(spec, next, prev);

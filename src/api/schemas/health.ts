@@ -46,6 +46,11 @@ const UnitStateSchema = obj(
     nRestarts: int(),
     type: str(),
     activeEnterTimestamp: epochMs,
+    execMainCode: int(),
+    execMainStatus: int(),
+    conditionResult: str(),
+    conditionTimestamp: epochMs,
+    triggers: str(),
   },
   ["id", "loadState", "activeState", "subState", "result", "nRestarts", "type"],
 );

@@ -54,10 +54,11 @@ export function step(
   // to a separate backing store, ~50 B more per check, and every host keeps its checks' health.
   // The units list is the previous one when it has not changed (this runs for every check of
   // every probe).
+  const units = id.units ?? v.restart;
   const next: CheckHealth = {
     id: id.id,
     kind: id.kind,
-    units: id.units && (prev?.units && sameList(prev.units, id.units) ? prev.units : [...id.units]),
+    units: units && (prev?.units && sameList(prev.units, units) ? prev.units : [...units]),
     state,
     since,
     lastObservedAt: ctx.now,
@@ -65,6 +66,7 @@ export function step(
     consecutiveFailures,
     consecutiveSuccesses,
     activeState: v.activeState,
+    restarts: v.restarts,
   };
   if (v.missing) next.missing = true;
   return next;

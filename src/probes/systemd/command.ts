@@ -24,7 +24,12 @@ import { NixGuardError } from "../../errors.js";
 export const SECTION_PREFIX = "::nixguard:";
 export const DONE_MARKER = "::nixguard:done::";
 
-/** Properties asked of systemd; `--timestamp=unix` makes ActiveEnterTimestamp `@SECONDS`. */
+/**
+ * Properties asked of systemd; `--timestamp=unix` makes the timestamps `@SECONDS`. Beyond the
+ * states: NRestarts and how the main process last ended (ExecMainCode/ExecMainStatus) tell a
+ * crash loop that never turns `failed`; ConditionResult/ConditionTimestamp a unit skipped by its
+ * conditions; a timer's Unit the service whose last run it is judged by.
+ */
 export const SHOW_PROPERTIES = [
   "Id",
   "LoadState",
@@ -34,6 +39,11 @@ export const SHOW_PROPERTIES = [
   "NRestarts",
   "Type",
   "ActiveEnterTimestamp",
+  "ExecMainCode",
+  "ExecMainStatus",
+  "ConditionResult",
+  "ConditionTimestamp",
+  "Unit",
 ] as const;
 
 export const SECTIONS = ["systemd", "current-system", "df", "loadavg", "nproc"] as const;

@@ -111,9 +111,18 @@ function toUnitState(b: Map<string, string>): UnitState {
   const id = required("Id");
   const nRestarts = b.get("NRestarts") ?? "0";
   if (!INT.test(nRestarts)) throw parseError(`systemctl show: ${id}: NRestarts=${JSON.stringify(nRestarts)}`);
-  const ts = b.get("ActiveEnterTimestamp") ?? "";
-  const activeEnterTimestamp = parseTimestamp(ts, id);
-  return {
+  const activeEnterTimestamp = parseTimestamp(
+    b.get("ActiveEnterTimestamp") ?? "",
+    id,
+    "ActiveEnterTimestamp",
+  );
+  const conditionTimestamp = parseTimestamp(b.get("ConditionTimestamp") ?? "", id, "ConditionTimestamp");
+  const execMainCode = optionalInt(b, "ExecMainCode", id);
+  const execMainStatus = optionalInt(b, "ExecMainStatus", id);
+  const conditionResult = b.get("ConditionResult");
+  const triggers = b.get("Unit");
+  // Only the fields systemd printed: older probes' fixtures and the exporter have none of them.
+  const unit: UnitState = {
     id,
     loadState: required("LoadState"),
     activeState: required("ActiveState"),
@@ -121,14 +130,32 @@ function toUnitState(b: Map<string, string>): UnitState {
     result: b.get("Result") ?? "",
     nRestarts: Number(nRestarts),
     type: b.get("Type") ?? "",
-    ...(activeEnterTimestamp !== undefined ? { activeEnterTimestamp } : {}),
   };
+  if (activeEnterTimestamp !== undefined) unit.activeEnterTimestamp = activeEnterTimestamp;
+  if (execMainCode !== undefined) unit.execMainCode = execMainCode;
+  if (execMainStatus !== undefined) unit.execMainStatus = execMainStatus;
+  if (conditionResult) unit.conditionResult = conditionResult;
+  if (conditionTimestamp !== undefined) unit.conditionTimestamp = conditionTimestamp;
+  if (triggers) unit.triggers = triggers;
+  return unit;
+}
+
+/** ExecMainStatus can be negative in principle (an errno): accept a sign. */
+function optionalInt(b: Map<string, string>, key: string, id: string): number | undefined {
+  const v = b.get(key);
+  if (v === undefined || v === "") return undefined;
+  if (!/^-?\d{1,10}$/.test(v)) throw parseError(`systemctl show: ${id}: ${key}=${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 const HUMAN_TS = /^[A-Z][a-z]{2} (\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) (UTC|GMT|[+-]\d{4})$/;
 
 /** `@1714986721` (--timestamp=unix), `Mon 2024-05-06 09:12:01 UTC`, or empty (never entered). */
-export function parseTimestamp(value: string, unit = "unit"): number | undefined {
+export function parseTimestamp(
+  value: string,
+  unit = "unit",
+  property = "ActiveEnterTimestamp",
+): number | undefined {
   if (value === "" || value === "n/a") return undefined;
   const unix = /^@(\d+)$/.exec(value);
   if (unix) return Number(unix[1]) * 1000;
@@ -139,7 +166,7 @@ export function parseTimestamp(value: string, unit = "unit"): number | undefined
     const ms = Date.parse(`${human[1]}T${human[2]}${zone}`);
     if (!Number.isNaN(ms)) return ms;
   }
-  throw parseError(`systemctl show: ${unit}: unreadable ActiveEnterTimestamp ${JSON.stringify(value)}`);
+  throw parseError(`systemctl show: ${unit}: unreadable ${property} ${JSON.stringify(value)}`);
 }
 
 const DF_LINE = /^(\S.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+%|-)\s+(\/.*)$/;

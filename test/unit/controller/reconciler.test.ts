@@ -46,6 +46,14 @@ describe("reconciler: remediation ladder", () => {
     ]);
   });
 
+  it("a timer whose service's last run failed restarts that service (it runs again)", () => {
+    const timer = check("pixelfed-cron.timer", "failing", { units: ["pixelfed-cron.service"] });
+    const r = run([hostHealth("a", "failing", [timer, check("a.service", "failing")])]);
+    expect(r.plan.map((p) => p.action)).toEqual([
+      { kind: "restart", deployment: "fedi", host: "a", units: ["a.service", "pixelfed-cron.service"] },
+    ]);
+  });
+
   it("after restartAttempts restarts in the window, redeploys the deployment", () => {
     const attempts = { restart__fedi__a: [now - 20 * M, now - 5 * M] };
     const r = run([hostHealth("a", "failing", [check("a.service", "failing")])], { attempts });

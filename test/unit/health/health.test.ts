@@ -1,22 +1,16 @@
 import { describe, expect, it } from "vitest";
-import type { HostSpec, UnitCheck } from "../../../src/config/desired.js";
+import type { UnitCheck } from "../../../src/config/desired.js";
 import { evaluateHost, type HealthContext, judgeUnit } from "../../../src/controller/health.js";
 import type { HostHealth } from "../../../src/controller/types.js";
 import type { HostObservation, HttpResult, UnitState } from "../../../src/probes/types.js";
+import { healthContext, judgeSeries, mastodonSpec } from "../../helpers/health-context.js";
 import { unitState as state } from "../../helpers/unit-state.js";
 
 const unit = (id: string, oneshot = false): UnitCheck => ({ id, unit: id, oneshot });
 
-const spec: HostSpec = {
-  deployment: "fediversity",
-  name: "mastodon",
-  address: "10.0.0.11",
-  target: "fediversity",
-  ownTarget: false,
-  services: ["mastodon"],
-  transport: { kind: "local" },
-  units: [unit("mastodon-web.service"), unit("mastodon-init-db.service", true)],
-  http: [
+const spec = mastodonSpec(
+  [unit("mastodon-web.service"), unit("mastodon-init-db.service", true)],
+  [
     {
       id: "http:mastodon-health",
       name: "mastodon-health",
@@ -29,7 +23,7 @@ const spec: HostSpec = {
       units: ["mastodon-web.service"],
     },
   ],
-};
+);
 
 const ok: HttpResult = {
   check: "http:mastodon-health",
@@ -67,24 +61,9 @@ function obs(
   };
 }
 
-const ctx = (now: number, over: Partial<HealthContext> = {}): HealthContext => ({
-  now,
-  failureThreshold: 3,
-  successThreshold: 1,
-  suppress: false,
-  thresholds: { diskUsedFraction: 0.9, loadPerCpu: 4 },
-  ...over,
-});
-
-function run(observations: HostObservation[], over: Partial<HealthContext> = {}): HostHealth[] {
-  const out: HostHealth[] = [];
-  let prev: HostHealth | undefined;
-  observations.forEach((o, i) => {
-    prev = evaluateHost(prev, spec, { ...o, at: i * 1000 }, ctx(i * 1000, over));
-    out.push(prev);
-  });
-  return out;
-}
+const ctx = healthContext;
+const run = (observations: HostObservation[], over: Partial<HealthContext> = {}) =>
+  judgeSeries(spec, observations, 1000, over);
 
 describe("evaluateHost: hysteresis", () => {
   it("starts unknown and turns healthy after successThreshold passes", () => {
@@ -120,15 +99,29 @@ describe("evaluateHost: hysteresis", () => {
     expect(h.map((x) => x.state)).toEqual(["unknown", "unknown", "failing", "failing", "healthy"]);
   });
 
-  it("activating and reloading are not failing yet, and do not count as passes", () => {
-    const activating = state("mastodon-web.service", "activating", {
-      subState: "auto-restart",
-      nRestarts: 2,
-    });
-    const h = run([obs("active"), obs("failed"), obs(activating), obs("failed"), obs("reloading")]);
+  it("activating (start) and reloading are not failing yet, and do not count as passes", () => {
+    const starting = state("mastodon-web.service", "activating", { subState: "start" });
+    const h = run([obs("active"), obs("failed"), obs(starting), obs("failed"), obs("reloading")]);
     expect(h[3]!.checks["mastodon-web.service"]!.consecutiveFailures).toBe(2);
     expect(h.every((x) => x.state === "healthy")).toBe(true);
-    expect(h[2]!.checks["mastodon-web.service"]!.reason).toContain("2 restarts");
+    expect(h[2]!.checks["mastodon-web.service"]!.reason).toBe("activating (start)");
+  });
+
+  it("activating (auto-restart) is a failure: the process died and waits for RestartSec", () => {
+    // Real systemd 252: the restart is not counted in NRestarts until it is carried out.
+    const waiting = (n: number) =>
+      state("mastodon-web.service", "activating", {
+        subState: "auto-restart",
+        result: "exit-code",
+        nRestarts: n,
+        execMainCode: 1,
+        execMainStatus: 3,
+      });
+    const h = run([obs("active"), obs(waiting(0)), obs(waiting(0)), obs(waiting(0))], {
+      crashLoop: { restarts: 100, windowMs: 300_000 },
+    });
+    expect(h.map((x) => x.state)).toEqual(["healthy", "healthy", "healthy", "failing"]);
+    expect(h[3]!.reasons).toEqual(["mastodon-web.service: activating (auto-restart), exit code 3"]);
   });
 
   it("counts HTTP failures like unit failures", () => {

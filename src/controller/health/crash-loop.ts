@@ -1,0 +1,126 @@
+import type { UnitState } from "../../probes/types.js";
+
+/**
+ * Crash loops, judged over time (Kubernetes' CrashLoopBackOff is the model for the wording). A
+ * service with `Restart=always` whose process keeps dying never turns `failed` when its
+ * `RestartSec` outlasts the start limit: probe after probe it shows `activating (auto-restart)`
+ * or a brief `active (running)` while `NRestarts` climbs. One snapshot cannot tell that from a
+ * healthy unit; the restarts seen between observations can. Pure.
+ */
+
+export interface CrashLoopSettings {
+  /** This many restarts seen within `windowMs` make a crash loop. */
+  restarts: number;
+  windowMs: number;
+}
+
+/** What a unit's check remembers between observations; absent while the unit never restarted. */
+export interface RestartMemory {
+  /** Restarts systemd had made at the last observation (see `restartsSoFar`). */
+  seen: number;
+  /** Growth seen within the window: [observed at, previous observation at, restarts added]. */
+  events: readonly (readonly [number, number, number])[];
+  /** How the main process last ended, when an observation caught it: [ExecMainCode, ExecMainStatus]. */
+  lastExit?: readonly [number, number];
+}
+
+export interface CrashLoop {
+  restarts: number;
+  /** From the observation before the first counted restart to now. */
+  spanMs: number;
+  lastExit?: readonly [number, number];
+}
+
+/**
+ * Restarts systemd has made so far. NRestarts counts a restart when it is carried out, after
+ * RestartSec; a unit waiting in `auto-restart` has one more on its way. Counting it now catches
+ * a loop one cycle earlier, and the restart is not counted twice when NRestarts catches up.
+ */
+export function restartsSoFar(u: UnitState): number {
+  return u.nRestarts + (u.subState === "auto-restart" ? 1 : 0);
+}
+
+/**
+ * Next memory and, when the restarts within the window reach the threshold, the crash loop.
+ * `prevAt` is the previous observation of this check (undefined: none, the first observation is
+ * only a baseline — restarts made before NixGuard looked are not dated). A count that went down
+ * means the unit was started afresh (an explicit start or restart, a reboot): what came before is
+ * over, and what is counted now happened since.
+ */
+export function trackRestarts(
+  prev: RestartMemory | undefined,
+  prevAt: number | undefined,
+  u: UnitState,
+  now: number,
+  settings: CrashLoopSettings,
+): { memory?: RestartMemory; loop?: CrashLoop } {
+  const seen = restartsSoFar(u);
+  const exit: readonly [number, number] | undefined =
+    u.execMainCode !== undefined && u.execMainCode > 0 ? [u.execMainCode, u.execMainStatus ?? 0] : undefined;
+  if (prevAt === undefined) return seen > 0 ? { memory: memoryOf(seen, [], exit) } : {};
+  const before = prev?.seen ?? 0;
+  const reset = seen < before;
+  const added = reset ? seen : seen - before;
+  const from = now - settings.windowMs;
+  let events = reset || !prev ? [] : prev.events.filter((e) => e[0] >= from);
+  if (added > 0) events = [...events, [now, prevAt, added] as const];
+  const lastExit = exit ?? (reset ? undefined : prev?.lastExit);
+  const memory = seen > 0 || events.length > 0 ? memoryOf(seen, events, lastExit) : undefined;
+  let restarts = 0;
+  let start = now;
+  for (const e of events) {
+    restarts += e[2];
+    start = Math.min(start, e[1]);
+  }
+  if (restarts < settings.restarts) return memory ? { memory } : {};
+  const loop: CrashLoop = { restarts, spanMs: now - start };
+  if (lastExit) loop.lastExit = lastExit;
+  return { ...(memory ? { memory } : {}), loop };
+}
+
+function memoryOf(
+  seen: number,
+  events: RestartMemory["events"],
+  lastExit: readonly [number, number] | undefined,
+): RestartMemory {
+  return lastExit ? { seen, events, lastExit } : { seen, events };
+}
+
+// The signals a service's main process commonly dies of; others are named by number.
+const SIGNALS: Record<number, string> = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  3: "SIGQUIT",
+  4: "SIGILL",
+  6: "SIGABRT",
+  7: "SIGBUS",
+  8: "SIGFPE",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  13: "SIGPIPE",
+  14: "SIGALRM",
+  15: "SIGTERM",
+};
+
+const signalName = (n: number) => SIGNALS[n] ?? `signal ${n}`;
+
+/** ExecMainCode/ExecMainStatus in words: `exit code 3`, `killed by SIGKILL`, `dumped core (SIGSEGV)`. */
+export function describeExit(code: number, status: number): string {
+  switch (code) {
+    case 1:
+      return `exit code ${status}`;
+    case 2:
+      return `killed by ${signalName(status)}`;
+    case 3:
+      return `dumped core (${signalName(status)})`;
+    default:
+      return `exit status ${status}`;
+  }
+}
+
+/** `crash loop: 4 restarts in 60 s, last exit code 3`. */
+export function crashLoopReason(loop: CrashLoop): string {
+  const span = `${Math.max(1, Math.round(loop.spanMs / 1000))} s`;
+  const last = loop.lastExit ? `, last ${describeExit(loop.lastExit[0], loop.lastExit[1])}` : "";
+  return `crash loop: ${loop.restarts} restarts in ${span}${last}`;
+}
