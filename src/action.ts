@@ -49,6 +49,7 @@ export type EnqueueResult =
 export type ActionOutcomeKind =
   | "success"
   | "failed" // nixops4 exit 1, systemctl restart failed
+  | "usage-error" // nixops4 exit 2: its command line was refused; never retried
   | "panic" // nixops4 exit 101
   | "timeout"
   | "not-found" // nixops4 (or ssh) not on PATH

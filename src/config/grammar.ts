@@ -131,15 +131,46 @@ const FLAKE_REF = /^(?:[a-z+]+:)?[A-Za-z0-9._/@+,=:%?&~-]+$/;
 
 /**
  * Extra nixops4 arguments: only nixops4's documented global flags, each with a value of its
- * own grammar. An allowlist, because any other flag could change what runs (or where).
+ * own grammar, each at most once (clap refuses a repeated switch with exit 2: `-vv` is a usage
+ * error, `-v` being a boolean). An allowlist, because any other flag could change what runs (or
+ * where). `--no-interactive` is always passed by NixGuard and `--file` comes from nixops4.file,
+ * so neither is accepted here.
  */
 export function nixops4ExtraArgs(args: readonly string[]): { index: number; message: string } | undefined {
+  const seen = new Set<string>();
+  const once = (flag: string, i: number) => {
+    if (!seen.has(flag)) {
+      seen.add(flag);
+      return undefined;
+    }
+    return {
+      index: i,
+      message: `${flag} may be given once: nixops4 refuses a repeated flag (usage error, exit 2)`,
+    };
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (CONTROL.test(a)) return { index: i, message: "argument must not contain control characters" };
-    if (/^-v+$/.test(a) || a === "--verbose" || a === "--show-trace" || a === "--no-interactive") continue;
+    if (/^-vv+$/.test(a))
+      return { index: i, message: "-v is a switch in nixops4: give it once (-vv is a usage error, exit 2)" };
+    if (a === "-v" || a === "--verbose") {
+      const twice = once("-v/--verbose", i);
+      if (twice) return twice;
+      continue;
+    }
+    if (a === "--show-trace") {
+      const twice = once(a, i);
+      if (twice) return twice;
+      continue;
+    }
+    if (a === "--no-interactive" || a === "--interactive")
+      return { index: i, message: "NixGuard always runs nixops4 with --no-interactive; leave it out" };
+    if (a === "--file" || a.startsWith("--file="))
+      return { index: i, message: "set nixops4.file instead of passing --file" };
     const color = /^--color(?:=(.*))?$/.exec(a);
     if (color) {
+      const twice = once("--color", i);
+      if (twice) return twice;
       const value = color[1] ?? args[++i];
       if (value === undefined || !["auto", "always", "never"].includes(value)) {
         return { index: i, message: "--color takes auto, always or never" };
@@ -168,3 +199,18 @@ export function nixops4ExtraArgs(args: readonly string[]): { index: number; mess
   }
   return undefined;
 }
+
+/**
+ * A file path relative to the deployment's directory (nixops4.file → `--file`): no absolute
+ * path, no '.' or '..' segment, no shell metacharacters, not an option.
+ */
+export const relativePath: Check = (v) => {
+  const c = common(v, "path");
+  if (c) return c;
+  if (v.startsWith("/")) return "expected a path relative to the deployment's directory";
+  if (v.length > 1024) return "path is longer than 1024 characters";
+  if (v.split("/").some((s) => s === ".." || s === "." || s === ""))
+    return "path must not contain empty, '.' or '..' segments";
+  if (!/^[A-Za-z0-9._/@+,=:%-]+$/.test(v)) return "path may contain only letters, digits and ._/@+,=:%-";
+  return undefined;
+};

@@ -51,6 +51,11 @@ export function loadConfigFile(file: string): LoadedConfig {
   return parseConfig(raw, file);
 }
 
+/** The longest an apply takes to stop once told to: SIGINT, SIGTERM and SIGKILL graces, then its stragglers'. */
+export function applyStopMs(n: Config["nixops4"]): number {
+  return n.interruptGrace + n.killGrace + n.stragglerGrace;
+}
+
 function checkCrossField(config: Config, issues: ConfigIssue[]): void {
   const names = new Set(Object.keys(config.deployments));
   const checkCron = (expr: string, path: string) => {
@@ -84,11 +89,19 @@ function checkCrossField(config: Config, issues: ConfigIssue[]): void {
       value: config.leader.renew,
     });
   }
-  if (config.worker.lockTtl <= config.nixops4.killGrace) {
+  const stopMs = applyStopMs(config.nixops4);
+  if (config.worker.lockTtl <= stopMs) {
     issues.push({
       path: "worker.lockTtl",
-      message: `must be longer than nixops4.killGrace (${formatDuration(config.nixops4.killGrace)}): an apply that cannot renew its lock is stopped that long before the lock expires`,
+      message: `must be longer than nixops4.interruptGrace + killGrace + stragglerGrace (${formatDuration(stopMs)}): an apply that cannot renew its lock is stopped that long before the lock expires`,
       value: formatDuration(config.worker.lockTtl),
+    });
+  }
+  if (config.nixops4.file !== undefined && config.nixops4.extraArgs.includes("--override-input")) {
+    issues.push({
+      path: "nixops4.extraArgs",
+      message: "--override-input is refused by nixops4 in file mode (nixops4.file is set)",
+      value: "--override-input",
     });
   }
   const tokenNames = new Set<string>();

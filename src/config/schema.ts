@@ -22,6 +22,7 @@ export const HostAddress = safe(g.hostAddress, "DNS name, IPv4 or IPv6 address")
 export const UnitName = safe(g.unitName, "systemd unit name with suffix, e.g. mastodon-web.service");
 export const Target = safe(g.nixops4Target, "nixops4 deployment name or member dot path");
 export const AbsPath = safe(g.absolutePath, "Absolute path without shell metacharacters");
+export const RelPath = safe(g.relativePath, "Path relative to the deployment's directory");
 export const HttpUrl = safe(g.httpUrl, "http:// or https:// URL");
 export const SshUser = safe(g.sshUser, "POSIX user name");
 export const Port = z.number().int().min(1).max(65535);
@@ -253,7 +254,30 @@ export const ConfigSchema = z.strictObject({
         .regex(COMMAND, { message: "expected a command name or absolute path" })
         .default("nixops4"),
       timeout: Duration.prefault("30m"),
-      killGrace: Duration.prefault("30s"),
+      interruptGrace: Duration.prefault("30s").meta({
+        description:
+          "Stopping an apply: SIGINT first (the only signal nixops4 handles: it stops cleanly), SIGTERM after this long",
+      }),
+      killGrace: Duration.prefault("30s").meta({ description: "Then SIGKILL this long after SIGTERM" }),
+      stragglerGrace: Duration.prefault("5s").meta({
+        description:
+          "After nixops4 exited, how long processes it left behind may live before its process group is killed",
+      }),
+      file: RelPath.optional().meta({
+        description:
+          "Nix file with the nixops4 root, relative to each deployment's directory (passed as --file); unset: nixops4.nix in the directory, else its flake",
+      }),
+      ssh: z
+        .strictObject({
+          identityFile: AbsPath.optional().meta({
+            description: "Private key nixops4's own ssh and nix copy use to reach the machines",
+          }),
+          knownHostsFile: AbsPath.optional().meta({
+            description:
+              "known_hosts consulted by nixops4's ssh besides the host keys the deployment declares (GlobalKnownHostsFile)",
+          }),
+        })
+        .prefault({}),
       extraArgs: z
         .array(z.string())
         .default([])
@@ -263,7 +287,8 @@ export const ConfigSchema = z.strictObject({
             ctx.addIssue({ code: "custom", message: bad.message, path: [bad.index], input: args[bad.index] });
         })
         .meta({
-          description: "Extra global nixops4 flags (allowlist: -v, --show-trace, --color, --override-input)",
+          description:
+            "Extra global nixops4 flags, each at most once (allowlist: -v, --show-trace, --color, --override-input; not with nixops4.file)",
         }),
     })
     .prefault({}),
@@ -286,7 +311,8 @@ export const ConfigSchema = z.strictObject({
       concurrency: z.number().int().min(1).max(64).default(4),
       shutdownGrace: Duration.prefault("2m"),
       lockTtl: Duration.prefault("90s").meta({
-        description: "Flake-directory lock lease, renewed while an apply runs; longer than nixops4.killGrace",
+        description:
+          "Flake-directory lock lease, renewed while an apply runs; longer than nixops4.interruptGrace + killGrace + stragglerGrace",
       }),
       logLimitBytes: z.number().int().min(4096).default(1_048_576),
     })

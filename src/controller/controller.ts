@@ -25,6 +25,7 @@ import {
   pauseLabel,
   recordFinish,
 } from "./policy/index.js";
+import { UNTIL_RESET } from "./policy/quarantine.js";
 import { type PlannedAction, reconcileDeployment } from "./reconciler.js";
 import { KeyedSerial } from "./serial.js";
 import type { StateStore } from "./state-store.js";
@@ -282,7 +283,22 @@ export class Controller {
       actor: o.actor,
       reason: `${o.message.slice(0, 300)}${after.length > 0 ? (healed ? " (healed)" : ` (after: ${after.join(", ")})`) : ""}`,
     });
+    if (o.outcome === "usage-error") await this.stopAfterUsageError(o);
     this.loop.wake(deployment);
+  }
+
+  /**
+   * nixops4 refused its command line (exit 2): the same argv would be refused again, so the
+   * deployment's automatic actions stop until an operator fixes the config and resets it — a
+   * quarantine with no cooldown, alerted like any other, its reason naming the argv.
+   */
+  private async stopAfterUsageError(o: ActionOutcome): Promise<void> {
+    const deployment = o.action.deployment;
+    const now = this.now();
+    const reason = `automatic redeploys stopped until reset: ${o.message}`.slice(0, 1000);
+    await this.deps.store.setQuarantine({ deployment, since: now, until: UNTIL_RESET, reason });
+    this.deps.metrics.quarantined.set({ deployment, host: "" }, 1);
+    await this.emit({ kind: "quarantine", deployment, action: "quarantine", reason, actor: "controller" });
   }
 
   async pause(scope: PauseScope, reason: string, actor: string, until?: number): Promise<Pause> {

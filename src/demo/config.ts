@@ -64,7 +64,7 @@ export function demoConfig(opts: DemoConfigOptions): ConfigInput {
         quarantine: { cooldown: "10m" },
         drift: "redeploy",
       },
-      nixops4: { timeout: "1m", killGrace: "2s" },
+      nixops4: { timeout: "1m", interruptGrace: "2s", killGrace: "2s", stragglerGrace: "1s" },
       worker: { concurrency: 2, shutdownGrace: "3s", lockTtl: "10s" },
       leader: { lease: "5s", renew: "1s" },
     },

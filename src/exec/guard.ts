@@ -3,20 +3,24 @@
  * redis-server). It is the leader of a fresh process group and session, runs the real command
  * inside that group, and holds one end of a socket pair whose other end only NixGuard holds.
  * When NixGuard dies — even by SIGKILL, which no handler sees — the kernel closes NixGuard's
- * end, the guard reads EOF and ends the whole group: SIGTERM, then SIGKILL after the grace.
- * Linux's PR_SET_PDEATHSIG would do this natively but Node cannot call prctl.
+ * end, the guard reads EOF and ends the whole group with the same stop sequence NixGuard would
+ * use: SIGINT first when the child is one that only stops cleanly on SIGINT (nixops4), then
+ * SIGTERM, then SIGKILL, each after its grace. Linux's PR_SET_PDEATHSIG would do this natively
+ * but Node cannot call prctl.
  *
  * It is shipped as TypeScript text and run with `node -e`, so it works the same from src/ under
  * tsx and from dist/ after tsc, with no asset file to locate at runtime.
  *
- * argv: -- <grace ms> <command> [args...]. Exit: the child's exit code; when the child died by
- * a signal, the guard re-raises that signal on itself so the parent sees the same. 127 when the
- * command cannot be found, 126 when it cannot be executed.
+ * argv: -- <interrupt grace ms, 0 = no SIGINT> <kill grace ms> <command> [args...]. Exit: the
+ * child's exit code; when the child died by a signal, the guard re-raises that signal on itself
+ * so the parent sees the same. 127 when the command cannot be found, 126 when it cannot be
+ * executed.
  */
 export const GUARD_SOURCE = String.raw`"use strict";
 const { spawn } = require("node:child_process");
 const net = require("node:net");
-const [graceArg, command, ...args] = process.argv.slice(1);
+const [interruptArg, graceArg, command, ...args] = process.argv.slice(1);
+const interruptMs = Number(interruptArg) || 0;
 const graceMs = Number(graceArg) || 5000;
 let parentGone = false;
 let child;
@@ -27,8 +31,14 @@ const killGroup = (signal) => { try { process.kill(-process.pid, signal); } catc
 const onParentGone = () => {
   if (parentGone) return;
   parentGone = true;
-  killGroup("SIGTERM");
-  setTimeout(() => killGroup("SIGKILL"), graceMs);
+  const term = () => {
+    killGroup("SIGTERM");
+    setTimeout(() => killGroup("SIGKILL"), graceMs);
+  };
+  if (interruptMs > 0) {
+    killGroup("SIGINT");
+    setTimeout(term, interruptMs);
+  } else term();
 };
 const link = new net.Socket({ fd: 3, readable: true, writable: false });
 link.on("data", noop);

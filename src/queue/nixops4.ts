@@ -1,19 +1,26 @@
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { ActionOutcomeKind } from "../action.js";
-import { nixops4ExtraArgs, nixops4Target } from "../config/grammar.js";
-import { NixGuardError } from "../errors.js";
 import { boundedEnv, resolveCommand } from "../exec/env.js";
-import { type RunResult, runGuarded } from "../exec/run.js";
+import { runGuarded } from "../exec/run.js";
+import { applyArgv, type Nixops4Globals } from "../nixops4/argv.js";
+import { classifyApply } from "../nixops4/outcome.js";
 
 /**
- * `nixops4 apply` as NixGuard runs it: argv only, in the flake directory, through the exec
- * gateway (own process group, dies with NixGuard, timeout → SIGTERM → SIGKILL).
+ * `nixops4 apply` as NixGuard runs it: argv only, in the deployment's directory, through the
+ * exec gateway (own process group, dies with NixGuard; stop: SIGINT → SIGTERM → SIGKILL).
  */
 export interface Nixops4Settings {
   command: string;
   timeout: number;
+  /** SIGINT → SIGTERM (nixops4 handles SIGINT only). */
+  interruptGrace: number;
+  /** SIGTERM → SIGKILL. */
   killGrace: number;
+  /** nixops4 exited → its process group is killed. */
+  stragglerGrace: number;
   extraArgs: readonly string[];
+  file?: string | undefined;
 }
 
 export interface ApplyResult {
@@ -24,60 +31,6 @@ export interface ApplyResult {
   stderrTail: string;
 }
 
-/** The argv after the command. Every value is re-checked here, at the last step before exec. */
-export function applyArgv(target: string, extraArgs: readonly string[]): string[] {
-  const bad = nixops4Target(target);
-  if (bad) throw new NixGuardError("UNSAFE_VALUE", `refusing nixops4 target: ${bad}`);
-  const badArg = nixops4ExtraArgs(extraArgs);
-  if (badArg)
-    throw new NixGuardError("UNSAFE_VALUE", `refusing nixops4 argument ${badArg.index}: ${badArg.message}`);
-  // --no-interactive: nixops4 picks its TUI when stdin is a TTY; say it explicitly anyway.
-  return ["apply", "--no-interactive", ...extraArgs, target];
-}
-
-const lastLine = (s: string) =>
-  s
-    .trimEnd()
-    .split("\n")
-    .filter((l) => l.trim())
-    .slice(-1)[0]
-    ?.slice(0, 300) ?? "";
-
-/** Pure: how a finished run is reported. */
-export function classifyApply(
-  r: Pick<RunResult, "exitCode" | "signal" | "timedOut" | "aborted" | "stderrTail">,
-  timeoutMs: number,
-): {
-  outcome: ActionOutcomeKind;
-  message: string;
-} {
-  if (r.timedOut)
-    return {
-      outcome: "timeout",
-      message: `nixops4 apply timed out after ${Math.round(timeoutMs / 1000)} s and was terminated`,
-    };
-  if (r.aborted) return { outcome: "cancelled", message: "nixops4 apply was stopped" };
-  const errLine = r.stderrTail
-    .split("\n")
-    .reverse()
-    .find((l) => l.includes("nixops4 error:"));
-  switch (r.exitCode) {
-    case 0:
-      return { outcome: "success", message: "nixops4 apply succeeded" };
-    case 1:
-      return {
-        outcome: "failed",
-        message: (errLine ?? lastLine(r.stderrTail)).trim() || "nixops4 apply failed (exit 1)",
-      };
-    case 101:
-      return { outcome: "panic", message: `nixops4 panicked (exit 101): ${lastLine(r.stderrTail)}` };
-    case 127:
-      return { outcome: "not-found", message: "nixops4 could not be executed (exit 127)" };
-  }
-  if (r.signal) return { outcome: "failed", message: `nixops4 apply was killed by ${r.signal}` };
-  return { outcome: "failed", message: `nixops4 apply exited with ${r.exitCode}: ${lastLine(r.stderrTail)}` };
-}
-
 export interface RunApplyOptions {
   settings: Nixops4Settings;
   flakeDir: string;
@@ -86,12 +39,24 @@ export interface RunApplyOptions {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   env?: NodeJS.ProcessEnv;
+  /** Added to the bounded environment after it is built (nixops4's own ssh, see ssh-env.ts). */
+  extraEnv?: Record<string, string>;
 }
+
+const failed = (message: string, started: number): ApplyResult => ({
+  outcome: "failed",
+  message,
+  durationMs: Date.now() - started,
+  stderrTail: "",
+});
 
 export async function runApply(opts: RunApplyOptions): Promise<ApplyResult> {
   const started = Date.now();
-  const args = applyArgv(opts.target, opts.settings.extraArgs);
-  const env = boundedEnv(opts.env ?? process.env);
+  const globals: Nixops4Globals = {
+    extraArgs: opts.settings.extraArgs,
+    ...(opts.settings.file !== undefined ? { file: opts.settings.file } : {}),
+  };
+  const env = { ...boundedEnv(opts.env ?? process.env), ...opts.extraEnv };
   const command = resolveCommand(opts.settings.command, env["PATH"]);
   if (!command) {
     const where = opts.settings.command.includes("/")
@@ -104,28 +69,35 @@ export async function runApply(opts: RunApplyOptions): Promise<ApplyResult> {
       stderrTail: "",
     };
   }
-  if (!existsSync(opts.flakeDir)) {
-    return {
-      outcome: "failed",
-      message: `flake directory ${opts.flakeDir} does not exist`,
-      durationMs: 0,
-      stderrTail: "",
-    };
-  }
+  if (!existsSync(opts.flakeDir)) return failed(`flake directory ${opts.flakeDir} does not exist`, started);
+  // nixops4 takes nixops4.nix in its working directory before the flake, and refuses
+  // --override-input then: say so here rather than through a usage error.
+  if (
+    globals.file === undefined &&
+    globals.extraArgs.includes("--override-input") &&
+    existsSync(join(opts.flakeDir, "nixops4.nix"))
+  )
+    return failed(
+      `${opts.flakeDir} has a nixops4.nix, so nixops4 runs in file mode, where --override-input is refused: remove it from nixops4.extraArgs`,
+      started,
+    );
+  const args = applyArgv(opts.target, globals);
   const p = runGuarded({
     command,
     args,
     cwd: opts.flakeDir,
     env,
     timeoutMs: opts.settings.timeout,
+    interruptGraceMs: opts.settings.interruptGrace,
     killGraceMs: opts.settings.killGrace,
+    stragglerGraceMs: opts.settings.stragglerGrace,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onStdout ? { onStdout: opts.onStdout } : {}),
     ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
     tailBytes: 16 * 1024,
   });
   const r = await p.result;
-  const c = classifyApply(r, opts.settings.timeout);
+  const c = classifyApply(r, opts.settings.timeout, [opts.settings.command, ...args]);
   return {
     ...c,
     ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),

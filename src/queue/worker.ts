@@ -10,6 +10,7 @@ import { handleRedeploy } from "./handle-redeploy.js";
 import { handleRestart } from "./handle-restart.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { JobLogStore } from "./job-log.js";
+import type { Nixops4Settings } from "./nixops4.js";
 import { ACTION_QUEUE } from "./producer.js";
 
 export interface StartWorkerOptions {
@@ -20,7 +21,7 @@ export interface StartWorkerOptions {
   metrics: Metrics;
   getDesired: () => DesiredState;
   transportFor: (h: HostSpec) => Transport;
-  nixops4: { command: string; timeout: number; killGrace: number; extraArgs: readonly string[] };
+  nixops4: Nixops4Settings;
   lockTtlMs: number;
   logLimitBytes: number;
   onOutcome: (o: ActionOutcome) => void | Promise<void>;
@@ -59,8 +60,9 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     logs,
     locks: new FlakeLock(client, opts.prefix, {
       ttlMs: opts.lockTtlMs,
-      // An apply told to stop gets SIGTERM, then SIGKILL after killGrace: gone before the lock is.
-      stopBeforeExpiryMs: opts.nixops4.killGrace,
+      // An apply told to stop gets SIGINT, SIGTERM, then SIGKILL, each after its grace, and its
+      // stragglers theirs: gone before the lock is.
+      stopBeforeExpiryMs: opts.nixops4.interruptGrace + opts.nixops4.killGrace + opts.nixops4.stragglerGrace,
       logger,
     }),
     lockWaitMs: opts.flakeLockWaitMs ?? 2_000,

@@ -53,7 +53,13 @@ while :; do read -rt 3600 <> <(:) || :; done
       redisUrl: redis.url,
       prefix: "flood",
       overrides: {
-        nixops4: { command: fake, timeout: "8s", killGrace: "1s" },
+        nixops4: {
+          command: fake,
+          timeout: "8s",
+          interruptGrace: "1s",
+          killGrace: "1s",
+          stragglerGrace: "1s",
+        },
         worker: { logLimitBytes: 65_536 },
         remediation: { mode: "observe" }, // only the test's applies
       },

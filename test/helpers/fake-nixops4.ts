@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 /** Absolute path of the fake nixops4 executable (test/fixtures/nixops4/nixops4). */
 export const FAKE_NIXOPS4 = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/nixops4/nixops4");
 
-export type FakeMode = "success" | "fail" | "panic" | "hang" | "hang-ignore-term";
+export type FakeMode = "success" | "fail" | "panic" | "hang" | "hang-ignore-int" | "hang-ignore-term";
 
 export interface FakeControl {
   mode?: FakeMode;
@@ -25,10 +25,14 @@ export interface FakeControl {
   spamBytes?: number;
   /** Start a `sleep` grandchild (hang modes always do). */
   grandchild?: boolean;
+  /** Leave a `sleep` holding stdout/stderr behind after exiting (a straggler). */
+  straggler?: boolean;
+  /** Flags this nixops4 does not know: a usage error (exit 2) as clap prints it. */
+  rejectFlags?: string[];
 }
 
 export interface FakeCall {
-  event: "start" | "end" | "grandchild" | "sigterm-ignored";
+  event: "start" | "end" | "grandchild" | "sigint-ignored" | "sigterm-ignored" | "straggler";
   t: number;
   pid: number;
   argv?: string[];

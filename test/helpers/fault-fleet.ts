@@ -109,7 +109,14 @@ export async function startFaultFleet(opts: FleetOptions = {}): Promise<FaultFle
         remediation: { settle: "2s", backoff: { initial: "1s", max: "5s" }, ...o.remediation },
         leader: { lease: "3s", renew: "1s", ...o.leader },
         worker: { concurrency: 2, shutdownGrace: "5s", lockTtl: "5s", ...o.worker },
-        nixops4: { ...base.nixops4, timeout: "30s", killGrace: "1s", ...o.nixops4 },
+        nixops4: {
+          ...base.nixops4,
+          timeout: "30s",
+          interruptGrace: "1s",
+          killGrace: "1s",
+          stragglerGrace: "1s",
+          ...o.nixops4,
+        },
         ssh: { ...base.ssh, ...o.ssh },
       };
       w.mutate?.(c);

@@ -8,6 +8,7 @@ export const JOB_STATES = ["waiting", "active", "delayed", "failed", "completed"
 export const OUTCOMES = [
   "success",
   "failed",
+  "usage-error",
   "panic",
   "timeout",
   "not-found",

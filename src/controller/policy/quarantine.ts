@@ -7,6 +7,12 @@ export interface QuarantineInput {
   origin: ActionOrigin;
 }
 
+/**
+ * `until` of a quarantine only an operator lifts (API reset): one NixGuard cannot end by
+ * waiting, such as nixops4 refusing its command line (exit 2), which no retry would change.
+ */
+export const UNTIL_RESET = Date.UTC(9999, 11, 31, 23, 59, 59);
+
 /** Quarantines still in force: an API reset deletes them, the cooldown expires them. */
 export function activeQuarantines(entries: readonly QuarantineEntry[], now: number): QuarantineEntry[] {
   return entries.filter((q) => q.until > now);
@@ -25,7 +31,7 @@ export function quarantineGate(input: QuarantineInput, now: number): GateResult 
   const what = hit.host ? `${hit.deployment}/${hit.host}` : hit.deployment;
   return blocked(
     "quarantine",
-    `${what} quarantined until ${new Date(hit.until).toISOString()}: ${hit.reason}`,
+    `${what} quarantined ${hit.until >= UNTIL_RESET ? "until reset" : `until ${new Date(hit.until).toISOString()}`}: ${hit.reason}`,
     hit.until,
   );
 }

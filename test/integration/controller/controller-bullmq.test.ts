@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config/load.js";
 import { Controller } from "../../../src/controller/controller.js";
 import { EventLog } from "../../../src/controller/events.js";
+import { UNTIL_RESET } from "../../../src/controller/policy/quarantine.js";
 import { StateStore } from "../../../src/controller/state-store.js";
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics } from "../../../src/metrics.js";
@@ -62,7 +63,14 @@ async function rig(flake: FakeFlake) {
     metrics,
     getDesired: () => loaded.desired,
     transportFor: (h) => new RecordingTransport(h),
-    nixops4: { command: FAKE_NIXOPS4, timeout: 20_000, killGrace: 1_000, extraArgs: [] },
+    nixops4: {
+      command: FAKE_NIXOPS4,
+      timeout: 20_000,
+      interruptGrace: 1_000,
+      killGrace: 1_000,
+      stragglerGrace: 200,
+      extraArgs: [],
+    },
     lockTtlMs: 3_000,
     logLimitBytes: 64 * 1024,
     onOutcome: async (o) => {
@@ -77,6 +85,17 @@ async function rig(flake: FakeFlake) {
     flake.cleanup();
   });
   return { ctl, health, queue, store, events, outcomes, reprobed, loaded, metrics };
+}
+
+/** a's unit is missing (a redeploy is called for), b is healthy. */
+function observeMissingUnitOnA(health: Awaited<ReturnType<typeof rig>>["health"]): void {
+  const now = Date.now();
+  health.judge({
+    ...hostHealth("a", "failing", [check("a.service", "failing", { missing: true })]),
+    since: now,
+    lastObservedAt: now,
+  });
+  health.judge({ ...hostHealth("b", "healthy"), since: now - 60_000, lastObservedAt: now });
 }
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
@@ -94,13 +113,7 @@ describe("controller with the real BullMQ queue and worker", () => {
     // (at 300 ms, CI once saw one pass come after the outcome: "settling", a right answer then).
     flake.control({ mode: "success", durationMs: 1_500 });
     const r = await rig(flake);
-    const now = Date.now();
-    r.health.judge({
-      ...hostHealth("a", "failing", [check("a.service", "failing", { missing: true })]),
-      since: now,
-      lastObservedAt: now,
-    });
-    r.health.judge({ ...hostHealth("b", "healthy"), since: now - 60_000, lastObservedAt: now });
+    observeMissingUnitOnA(r.health);
 
     const results = await Promise.all(Array.from({ length: 20 }, () => r.ctl.reconcile("fedi")));
     const decisions = results.flatMap((x) => x.actions.map((a) => a.enqueue ?? a.blockedBy));
@@ -111,7 +124,7 @@ describe("controller with the real BullMQ queue and worker", () => {
     await until(() => r.outcomes.length === 1, 10_000);
     const starts = flake.calls().filter((c) => c.event === "start");
     expect(starts).toHaveLength(1);
-    expect(starts[0]?.argv).toEqual(["apply", "--no-interactive", "fedi"]);
+    expect(starts[0]?.argv).toEqual(["apply", "--no-interactive", "--", "fedi"]);
     expect(starts[0]?.cwd).toBe(flake.dir);
     // one attempt and one budget slot for all 20 passes
     const state = await r.store.load(r.loaded.desired.deployments[0]!);
@@ -132,6 +145,29 @@ describe("controller with the real BullMQ queue and worker", () => {
     const after = await r.ctl.reconcile("fedi");
     expect(after.actions[0]).toMatchObject({ blockedBy: "inflight" });
     expect(await r.queue.isInFlight("redeploy__fedi")).toBe(false);
+  });
+
+  it("an apply that exits 2 (usage error) runs once; the deployment's automatic redeploys stop with an alert naming the argv", async () => {
+    const flake = makeFakeFlake("ctl-usage");
+    flake.control({ mode: "success", rejectFlags: ["--no-interactive"] });
+    const r = await rig(flake);
+    observeMissingUnitOnA(r.health);
+    const first = await r.ctl.reconcile("fedi");
+    expect(first.actions[0]).toMatchObject({ enqueue: "added" });
+    await until(() => r.outcomes.length === 1, 10_000);
+    expect(r.outcomes).toEqual(["usage-error"]);
+    const events = await r.events.list();
+    const stop = events.find((e) => e.kind === "quarantine");
+    expect(stop).toMatchObject({ deployment: "fedi", actor: "controller" });
+    expect(stop?.reason).toContain("usage error, exit 2");
+    expect(stop?.reason).toContain(`${FAKE_NIXOPS4} apply --no-interactive -- fedi`);
+    expect(stop?.reason).toContain("unexpected argument '--no-interactive' found");
+    const later = await r.ctl.reconcile("fedi");
+    expect(later.actions.every((a) => a.decision === "blocked")).toBe(true);
+    expect(flake.calls().filter((c) => c.event === "start")).toHaveLength(1);
+    // No cooldown ends it (quarantine.cooldown is 6 h by default): only a reset does.
+    const state = await r.store.load(r.loaded.desired.deployments[0]!);
+    expect(state.quarantines).toEqual([expect.objectContaining({ deployment: "fedi", until: UNTIL_RESET })]);
   });
 
   it("a manual redeploy while one runs is scheduled once more, never run twice at once", async () => {

@@ -84,7 +84,14 @@ export async function makeRig(url: string, state: () => DesiredState): Promise<R
         metrics,
         getDesired: state,
         transportFor: (h) => new RecordingTransport(h),
-        nixops4: { command: FAKE_NIXOPS4, timeout: 20_000, killGrace: 1_000, extraArgs: ["--show-trace"] },
+        nixops4: {
+          command: FAKE_NIXOPS4,
+          timeout: 20_000,
+          interruptGrace: 400,
+          killGrace: 600,
+          stragglerGrace: 200,
+          extraArgs: ["--show-trace"],
+        },
         lockTtlMs: 3_000,
         logLimitBytes: 64 * 1024,
         onOutcome: (o) => {

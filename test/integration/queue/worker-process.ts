@@ -16,7 +16,14 @@ const worker = await startWorker({
   metrics: createMetrics({ version: "test", processMetrics: false }),
   getDesired: () => desired([{ name: "fedi", flake }]),
   transportFor: (h) => new RecordingTransport(h),
-  nixops4: { command: FAKE_NIXOPS4, timeout: 60_000, killGrace: 1_000, extraArgs: [] },
+  nixops4: {
+    command: FAKE_NIXOPS4,
+    timeout: 60_000,
+    interruptGrace: 500,
+    killGrace: 500,
+    stragglerGrace: 200,
+    extraArgs: [],
+  },
   lockTtlMs: 1_500,
   logLimitBytes: 64 * 1024,
   onOutcome: (o) => {

@@ -51,7 +51,7 @@ describe("worker: redeploy", () => {
     const { jobId, outcome } = await runOne(r);
     expect(outcome).toMatchObject({ outcome: "success", key: "redeploy__fedi", jobId, actor: "api:ops" });
     const start = f.calls().find((c) => c.event === "start")!;
-    expect(start.argv).toEqual(["apply", "--no-interactive", "--show-trace", "fedi"]);
+    expect(start.argv).toEqual(["apply", "--no-interactive", "--show-trace", "--", "fedi"]);
     expect(start.cwd).toBe(f.dir);
     expect(start.stdinIsTTY).toBe(false);
     expect(Object.keys(start.env ?? {}).every((k) => /^(PATH|HOME|SSH_AUTH_SOCK|LANG|NIX_.*)$/.test(k))).toBe(
@@ -82,6 +82,19 @@ describe("worker: redeploy", () => {
     expect(outcome.message).toBe("nixops4 error: Failed to create stateless resource fedi");
   });
 
+  // Issue 18 item 2: a child left holding stdout kept the pipes open, so the apply waited for its
+  // timeout (holding the flake lock and a worker slot) and was reported as "timeout".
+  it("a successful apply that leaves a straggler on its stdout is a success, at once", async () => {
+    const { f, r } = await setup({ mode: "success", straggler: true });
+    await r.startWorker();
+    await r.queue.enqueue(redeploy);
+    // The harness' nixops4.timeout is 20 s: an outcome before it is not a timeout's.
+    expect(await waitFor(() => r.outcomes.length === 1, 15_000)).toBe(true);
+    expect(r.outcomes[0]).toMatchObject({ outcome: "success", exitCode: 0 });
+    expect(f.calls().some((c) => c.event === "straggler")).toBe(true);
+    expect(await waitFor(() => f.liveProcesses().length === 0, 2_000)).toBe(true);
+  });
+
   it("classifies exit 101 as panic", async () => {
     const { r } = await setup({ mode: "panic" });
     expect((await runOne(r)).outcome).toMatchObject({ outcome: "panic", exitCode: 101 });
@@ -90,7 +103,14 @@ describe("worker: redeploy", () => {
   it("nixops4 not on PATH → not-found with a clear message", async () => {
     const { r } = await setup({ mode: "success" });
     await r.startWorker({
-      nixops4: { command: "nixops4-missing", timeout: 5_000, killGrace: 500, extraArgs: [] },
+      nixops4: {
+        command: "nixops4-missing",
+        timeout: 5_000,
+        interruptGrace: 500,
+        killGrace: 500,
+        stragglerGrace: 200,
+        extraArgs: [],
+      },
     });
     await r.queue.enqueue(redeploy);
     expect(await waitFor(() => r.outcomes.length === 1, 10_000)).toBe(true);
@@ -106,14 +126,18 @@ describe("worker: redeploy", () => {
     await r.startWorker({
       nixops4: {
         command: (await import("../../helpers/fake-nixops4.js")).FAKE_NIXOPS4,
-        timeout: 800,
+        // Long enough for the fake (node) to have its signal handlers in place on a busy machine.
+        timeout: 4_000,
+        interruptGrace: 500,
         killGrace: 500,
+        stragglerGrace: 200,
         extraArgs: [],
       },
     });
     await r.queue.enqueue(redeploy);
-    expect(await waitFor(() => r.outcomes.length === 1, 10_000)).toBe(true);
+    expect(await waitFor(() => r.outcomes.length === 1, 20_000)).toBe(true);
     expect(r.outcomes[0]!.outcome).toBe("timeout");
+    expect(f.calls().some((c) => c.event === "sigint-ignored")).toBe(true);
     expect(f.calls().some((c) => c.event === "sigterm-ignored")).toBe(true);
     expect(f.liveProcesses()).toEqual([]);
     // The lock was released: the next run starts at once.

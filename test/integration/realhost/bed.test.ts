@@ -85,7 +85,14 @@ describeRealhost("real-host test bed", () => {
     try {
       const stderr: Buffer[] = [];
       const r = await runApply({
-        settings: { command: flake.command, timeout: 120_000, killGrace: 5000, extraArgs: [] },
+        settings: {
+          command: flake.command,
+          timeout: 120_000,
+          interruptGrace: 5000,
+          killGrace: 5000,
+          stragglerGrace: 500,
+          extraArgs: [],
+        },
         flakeDir: flake.dir,
         target: "fediversity",
         onStderr: (b) => stderr.push(b),
@@ -129,7 +136,14 @@ describeRealhost("real-host test bed", () => {
     const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
     try {
       const r = await runApply({
-        settings: { command: flake.command, timeout: 30_000, killGrace: 5000, extraArgs: [] },
+        settings: {
+          command: flake.command,
+          timeout: 30_000,
+          interruptGrace: 5000,
+          killGrace: 5000,
+          stragglerGrace: 500,
+          extraArgs: [],
+        },
         flakeDir: flake.dir,
         target: "fediversity.web1",
       });

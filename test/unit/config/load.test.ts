@@ -143,14 +143,14 @@ describe("parseConfig", () => {
 
   it("needs a flake lock that outlives the time to stop an apply", () => {
     const raw: any = base();
-    raw.nixops4 = { killGrace: "30s" };
-    raw.worker = { lockTtl: "30s" };
+    raw.nixops4 = { interruptGrace: "30s", killGrace: "20s", stragglerGrace: "5s" };
+    raw.worker = { lockTtl: "50s" };
     expect(issuesOf(raw)).toEqual([
       {
         path: "worker.lockTtl",
         message:
-          "must be longer than nixops4.killGrace (30s): an apply that cannot renew its lock is stopped that long before the lock expires",
-        value: "30s",
+          "must be longer than nixops4.interruptGrace + killGrace + stragglerGrace (55s): an apply that cannot renew its lock is stopped that long before the lock expires",
+        value: "50s",
       },
     ]);
     raw.worker = {};
@@ -251,6 +251,27 @@ describe("nixops4.extraArgs allowlist", () => {
       },
     };
     expect(issuesOf(raw)).toEqual([]);
+  });
+  it("refuses -vv and a repeated -v: nixops4's -v is a switch, and clap exits 2 on either", () => {
+    expect(issuesOf({ ...base(), nixops4: { extraArgs: ["-vv"] } })).toEqual([
+      expect.objectContaining({
+        path: "nixops4.extraArgs[0]",
+        message: "-v is a switch in nixops4: give it once (-vv is a usage error, exit 2)",
+      }),
+    ]);
+    expect(issuesOf({ ...base(), nixops4: { extraArgs: ["-v", "--show-trace", "--verbose"] } })).toEqual([
+      expect.objectContaining({ path: "nixops4.extraArgs[2]", value: "--verbose" }),
+    ]);
+  });
+  it("refuses --override-input with nixops4.file (nixops4's file mode), and a file outside the directory", () => {
+    const args = ["--override-input", "nixpkgs", "github:NixOS/nixpkgs"];
+    expect(issuesOf({ ...base(), nixops4: { file: "nixops4.nix", extraArgs: args } })).toEqual([
+      expect.objectContaining({ path: "nixops4.extraArgs" }),
+    ]);
+    expect(issuesOf({ ...base(), nixops4: { file: "deploy/root.nix" } })).toEqual([]);
+    expect(issuesOf({ ...base(), nixops4: { file: "/etc/root.nix" } })).toEqual([
+      expect.objectContaining({ path: "nixops4.file" }),
+    ]);
   });
   it("refuses anything else, naming the index", () => {
     const raw = { ...base(), nixops4: { extraArgs: ["--show-trace", "--option", "sandbox", "false"] } };

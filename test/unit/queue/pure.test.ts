@@ -2,9 +2,10 @@ import { describe, expect, it } from "vitest";
 import { CommandError, ProbeError } from "../../../src/errors.js";
 import { boundedEnv } from "../../../src/exec/env.js";
 import { TailBuffer } from "../../../src/exec/tail.js";
+import { applyArgv, listArgv } from "../../../src/nixops4/argv.js";
+import { classifyApply, errorChain } from "../../../src/nixops4/outcome.js";
 import { restartErrorOutcome } from "../../../src/queue/handle-restart.js";
 import { jobIdFor, keyOfJobId } from "../../../src/queue/job-id.js";
-import { applyArgv, classifyApply } from "../../../src/queue/nixops4.js";
 import { LineSplitter, parseApplyingLine } from "../../../src/queue/progress.js";
 
 describe("job ids", () => {
@@ -19,23 +20,47 @@ describe("job ids", () => {
 });
 
 describe("nixops4 argv", () => {
-  it("is apply --no-interactive [extraArgs] TARGET", () => {
-    expect(applyArgv("fediversity.mastodon", ["--show-trace", "-v"])).toEqual([
+  const g = (extraArgs: string[], file?: string) => ({ extraArgs, ...(file ? { file } : {}) });
+  it("is apply --no-interactive [extraArgs] -- TARGET", () => {
+    expect(applyArgv("fediversity.mastodon", g(["--show-trace", "-v"]))).toEqual([
       "apply",
       "--no-interactive",
       "--show-trace",
       "-v",
+      "--",
       "fediversity.mastodon",
     ]);
   });
-  it.each(["-rf", "a;b", "a b", "$(reboot)", "", "x\ny", "..x"])("refuses target %j", (t) => {
-    expect(() => applyArgv(t, [])).toThrow(expect.objectContaining({ code: "UNSAFE_VALUE" }));
+  it("applies several composite paths, or the whole root when there are none (newer CLI)", () => {
+    expect(applyArgv("web db", g([]))).toEqual(["apply", "--no-interactive", "--", "web", "db"]);
+    expect(applyArgv("", g([]))).toEqual(["apply", "--no-interactive"]);
   });
-  it("refuses extra args outside the allowlist", () => {
-    expect(() => applyArgv("x", ["--option", "foo"])).toThrow(
+  it("passes nixops4.file as --file and refuses --override-input with it", () => {
+    expect(applyArgv("", g([], "deploy/root.nix"))).toEqual([
+      "apply",
+      "--no-interactive",
+      "--file",
+      "deploy/root.nix",
+    ]);
+    expect(() => applyArgv("", g(["--override-input", "nixpkgs", "github:NixOS/nixpkgs"], "x.nix"))).toThrow(
       expect.objectContaining({ code: "UNSAFE_VALUE" }),
     );
+    expect(() => applyArgv("", g([], "../x.nix"))).toThrow(expect.objectContaining({ code: "UNSAFE_VALUE" }));
   });
+  it("lists deployments (older CLI) or members of a path (newer)", () => {
+    expect(listArgv("deployments", g([]))).toEqual(["deployments", "list", "--no-interactive"]);
+    expect(listArgv("members", g([]))).toEqual(["members", "list", "--no-interactive"]);
+    expect(listArgv("members", g([]), "a.b")).toEqual(["members", "list", "--no-interactive", "--", "a.b"]);
+  });
+  it.each(["-rf", "a;b", "$(reboot)", "x\ny", "..x"])("refuses target %j", (t) => {
+    expect(() => applyArgv(t, g([]))).toThrow(expect.objectContaining({ code: "UNSAFE_VALUE" }));
+  });
+  it.each([["--option", "foo"], ["-vv"], ["-v", "--verbose"], ["--no-interactive"], ["--file", "x.nix"]])(
+    "refuses extra args %j (outside the allowlist, or twice: nixops4 exits 2)",
+    (...args) => {
+      expect(() => applyArgv("x", g(args))).toThrow(expect.objectContaining({ code: "UNSAFE_VALUE" }));
+    },
+  );
 });
 
 describe("classifyApply", () => {
@@ -43,7 +68,7 @@ describe("classifyApply", () => {
   it("maps exit codes and termination", () => {
     expect(classifyApply({ ...base, exitCode: 0 }, 1000).outcome).toBe("success");
     expect(
-      classifyApply({ ...base, exitCode: 1, stderrTail: "INFO x\nnixops4 error: boom\nmore\n" }, 1000),
+      classifyApply({ ...base, exitCode: 1, stderrTail: "INFO x\nnixops4 error: boom\n" }, 1000),
     ).toEqual({ outcome: "failed", message: "nixops4 error: boom" });
     expect(classifyApply({ ...base, exitCode: 101, stderrTail: "panicked at x" }, 1000).outcome).toBe(
       "panic",
@@ -55,6 +80,29 @@ describe("classifyApply", () => {
     expect(classifyApply({ ...base, aborted: true, exitCode: 143 }, 1000).outcome).toBe("cancelled");
     expect(classifyApply({ ...base, exitCode: 127 }, 1000).outcome).toBe("not-found");
     expect(classifyApply({ ...base, signal: "SIGSEGV" }, 1000).message).toMatch(/SIGSEGV/);
+  });
+  it("exit 1 keeps the whole Caused by: chain as the reason", () => {
+    const stderr =
+      "nixops4 error: Failed to create stateless resource mastodon\n\nCaused by:\n" +
+      "    0: Local resource process failed with exit code: 1\n    1: ssh: connect to host 10.0.0.11 port 22: Connection timed out\n";
+    expect(classifyApply({ ...base, exitCode: 1, stderrTail: stderr }, 1000).message).toBe(
+      "nixops4 error: Failed to create stateless resource mastodon; caused by: Local resource process failed with exit code: 1; ssh: connect to host 10.0.0.11 port 22: Connection timed out",
+    );
+    expect(errorChain("nixops4 error: A\n\nCaused by:\n    B\n")).toBe("nixops4 error: A; caused by: B");
+  });
+  it("exit 2 is a usage error naming the argv and clap's complaint", () => {
+    const stderr =
+      "error: the argument '--verbose' cannot be used multiple times\n\nUsage: nixops4 apply [OPTIONS] [PATH]...\n";
+    const c = classifyApply({ ...base, exitCode: 2, stderrTail: stderr }, 1000, [
+      "nixops4",
+      "apply",
+      "-v",
+      "-v",
+    ]);
+    expect(c.outcome).toBe("usage-error");
+    expect(c.message).toBe(
+      "nixops4 refused its command line (usage error, exit 2): nixops4 apply -v -v: error: the argument '--verbose' cannot be used multiple times",
+    );
   });
 });
 
