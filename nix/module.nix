@@ -607,6 +607,10 @@ in
       environment = {
         HOME = stateDir; # ssh, nix and git write below $HOME
         NODE_ENV = "production";
+        # nixops4 evaluates the deployment's flake through nix: flakes must be on for
+        # it whatever the machine's nix.conf says ("extra-" adds to the list there).
+        # NixGuard hands NIX_* variables on to nixops4.
+        NIX_CONFIG = "extra-experimental-features = nix-command flakes";
       };
 
       # A bounded restart rate: five failed starts in five minutes and systemd

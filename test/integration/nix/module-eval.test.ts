@@ -242,6 +242,8 @@ describe.skipIf(!nixpkgsLib)("services.nixguard evaluated with nixpkgs lib", () 
     expect(out.unit!.requires).toEqual(["redis-nixguard.service"]);
     expect(out.unit!.after).toContain("redis-nixguard.service");
     expect(out.unit!.environment.HOME).toBe("/var/lib/nixguard");
+    // nixops4 evaluates flakes through nix, whatever the machine's nix.conf enables.
+    expect(out.unit!.environment.NIX_CONFIG).toBe("extra-experimental-features = nix-command flakes");
     expect(out.redis?.nixguard?.enable).toBe(true);
     expect(out.firewall).toEqual([9273]);
 
