@@ -476,10 +476,20 @@ in
               The unit's `TimeoutStopSec=` is derived from it.
             '';
           };
+          nixops4.interruptGrace = lib.mkOption {
+            type = durationType;
+            default = "30s";
+            description = "Time between SIGINT and SIGTERM for a nixops4 child that must stop.";
+          };
           nixops4.killGrace = lib.mkOption {
             type = durationType;
             default = "30s";
             description = "Time between SIGTERM and SIGKILL for a nixops4 child that must stop.";
+          };
+          nixops4.stragglerGrace = lib.mkOption {
+            type = durationType;
+            default = "5s";
+            description = "Time left to processes a finished nixops4 leaves behind before they are killed.";
           };
         };
       };
@@ -657,11 +667,14 @@ in
         # TimeoutStopSec runs out, every process left in the cgroup (nixops4, nix,
         # ssh control masters) is SIGKILLed: nothing outlives the service either way.
         KillMode = "mixed";
-        # NixGuard gives a running apply worker.shutdownGrace, then its children
-        # nixops4.killGrace; a minute on top covers closing Redis and the API.
+        # NixGuard gives a running apply worker.shutdownGrace, then stops nixops4:
+        # SIGINT, interruptGrace, SIGTERM, killGrace, SIGKILL, and stragglerGrace for
+        # what it left behind; a minute on top covers closing Redis and the API.
         TimeoutStopSec =
           durationSeconds cfg.settings.worker.shutdownGrace
+          + durationSeconds cfg.settings.nixops4.interruptGrace
           + durationSeconds cfg.settings.nixops4.killGrace
+          + durationSeconds cfg.settings.nixops4.stragglerGrace
           + 60;
 
         # Hardening, as for other Node services in nixpkgs.

@@ -51,7 +51,7 @@ pkgs.runCommand "nixguard-module-eval" { } ''
     'CapabilityBoundingSet=' \
     'MemoryDenyWriteExecute=false' \
     'KillMode=mixed' \
-    'TimeoutStopSec=210' \
+    'TimeoutStopSec=245' \
     'LoadCredential=ssh-key:/run/keys/nixguard-ssh-key' \
     'LoadCredential=api-token-admin:/run/keys/nixguard-admin-token' \
     'SupplementaryGroups=redis-nixguard' \

@@ -93,7 +93,11 @@ const CASES: Record<string, string> = {
     openFirewall = true;
   `),
   invalid: nixguard(`${BASE} settings.remediation.mode = "sometimes";`),
-  graces: nixguard(`${BASE} settings.worker.shutdownGrace = "1.5m"; settings.nixops4.killGrace = "1m15s";`),
+  graces: nixguard(`${BASE}
+    settings.worker.shutdownGrace = "1.5m";
+    settings.worker.lockTtl = "2m";
+    settings.nixops4 = { interruptGrace = "1m15s"; killGrace = "20s"; stragglerGrace = "2.5s"; };
+  `),
   external: nixguard(`${BASE} redis.createLocally = false; redis.url = "redis://redis.internal:6379/0";`),
   ipv6: nixguard(`${BASE} listenAddress = "::"; port = 9000;`),
   knownHosts: nixguard(
@@ -237,7 +241,7 @@ describe.skipIf(!nixpkgsLib)("services.nixguard evaluated with nixpkgs lib", () 
       "api-token-grafana:/run/keys/grafana",
     ]);
     expect(sc.EnvironmentFile).toBe("/run/keys/env");
-    expect(sc.TimeoutStopSec).toBe(120 + 30 + 60);
+    expect(sc.TimeoutStopSec).toBe(120 + 30 + 30 + 5 + 60);
     expect(sc.ReadWritePaths).toEqual(["-/var/lib/fediversity/deployment"]);
     expect(out.unit!.requires).toEqual(["redis-nixguard.service"]);
     expect(out.unit!.after).toContain("redis-nixguard.service");
@@ -304,10 +308,11 @@ describe.skipIf(!nixpkgsLib)("services.nixguard evaluated with nixpkgs lib", () 
     expect(out.unit!.serviceConfig.RestartPreventExitStatus).toBe(78);
   });
 
-  it("accepts NixGuard's durations (1.5m) and derives TimeoutStopSec from shutdownGrace and killGrace", () => {
+  it("accepts NixGuard's durations (1.5m) and derives TimeoutStopSec from shutdownGrace and the nixops4 stop graces", () => {
     const out = result("graces");
     expect(out.failedAssertions).toEqual([]);
-    expect(out.unit!.serviceConfig.TimeoutStopSec).toBe(90 + 75 + 60);
+    // Each grace rounded up to whole seconds: 2.5s counts 3.
+    expect(out.unit!.serviceConfig.TimeoutStopSec).toBe(90 + 75 + 20 + 3 + 60);
     expect(accepts(out.settings)).toBe("1 deployment(s)");
   });
 
