@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDuration } from "../../../src/config/duration.js";
 import { parseConfig } from "../../../src/config/load.js";
 import { START_ONLY } from "../../../src/config/start-only.js";
 import { nixEval, nixpkgsLib, root, unusable } from "./nix-eval.js";
@@ -314,6 +315,25 @@ describe.skipIf(!nixpkgsLib)("services.nixguard evaluated with nixpkgs lib", () 
     // Each grace rounded up to whole seconds: 2.5s counts 3.
     expect(out.unit!.serviceConfig.TimeoutStopSec).toBe(90 + 75 + 20 + 3 + 60);
     expect(accepts(out.settings)).toBe("1 deployment(s)");
+  });
+
+  it("the graces the module writes by default are NixGuard's own defaults (TimeoutStopSec follows them)", () => {
+    const settings = result("base").settings as {
+      worker: Record<string, string>;
+      nixops4: Record<string, string>;
+      deployments: unknown;
+    };
+    const schemaDefaults = parseConfig({ deployments: settings.deployments }).config;
+    for (const [section, key] of [
+      ["worker", "shutdownGrace"],
+      ["nixops4", "interruptGrace"],
+      ["nixops4", "killGrace"],
+      ["nixops4", "stragglerGrace"],
+    ] as const) {
+      const fromModule = parseDuration(settings[section][key]!);
+      const fromSchema = (schemaDefaults[section] as unknown as Record<string, number>)[key];
+      expect({ key, ms: fromModule }).toEqual({ key, ms: fromSchema });
+    }
   });
 
   it("joins the Redis server's group, not its user", () => {
