@@ -21,7 +21,8 @@ import { createMetrics, forgetHost, type Metrics } from "./metrics.js";
 import { ProbeScheduler } from "./probes/scheduler.js";
 import { probeSelf, publishSelf, type SelfResources } from "./probes/self.js";
 import { createTransport } from "./probes/transports/index.js";
-import type { HostObservation, Transport } from "./probes/types.js";
+import { TransportRegistry } from "./probes/transports/registry.js";
+import type { HostObservation } from "./probes/types.js";
 import { JobLogStore } from "./queue/job-log.js";
 import { BullActionQueue } from "./queue/producer.js";
 import { type ActionWorker, startWorker } from "./queue/worker.js";
@@ -86,7 +87,8 @@ export class Manager {
   private schedules: Scheduler | undefined;
   private notifier: Notifier | undefined;
   private suppression!: SuppressionCache;
-  private readonly transports = new Map<string, Transport>();
+  /** The one owner of transports: the scheduler, restarts and one-off probes borrow from it. */
+  private readonly transports: TransportRegistry;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   /** start() has finished: a config reload may swap the config in. */
@@ -102,6 +104,9 @@ export class Manager {
     this.logger = opts.logger;
     this.roles = opts.roles ?? ALL_ROLES;
     this.metrics = createMetrics({ version: VERSION, processMetrics: opts.processMetrics !== false });
+    this.transports = new TransportRegistry((h) =>
+      createTransport(h, { runtimeDir: this.loaded.config.state.runtimeDir }),
+    );
   }
 
   get current(): LoadedConfig {
@@ -190,7 +195,7 @@ export class Manager {
         logger: log,
         metrics: this.metrics,
         getDesired: () => this.loaded.desired,
-        transportFor: (h) => this.transportFor(h),
+        borrow: (h) => this.transports.borrow(h),
         nixops4: config.nixops4,
         lockTtlMs: config.worker.lockTtl,
         logLimitBytes: config.worker.logLimitBytes,
@@ -264,8 +269,7 @@ export class Manager {
     await this.leader?.stop().catch(() => undefined);
     await this.worker?.close(this.loaded.config.worker.shutdownGrace);
     await this.notifier?.close().catch(() => undefined);
-    await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
-    this.transports.clear();
+    await this.transports.close();
     this.health?.close();
     await this.queue?.close().catch(() => undefined);
     this.policyMirror?.close();
@@ -317,32 +321,18 @@ export class Manager {
     const keep = new Set(nextHosts.map((h) => hostKey(h.deployment, h.name)));
     const prevHosts = allHosts(prev.desired);
     const removed = prevHosts.filter((h) => !keep.has(hostKey(h.deployment, h.name)));
-    // Transports of kept hosts whose settings changed (address, user, port, kind) leave the cache
-    // before the scheduler asks for new ones: it would get the old object back otherwise, and
-    // keep probing the old address while restarts went to the new one.
-    const before = new Map(prevHosts.map((h) => [hostKey(h.deployment, h.name), h]));
-    const stale: Transport[] = [];
-    for (const h of nextHosts) {
-      const key = hostKey(h.deployment, h.name);
-      const old = before.get(key);
-      if (!old || JSON.stringify(old.transport) === JSON.stringify(h.transport)) continue;
-      const t = this.transports.get(key);
-      this.transports.delete(key);
-      if (t) stale.push(t);
-    }
+    // Transports of removed hosts, and of kept hosts whose settings changed (address, user, port,
+    // kind), are retired first: the scheduler then borrows new ones rather than the old object
+    // (it kept probing the old address while restarts went to the new one). Each retired one is
+    // closed when its last borrower (a probe, a restart) releases it.
+    this.transports.retain(nextHosts);
     this.probes?.update(next.desired);
-    // The scheduler closes the ones it held once their probe is done; without one, none is in use.
-    if (!this.probes) for (const t of stale) await t.close().catch(() => undefined);
     this.health.retain(next.desired);
     await this.store
       .forgetHosts(removed)
       .catch((err) => this.logger.warn({ err }, "could not forget removed hosts' generations"));
     for (const h of removed) {
-      const key = hostKey(h.deployment, h.name);
       forgetHost(this.metrics, h.deployment, h.name);
-      const t = this.transports.get(key);
-      this.transports.delete(key);
-      await t?.close().catch(() => undefined);
       const cancelled = await this.queue.cancelForHost(h.deployment, h.name).catch(() => 0);
       if (cancelled > 0)
         this.logger.info(
@@ -370,8 +360,7 @@ export class Manager {
   /** Probe one host now (API): through the scheduler when leading, else directly. */
   async probeNow(deployment: string, host: string): Promise<HostObservation> {
     if (this.probes) return this.probes.probeNow(deployment, host);
-    // Not leading: a one-host scheduler with its own transport, so stopping it closes nothing the
-    // worker shares (the cached transports).
+    // Not leading: a one-host scheduler borrowing the host's transport from the registry.
     const { desired } = this.loaded;
     const only = {
       deployments: desired.deployments
@@ -381,7 +370,6 @@ export class Manager {
     const once = new ProbeScheduler({
       ...this.schedulerOptions(),
       desired: only,
-      transportFor: (h: HostSpec) => createTransport(h, { runtimeDir: this.loaded.config.state.runtimeDir }),
     });
     try {
       return await once.probeNow(deployment, host);
@@ -392,21 +380,11 @@ export class Manager {
 
   // ---- internals ----
 
-  private transportFor(h: HostSpec): Transport {
-    const key = hostKey(h.deployment, h.name);
-    let t = this.transports.get(key);
-    if (!t) {
-      t = createTransport(h, { runtimeDir: this.loaded.config.state.runtimeDir });
-      this.transports.set(key, t);
-    }
-    return t;
-  }
-
   private schedulerOptions() {
     const { config, desired } = this.loaded;
     return {
       desired,
-      transportFor: (h: HostSpec) => this.transportFor(h),
+      borrow: (h: HostSpec) => this.transports.borrow(h),
       metrics: this.metrics,
       logger: this.logger,
       intervalMs: config.probes.interval,

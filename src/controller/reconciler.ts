@@ -1,6 +1,7 @@
 import { type Action, actionKey } from "../action.js";
 import type { DeploymentSpec, HostSpec } from "../config/desired.js";
 import { formatDuration } from "../config/duration.js";
+import { CAN_RESTART } from "../probes/transports/capabilities.js";
 import { driftedHosts } from "./drift.js";
 import { budgetExhausted } from "./policy/budget.js";
 import { activeQuarantines } from "./policy/quarantine.js";
@@ -54,7 +55,10 @@ export function reconcileDeployment(input: ReconcileInput): ReconcileOutput {
     const { units, missing, unrestartable } = failingChecks(h);
     for (const id of missing) redeployWhy.push(`${id} missing`);
     for (const id of unrestartable) redeployWhy.push(`${id} failing, no unit tied to it`);
-    if (units.length > 0) {
+    if (units.length > 0 && !CAN_RESTART[host.transport.kind]) {
+      // Straight to the next rung: a restart through a read-only transport could only fail.
+      redeployWhy.push(`${units.join(", ")} failing; the ${host.transport.kind} transport cannot restart`);
+    } else if (units.length > 0) {
       const restart: Action = { kind: "restart", deployment: deployment.name, host: host.name, units };
       const key = actionKey(restart);
       const recent = inWindow(state.attempts[key], now, config.restartWindow);

@@ -7,6 +7,7 @@ import { probeHttp } from "./http/probe.js";
 import { formatDuration } from "./http/reason.js";
 import { Limiter } from "./limiter.js";
 import { probedUnitsOf } from "./systemd/companions.js";
+import type { TransportBorrow, TransportLease } from "./transports/registry.js";
 import type { HostFacts, HostObservation, HttpProbe, HttpResult, Transport } from "./types.js";
 
 /**
@@ -23,7 +24,8 @@ import type { HostFacts, HostObservation, HttpProbe, HttpResult, Transport } fro
  */
 export interface ProbeSchedulerOptions {
   desired: DesiredState;
-  transportFor: (h: HostSpec) => Transport;
+  /** Borrows a host's transport (TransportRegistry); the scheduler releases it, never closes it. */
+  borrow: TransportBorrow;
   httpProbe?: HttpProbe;
   metrics: Metrics;
   logger: Logger;
@@ -38,7 +40,7 @@ export interface ProbeSchedulerOptions {
 interface Entry {
   key: string;
   spec: HostSpec;
-  transport: Transport;
+  lease: TransportLease;
   /** The start slot this host waits for (ProbeScheduler.schedule), if any. */
   slot?: number | undefined;
   running?: Promise<HostObservation> | undefined;
@@ -87,7 +89,10 @@ export class ProbeScheduler {
     for (const [i, e] of entries.entries()) this.schedule(e, (this.opts.intervalMs * i) / entries.length);
   }
 
-  /** Stops timers, aborts running probes, waits for them, closes every transport. */
+  /**
+   * Stops timers, aborts running probes, waits for them, releases every transport. Released, not
+   * closed: a restart may be running over the same ssh master (the registry closes transports).
+   */
   async stop(): Promise<void> {
     if (this.stopping.signal.aborted) return;
     const reason = new ProbeError("PROBE_TIMEOUT", "probe scheduler stopping");
@@ -102,7 +107,7 @@ export class ProbeScheduler {
       if (e.running) running.push(e.running);
     }
     await Promise.allSettled(running);
-    await Promise.allSettled([...this.entries.values()].map((e) => e.transport.close()));
+    for (const e of this.entries.values()) e.lease.release();
     await Promise.allSettled([...this.closing]);
     this.entries.clear();
   }
@@ -117,7 +122,7 @@ export class ProbeScheduler {
     return e.running ?? this.track(e, this.probe(e));
   }
 
-  /** Config reload: add new hosts, drop removed ones (closing their transports), update the rest. */
+  /** Config reload: add new hosts, drop removed ones (releasing their transports), update the rest. */
   update(desired: DesiredState): void {
     const next = new Map(allHosts(desired).map((h) => [hostKey(h.deployment, h.name), h]));
     for (const [key, e] of this.entries) {
@@ -126,7 +131,7 @@ export class ProbeScheduler {
       e.slot = undefined;
       e.abort?.abort(new ProbeError("PROBE_TIMEOUT", `${key} removed from the configuration`));
       this.entries.delete(key);
-      this.closeLater(e, e.transport);
+      this.releaseLater(e, e.lease);
     }
     for (const [key, spec] of next) {
       const e = this.entries.get(key);
@@ -136,8 +141,8 @@ export class ProbeScheduler {
         continue;
       }
       if (JSON.stringify(e.spec.transport) !== JSON.stringify(spec.transport)) {
-        this.closeLater(e, e.transport);
-        e.transport = this.opts.transportFor(spec);
+        this.releaseLater(e, e.lease);
+        e.lease = this.opts.borrow(spec);
       }
       e.spec = spec;
     }
@@ -149,7 +154,7 @@ export class ProbeScheduler {
     const e: Entry = {
       key,
       spec,
-      transport: this.opts.transportFor(spec),
+      lease: this.opts.borrow(spec),
       slot: undefined,
       running: undefined,
       abort: undefined,
@@ -160,10 +165,10 @@ export class ProbeScheduler {
     return e;
   }
 
-  private closeLater(e: Entry, transport: Transport): void {
+  /** Released once the probe running over it is done (the registry may then close it). */
+  private releaseLater(e: Entry, lease: TransportLease): void {
     const p = Promise.allSettled([e.running])
-      .then(() => transport.close())
-      .catch((err) => this.opts.logger.warn({ host: e.key, err }, "closing transport failed"))
+      .then(() => lease.release())
       .finally(() => this.closing.delete(p));
     this.closing.add(p);
   }
@@ -251,7 +256,8 @@ export class ProbeScheduler {
   }
 
   private async probe(e: Entry): Promise<HostObservation> {
-    const { spec, transport } = e;
+    const { spec } = e;
+    const { transport } = e.lease;
     const { metrics, timeoutMs } = this.opts;
     const at = this.now();
     const t0 = performance.now();

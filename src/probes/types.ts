@@ -46,6 +46,8 @@ export interface HostFacts {
 /** How NixGuard reaches one host's systemd. One instance per host; cheap to create. */
 export interface Transport {
   readonly kind: "ssh" | "local" | "exporter";
+  /** It can run `systemctl restart` (capabilities.ts); the exporter transport is read-only. */
+  readonly canRestart: boolean;
   /** One round trip: every listed unit, current system, disks, load. Rejects with ProbeError codes. */
   fetch(units: readonly string[], signal: Abortable): Promise<HostFacts>;
   /** `systemctl restart UNIT...`; rejects with CommandError on failure. Exporter transport cannot. */

@@ -42,7 +42,16 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
     return { outcome: "failed", message: `refusing restart: ${bad ?? "no units given"}`, durationMs: 0 };
   }
   const started = Date.now();
-  const transport = deps.transportFor(host);
+  const lease = deps.borrow(host);
+  const { transport } = lease;
+  if (!transport.canRestart) {
+    lease.release();
+    return {
+      outcome: "failed",
+      message: `refusing restart: the ${transport.kind} transport of ${host.name} cannot restart units`,
+      durationMs: 0,
+    };
+  }
   const log = (line: string) =>
     deps.logs.append(job.id ?? "?", `[nixguard] ${stamp()} ${line}\n`).catch(() => undefined);
   await log(`attempt ${job.attemptsStarted}: systemctl restart ${action.units.join(" ")} on ${host.name}`);
@@ -75,6 +84,7 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
       ...(exitCode !== undefined ? { exitCode } : {}),
     };
   } finally {
-    await transport.close().catch(() => undefined);
+    // Released, never closed: the probe scheduler reaches the host through the same transport.
+    lease.release();
   }
 }

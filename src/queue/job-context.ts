@@ -1,8 +1,8 @@
 import type { Job } from "bullmq";
 import type { ActionJobData, ActionOutcomeKind } from "../action.js";
-import type { DesiredState, HostSpec } from "../config/desired.js";
+import type { DesiredState } from "../config/desired.js";
 import type { Logger } from "../log.js";
-import type { Transport } from "../probes/types.js";
+import type { TransportBorrow } from "../probes/transports/registry.js";
 import type { FlakeLock } from "./flake-lock.js";
 import type { JobLogStore } from "./job-log.js";
 import type { Nixops4Settings } from "./nixops4.js";
@@ -11,7 +11,8 @@ import type { Nixops4Settings } from "./nixops4.js";
 export interface HandlerDeps {
   logger: Logger;
   getDesired: () => DesiredState;
-  transportFor: (h: HostSpec) => Transport;
+  /** Borrows the host's transport; a job releases it and never closes it (the registry owns it). */
+  borrow: TransportBorrow;
   nixops4: Nixops4Settings;
   logs: JobLogStore;
   locks: FlakeLock;

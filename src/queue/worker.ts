@@ -1,9 +1,9 @@
 import { type Job, UnrecoverableError, Worker } from "bullmq";
 import type { ActionJobData, ActionOutcome } from "../action.js";
-import type { DesiredState, HostSpec } from "../config/desired.js";
+import type { DesiredState } from "../config/desired.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import type { Transport } from "../probes/types.js";
+import type { TransportBorrow } from "../probes/transports/registry.js";
 import { createRedis } from "../redis/connection.js";
 import { FlakeLock } from "./flake-lock.js";
 import { handleRedeploy } from "./handle-redeploy.js";
@@ -20,7 +20,8 @@ export interface StartWorkerOptions {
   logger: Logger;
   metrics: Metrics;
   getDesired: () => DesiredState;
-  transportFor: (h: HostSpec) => Transport;
+  /** Borrows the host's transport; a job releases it and never closes it (the registry owns it). */
+  borrow: TransportBorrow;
   nixops4: Nixops4Settings;
   lockTtlMs: number;
   logLimitBytes: number;
@@ -55,7 +56,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
   const deps: HandlerDeps = {
     logger,
     getDesired: opts.getDesired,
-    transportFor: opts.transportFor,
+    borrow: opts.borrow,
     nixops4: opts.nixops4,
     logs,
     locks: new FlakeLock(client, opts.prefix, {

@@ -4,6 +4,7 @@ import { httpUrl } from "../../config/grammar.js";
 import { CommandError, NixGuardError, ProbeError } from "../../errors.js";
 import type { Abortable } from "../cancel.js";
 import type { HostFacts, Transport } from "../types.js";
+import { CAN_RESTART } from "./capabilities.js";
 import { parseNodeExporter } from "./exporter-parse.js";
 import { PageRead } from "./exporter-read.js";
 import { abortError } from "./run.js";
@@ -37,6 +38,7 @@ async function releaseAgent(agent: Agent): Promise<void> {
 /** Unit states from the host's node_exporter over HTTP: read-only, no shell access needed. */
 export class ExporterTransport implements Transport {
   readonly kind = "exporter" as const;
+  readonly canRestart = CAN_RESTART.exporter;
   private agent: Agent | undefined;
   /** The URL parsed once, not per scrape. */
   private readonly target: { origin: string; path: string };

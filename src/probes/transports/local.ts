@@ -3,6 +3,7 @@ import type { Abortable } from "../cancel.js";
 import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
 import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
+import { CAN_RESTART } from "./capabilities.js";
 import { runCommand, stderrTail } from "./run.js";
 
 export interface LocalTransportOptions {
@@ -13,6 +14,7 @@ export interface LocalTransportOptions {
 /** The NixGuard host itself: the same probe line as over ssh, through `sh -c`. */
 export class LocalTransport implements Transport {
   readonly kind = "local" as const;
+  readonly canRestart = CAN_RESTART.local;
 
   constructor(private readonly opts: LocalTransportOptions = {}) {}
 

@@ -8,6 +8,7 @@ import type { Abortable } from "../cancel.js";
 import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
 import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
+import { CAN_RESTART } from "./capabilities.js";
 import { runCommand, stderrTail } from "./run.js";
 
 export type SshSpec = Extract<TransportSpec, { kind: "ssh" }>;
@@ -122,6 +123,7 @@ export function sshFailure(stderr: string, address: string): ProbeError {
 
 export class SshTransport implements Transport {
   readonly kind = "ssh" as const;
+  readonly canRestart = CAN_RESTART.ssh;
   private readonly command: string;
   private readonly controlPath: string;
   private readonly args: string[];

@@ -6,6 +6,7 @@ import { UNTIL_RESET } from "../../../src/controller/policy/quarantine.js";
 import { StateStore } from "../../../src/controller/state-store.js";
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics } from "../../../src/metrics.js";
+import { TransportRegistry } from "../../../src/probes/transports/registry.js";
 import { BullActionQueue } from "../../../src/queue/producer.js";
 import { type ActionWorker, startWorker } from "../../../src/queue/worker.js";
 import { FAKE_NIXOPS4, type FakeFlake, makeFakeFlake } from "../../helpers/fake-nixops4.js";
@@ -55,6 +56,7 @@ async function rig(flake: FakeFlake) {
     },
   });
   const outcomes: string[] = [];
+  const transports = new TransportRegistry((h) => new RecordingTransport(h));
   const worker: ActionWorker = await startWorker({
     connection: env.server().url,
     prefix,
@@ -62,7 +64,7 @@ async function rig(flake: FakeFlake) {
     logger,
     metrics,
     getDesired: () => loaded.desired,
-    transportFor: (h) => new RecordingTransport(h),
+    borrow: (h) => transports.borrow(h),
     nixops4: {
       command: FAKE_NIXOPS4,
       timeout: 20_000,

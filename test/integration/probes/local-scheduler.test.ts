@@ -7,6 +7,7 @@ import { silentLogger } from "../../../src/log.js";
 import { createMetrics } from "../../../src/metrics.js";
 import { ProbeScheduler } from "../../../src/probes/scheduler.js";
 import { LocalTransport } from "../../../src/probes/transports/local.js";
+import { TransportRegistry } from "../../../src/probes/transports/registry.js";
 import type { HostObservation } from "../../../src/probes/types.js";
 import { descendants, FAKE_BIN, killHung, unitBlock } from "../../helpers/sshd.js";
 import { alive } from "./procs.js";
@@ -82,9 +83,10 @@ describe("scheduler with real child processes", () => {
     const before = handles();
     write("hang", "");
     const observations: HostObservation[] = [];
+    const transports = new TransportRegistry(() => new LocalTransport({ env }));
     const s = new ProbeScheduler({
       desired: { deployments: [{ name: "d", flake: "/srv/d", target: "d", hosts: [host("h")] }] },
-      transportFor: () => new LocalTransport({ env }),
+      borrow: (h) => transports.borrow(h),
       metrics: createMetrics({ version: "t", processMetrics: false }),
       logger: silentLogger(),
       intervalMs: 60_000,

@@ -3,6 +3,7 @@ import type { ActionOutcome } from "../../../src/action.js";
 import type { DesiredState, HostSpec } from "../../../src/config/desired.js";
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics, type Metrics } from "../../../src/metrics.js";
+import { TransportRegistry } from "../../../src/probes/transports/registry.js";
 import type { Transport } from "../../../src/probes/types.js";
 import { BullActionQueue } from "../../../src/queue/producer.js";
 import { type ActionWorker, type StartWorkerOptions, startWorker } from "../../../src/queue/worker.js";
@@ -39,6 +40,7 @@ export function desired(deps: { name: string; flake: string; hosts?: string[] }[
 /** Records restarts; `fail` makes restart reject with the given error. */
 export class RecordingTransport implements Transport {
   readonly kind = "local" as const;
+  readonly canRestart = true;
   static calls: { host: string; units: readonly string[] }[] = [];
   static fail: Error | undefined;
   constructor(private readonly host: HostSpec) {}
@@ -68,6 +70,7 @@ export async function makeRig(url: string, state: () => DesiredState): Promise<R
   const metrics = createMetrics({ version: "test", processMetrics: false });
   const outcomes: ActionOutcome[] = [];
   const workers: ActionWorker[] = [];
+  const transports = new TransportRegistry((h) => new RecordingTransport(h));
   const queue = new BullActionQueue({ connection: url, prefix, logger });
   return {
     prefix,
@@ -83,7 +86,7 @@ export async function makeRig(url: string, state: () => DesiredState): Promise<R
         logger,
         metrics,
         getDesired: state,
-        transportFor: (h) => new RecordingTransport(h),
+        borrow: (h) => transports.borrow(h),
         nixops4: {
           command: FAKE_NIXOPS4,
           timeout: 20_000,

@@ -1,13 +1,16 @@
 // A worker in its own process, for the SIGKILL test. argv: REDIS_URL PREFIX FLAKE_DIR.
 // Prints "ready" once it takes jobs and one "outcome <json>" line per finished action;
 // on SIGTERM it closes (grace 1 s) and exits 0, as `nixguard serve` does.
+
 import { silentLogger } from "../../../src/log.js";
 import { createMetrics } from "../../../src/metrics.js";
+import { TransportRegistry } from "../../../src/probes/transports/registry.js";
 import { startWorker } from "../../../src/queue/worker.js";
 import { FAKE_NIXOPS4 } from "../../helpers/fake-nixops4.js";
 import { desired, RecordingTransport } from "./harness.js";
 
 const [url, prefix, flake] = process.argv.slice(2) as [string, string, string];
+const transports = new TransportRegistry((h) => new RecordingTransport(h));
 const worker = await startWorker({
   connection: url,
   prefix,
@@ -15,7 +18,7 @@ const worker = await startWorker({
   logger: silentLogger(),
   metrics: createMetrics({ version: "test", processMetrics: false }),
   getDesired: () => desired([{ name: "fedi", flake }]),
-  transportFor: (h) => new RecordingTransport(h),
+  borrow: (h) => transports.borrow(h),
   nixops4: {
     command: FAKE_NIXOPS4,
     timeout: 60_000,

@@ -54,6 +54,26 @@ describe("reconciler: remediation ladder", () => {
     ]);
   });
 
+  it("never plans a restart through a transport that cannot restart: exporter hosts go straight to redeploy, saying why", () => {
+    const exporterOnly = {
+      ...deployment,
+      hosts: deployment.hosts.map((h) =>
+        h.name === "a"
+          ? { ...h, transport: { kind: "exporter" as const, url: "http://127.0.0.1:9100/metrics" } }
+          : h,
+      ),
+    };
+    const r = reconcileDeployment({
+      deployment: exporterOnly,
+      health: new Map([["a", hostHealth("a", "failing", [check("a.service", "failing")])]]),
+      state: emptyPolicyState(),
+      config,
+      now,
+    });
+    expect(r.plan.map((p) => p.action.kind)).toEqual(["redeploy"]);
+    expect(r.plan[0]?.reason).toBe("a: a.service failing; the exporter transport cannot restart");
+  });
+
   it("after restartAttempts restarts in the window, redeploys the deployment", () => {
     const attempts = { restart__fedi__a: [now - 20 * M, now - 5 * M] };
     const r = run([hostHealth("a", "failing", [check("a.service", "failing")])], { attempts });

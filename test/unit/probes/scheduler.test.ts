@@ -31,10 +31,12 @@ const FACTS: HostFacts = { units: {}, disks: [] };
 /** An in-memory transport: each fetch takes `delayMs` (Infinity = hangs, ignoring its signal). */
 class FakeTransport implements Transport {
   readonly kind = "local" as const;
+  readonly canRestart = true;
   calls = 0;
   active = 0;
   maxActive = 0;
   closed = false;
+  released = false;
   constructor(
     private readonly delayMs: () => number,
     private readonly probes: { active: number; max: number },
@@ -83,10 +85,15 @@ function setup(
   const global = { active: 0, max: 0 };
   const s = new ProbeScheduler({
     desired: desired(...hosts),
-    transportFor: (h) => {
+    borrow: (h) => {
       const t = new FakeTransport(() => delay(h), global);
       transports.set(h.name, [...(transports.get(h.name) ?? []), t]);
-      return t;
+      return {
+        transport: t,
+        release: () => {
+          t.released = true;
+        },
+      };
     },
     metrics,
     logger: silentLogger(),
@@ -238,7 +245,7 @@ describe("ProbeScheduler", () => {
     await expect(s.probeNow("d", "nope")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
-  it("update adds and removes hosts without restarting, closing removed transports", async () => {
+  it("update adds and removes hosts without restarting, releasing removed transports", async () => {
     const { s, transports, observations } = setup([host("a"), host("b")], () => 1);
     s.start();
     await sleep(150);
@@ -248,9 +255,9 @@ describe("ProbeScheduler", () => {
     const later = observations.slice(seenBefore);
     expect(later.some((o) => o.host === "c")).toBe(true);
     expect(later.some((o) => o.host === "b")).toBe(false);
-    expect(transports.get("b")![0]!.closed).toBe(true);
+    expect(transports.get("b")![0]!.released).toBe(true);
     expect(s.hosts().map((h) => h.name)).toEqual(["a", "c"]);
-    // A changed transport spec gets a new transport; the old one is closed.
+    // A changed transport spec gets a new transport; the old one is released.
     s.update(
       desired(
         host("a", { transport: { kind: "exporter", url: "http://127.0.0.1:9100/metrics" } }),
@@ -259,7 +266,7 @@ describe("ProbeScheduler", () => {
     );
     await sleep(20);
     expect(transports.get("a")).toHaveLength(2);
-    expect(transports.get("a")![0]!.closed).toBe(true);
+    expect(transports.get("a")![0]!.released).toBe(true);
   });
 
   it("a probe that ran with a spec a reload replaced is not delivered (judged against the wrong units)", async () => {
@@ -280,7 +287,7 @@ describe("ProbeScheduler", () => {
     expect(delivered.map(([units]) => units)).toEqual([["a.service", "b.service"]]);
   });
 
-  it("stop leaves no timers and closes every transport", async () => {
+  it("stop leaves no timers and releases every transport, closing none (the registry owns them)", async () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     const before = timers();
     const { s, transports } = setup(
@@ -294,7 +301,8 @@ describe("ProbeScheduler", () => {
     await sleep(120);
     await s.stop();
     expect(timers()).toBeLessThanOrEqual(before);
-    for (const [, ts] of transports) for (const t of ts) expect(t.closed).toBe(true);
+    for (const [, ts] of transports)
+      for (const t of ts) expect([t.released, t.closed]).toEqual([true, false]);
     await expect(s.probeNow("d", "a")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });
