@@ -70,5 +70,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # SIGTERM reaches NixGuard through tini; it drains within worker.shutdownGrace,
 # so give `docker stop` a longer timeout (-t 180) when redeploys may be running.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/main.js"]
+# Heap tuning is node's command line (src/runtime/heap.ts: HEAP_NODE_FLAGS), never set at run time.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--heap-growing-percent=100", "--no-allocation-site-pretenuring", "/app/dist/main.js"]
 CMD ["serve", "--config", "/etc/nixguard/nixguard.json"]

@@ -3,7 +3,6 @@ import { loadConfigFile } from "../config/load.js";
 import { UsageError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { ALL_ROLES, Manager, type Roles } from "../manager.js";
-import { applyHeapGrowth, DEFAULT_HEAP_GROWTH_PERCENT, parseHeapGrowth } from "../runtime/heap.js";
 
 export function parseRoles(text: string): Roles {
   const names = text
@@ -35,11 +34,6 @@ export function registerServeCommand(program: Command): void {
     .option("--log-level <level>", "overrides log.level in the config")
     .option("--roles <roles>", "roles of this process: controller,worker,api", "controller,worker,api")
     .option("--listen <host:port>", "overrides api.listen")
-    .option(
-      "--heap-growth <percent>",
-      "old-generation growth past the live heap before a full GC (0: V8's default); bounds memory",
-      process.env["NIXGUARD_HEAP_GROWTH"] ?? String(DEFAULT_HEAP_GROWTH_PERCENT),
-    )
     .action(
       async (opts: {
         config?: string;
@@ -47,20 +41,17 @@ export function registerServeCommand(program: Command): void {
         logLevel?: string;
         roles: string;
         listen?: string;
-        heapGrowth: string;
       }) => {
         if (!opts.config) throw new UsageError("serve needs --config FILE (or NIXGUARD_CONFIG)");
         if (opts.logFormat !== "json" && opts.logFormat !== "pretty") {
           throw new UsageError(`--log-format takes json or pretty (got "${opts.logFormat}")`);
         }
         const roles = parseRoles(opts.roles);
-        const heapGrowth = parseHeapGrowth(opts.heapGrowth);
         const loaded = loadConfigFile(opts.config);
         const logger = createLogger({
           level: opts.logLevel ?? process.env["NIXGUARD_LOG_LEVEL"] ?? loaded.config.log.level,
           format: opts.logFormat,
         });
-        applyHeapGrowth(heapGrowth);
         const manager = new Manager({
           loaded,
           logger,

@@ -113,10 +113,4 @@ describe("nixguard config", () => {
     }
     // Six tsx start-ups: ~2 s each on an idle machine, several times that on a loaded CI one.
   }, 90_000);
-
-  it("serve refuses a bad --heap-growth with exit 64, naming the flag", async () => {
-    const heap = await nixguard("serve", "--config", "examples/fediversity.json", "--heap-growth", "lots");
-    expect(heap.code).toBe(64);
-    expect(heap.stderr).toMatch(/--heap-growth takes a whole percentage/);
-  });
 });

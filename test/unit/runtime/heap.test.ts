@@ -1,15 +1,38 @@
+/**
+ * Heap tuning is node's command line, never changed at run time (issue 18, item 8): Node calls V8
+ * flags set after start-up (v8.setFlagsFromString) undefined behaviour, and `serve` set two by
+ * default.
+ */
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_HEAP_GROWTH_PERCENT, parseHeapGrowth } from "../../../src/runtime/heap.js";
+import { HEAP_NODE_FLAGS } from "../../../src/runtime/heap.js";
 
-describe("--heap-growth", () => {
-  it("takes a whole percentage, 0 meaning V8's own heuristics", () => {
-    expect(parseHeapGrowth("0")).toBe(0);
-    expect(parseHeapGrowth("100")).toBe(100);
-    expect(parseHeapGrowth("1000")).toBe(1000);
-    expect(DEFAULT_HEAP_GROWTH_PERCENT).toBeGreaterThan(0);
+const root = new URL("../../../", import.meta.url);
+
+describe("heap tuning", () => {
+  it("nothing in src changes V8 flags at run time", () => {
+    const files = (readdirSync(new URL("src/", root), { recursive: true }) as string[]).filter((f) =>
+      f.endsWith(".ts"),
+    );
+    const setting = files.filter((f) =>
+      /setFlagsFromString\s*\(/.test(readFileSync(new URL(`src/${f}`, root), "utf8")),
+    );
+    expect(setting).toEqual([]);
   });
 
-  it.each(["", "-5", "1.5", "1e3", "1001", "50%", "0x10", " 100"])("refuses %j, naming the flag", (v) => {
-    expect(() => parseHeapGrowth(v)).toThrow(/--heap-growth takes a whole percentage 0\.\.1000/);
+  it("node takes the flags on its command line (they are V8's, not refused as unknown)", () => {
+    const out = execFileSync(process.execPath, [...HEAP_NODE_FLAGS, "-e", "process.stdout.write('ok')"], {
+      encoding: "utf8",
+    });
+    expect(out).toBe("ok");
+  });
+
+  it("the Dockerfile starts node with them", () => {
+    const dockerfile = readFileSync(new URL("Dockerfile", root), "utf8");
+    const entry = dockerfile.split("\n").find((l) => l.startsWith("ENTRYPOINT "));
+    expect(entry).toBe(
+      `ENTRYPOINT ${JSON.stringify(["/usr/bin/tini", "--", "node", ...HEAP_NODE_FLAGS, "/app/dist/main.js"]).replaceAll(",", ", ")}`,
+    );
   });
 });
