@@ -198,6 +198,7 @@ export class Manager {
         borrow: (h) => this.transports.borrow(h),
         nixops4: config.nixops4,
         lockTtlMs: config.worker.lockTtl,
+        restartTimeoutMs: () => this.loaded.config.remediation.restartTimeout,
         logLimitBytes: config.worker.logLimitBytes,
         onOutcome: (o) => this.onOutcome(o),
         ...(this.opts.bull ? { bull: this.opts.bull } : {}),

@@ -214,6 +214,10 @@ export const ConfigSchema = z.strictObject({
       mode: z.enum(["enforce", "dry-run", "observe"]).default("enforce"),
       restartAttempts: z.number().int().min(0).max(100).default(2),
       restartWindow: Duration.prefault("30m"),
+      restartTimeout: Duration.prefault("2m").meta({
+        description:
+          "A `systemctl restart` still running after this is ended (its ssh session; the shared connection stays) with outcome `timeout`, counted as a failed attempt: a unit whose stop hangs must not hold a worker for ever",
+      }),
       settle: Duration.prefault("2m"),
       backoff: z
         .strictObject({

@@ -1,7 +1,8 @@
 import { WaitingError } from "bullmq";
 import type { ActionOutcomeKind } from "../action.js";
+import { formatDuration } from "../config/duration.js";
 import { unitName } from "../config/grammar.js";
-import { isNixGuardError } from "../errors.js";
+import { isNixGuardError, NixGuardError } from "../errors.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { stamp } from "./job-context.js";
 
@@ -55,8 +56,9 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
   const log = (line: string) =>
     deps.logs.append(job.id ?? "?", `[nixguard] ${stamp()} ${line}\n`).catch(() => undefined);
   await log(`attempt ${job.attemptsStarted}: systemctl restart ${action.units.join(" ")} on ${host.name}`);
+  const deadline = restartDeadline(deps.restartTimeoutMs(), host.name);
   try {
-    await transport.restart(action.units, run.signal);
+    await transport.restart(action.units, AbortSignal.any([run.signal, deadline.signal]));
     await log("outcome success");
     await deps.logs.close(job.id ?? "?").catch(() => undefined);
     return {
@@ -70,7 +72,12 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
       await job.moveToWait(run.token);
       throw new WaitingError();
     }
-    const outcome = run.signal.aborted ? "cancelled" : restartErrorOutcome(err);
+    // The deadline first: a restart ended by it is `timeout` whatever error the kill produced.
+    const outcome = deadline.signal.aborted
+      ? "timeout"
+      : run.signal.aborted
+        ? "cancelled"
+        : restartErrorOutcome(err);
     const message =
       `systemctl restart on ${host.name} ${outcome}: ${(err as Error)?.message ?? String(err)}`.slice(0, 500);
     await log(`outcome ${outcome}: ${message}`);
@@ -84,7 +91,30 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
       ...(exitCode !== undefined ? { exitCode } : {}),
     };
   } finally {
+    deadline.clear();
     // Released, never closed: the probe scheduler reaches the host through the same transport.
     lease.release();
   }
+}
+
+/**
+ * remediation.restartTimeout: `systemctl restart` waits for the stop and start jobs, and a unit
+ * whose stop hangs (TimeoutStopSec=infinity) makes it wait for ever, holding a worker slot and
+ * the job's lock. On expiry the abort ends the ssh client's process group — its session channel
+ * on the shared ControlMaster closes with it; the master itself is not touched, and systemd's
+ * restart job on the host carries on (the next probe says how the unit is).
+ */
+function restartDeadline(ms: number, host: string): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new NixGuardError(
+          "COMMAND_TIMEOUT",
+          `systemctl restart on ${host} did not finish within ${formatDuration(ms)} (remediation.restartTimeout)`,
+        ),
+      ),
+    ms,
+  );
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }

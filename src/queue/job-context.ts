@@ -20,6 +20,8 @@ export interface HandlerDeps {
   lockWaitMs: number;
   /** How far a job steps aside when the flake directory stays busy. */
   lockRetryMs: number;
+  /** remediation.restartTimeout, read at each restart (a reload applies to the next one). */
+  restartTimeoutMs: () => number;
 }
 
 /** One job being handled. */

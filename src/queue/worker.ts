@@ -32,6 +32,8 @@ export interface StartWorkerOptions {
   /** Flake lock: how long a job waits for a busy directory, then how far it steps aside. */
   flakeLockWaitMs?: number;
   flakeLockRetryMs?: number;
+  /** remediation.restartTimeout, read at each restart. */
+  restartTimeoutMs: () => number;
 }
 
 export interface ActionWorker {
@@ -68,6 +70,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     }),
     lockWaitMs: opts.flakeLockWaitMs ?? 2_000,
     lockRetryMs: opts.flakeLockRetryMs ?? 10_000,
+    restartTimeoutMs: opts.restartTimeoutMs,
   };
   const running = new Map<string, AbortController>();
 

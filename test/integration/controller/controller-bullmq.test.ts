@@ -75,6 +75,7 @@ async function rig(flake: FakeFlake) {
     },
     lockTtlMs: 3_000,
     logLimitBytes: 64 * 1024,
+    restartTimeoutMs: () => 20_000,
     onOutcome: async (o) => {
       await ctl.onOutcome(o);
       outcomes.push(o.outcome);

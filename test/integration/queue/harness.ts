@@ -97,6 +97,7 @@ export async function makeRig(url: string, state: () => DesiredState): Promise<R
         },
         lockTtlMs: 3_000,
         logLimitBytes: 64 * 1024,
+        restartTimeoutMs: () => 20_000,
         onOutcome: (o) => {
           outcomes.push(o);
         },

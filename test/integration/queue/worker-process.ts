@@ -29,6 +29,7 @@ const worker = await startWorker({
   },
   lockTtlMs: 1_500,
   logLimitBytes: 64 * 1024,
+  restartTimeoutMs: () => 20_000,
   onOutcome: (o) => {
     process.stdout.write(`outcome ${JSON.stringify(o)}\n`);
   },
