@@ -84,6 +84,8 @@ export class BullActionQueue implements ActionQueue {
     if (job.id === jobId) return { state: "added", jobId };
     // Deduplicated. If our request became the key's pending follow-up (its job was running), the
     // follow-up carries our id — or already exists as a job when the running one just finished.
+    // BullMQ's own keys (dn:<key>, the job hash): package.json pins the exact version this reads,
+    // and test/integration/queue/bullmq-internals.test.ts fails when an upgrade moves them.
     const [next, exists] = await this.redis
       .multi()
       .hget(this.bullKey(`dn:${key}`), "jid")
