@@ -31,8 +31,9 @@ export interface ControlPlane {
   job(id: string): Promise<JobInfo>;
   /**
    * The job's log lines. Without `follow` the iterable yields what is stored and ends; with
-   * `follow` it keeps yielding new lines as they are produced and ends when the job ends
-   * (completed, failed, cancelled) or `signal` aborts. NOT_FOUND (thrown on the first `next()`
+   * `follow` it keeps yielding new lines as they are produced and ends when the log is closed
+   * (the job's command ended; the job itself may still be finishing — the route waits for its
+   * final state before it sends `end`), when the job ends, or when `signal` aborts. NOT_FOUND (thrown on the first `next()`
    * at the latest) when the job is unknown.
    */
   jobLog(id: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine>;

@@ -191,6 +191,10 @@ export class FakeControlPlane implements ControlPlane {
     this.logs.get(id)!.push(line);
     this.emitter.emit(`log:${id}`, line);
   }
+  /** The command ended and its log is closed; the job is not finished yet (the worker re-probes). */
+  closeLog(id: string): void {
+    this.emitter.emit(`end:${id}`);
+  }
   finishJob(id: string, outcome: ActionOutcomeKind): void {
     const job = this.jobsById.get(id)!;
     Object.assign(job, {

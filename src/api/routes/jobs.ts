@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import type { QueueState } from "../../queue/types.js";
 import type { RouteOptions } from "../app.js";
-import type { ControlPlane, LogLine } from "../control-plane-port.js";
+import type { ControlPlane, JobInfo, LogLine } from "../control-plane-port.js";
 import { TooManyError, toHttpError } from "../http-error.js";
 import { arr, int, obj, responses, str, strEnum } from "../schemas/common.js";
 import { JOB_STATES, JobSchema, LogLineSchema } from "../schemas/jobs.js";
@@ -111,15 +112,42 @@ export async function jobRoutes(app: FastifyInstance, opts: RouteOptions): Promi
   );
 }
 
-/** Streams lines as the job produces them, then one `end` event with how the job ended. */
+/**
+ * How often a follower whose log has ended asks whether the job has its final state. The worker
+ * closes a job's log when its command ends, then re-probes the hosts it touched before the queue
+ * records the outcome: seconds in which the job is still `active`.
+ */
+export const FINAL_STATE_POLL_MS = 250;
+
+const isFinal = (job: JobInfo) => job.state === "completed" || job.state === "failed";
+
+/** The job once it is completed or failed; undefined when `signal` aborts first. */
+async function finalState(
+  control: ControlPlane,
+  id: string,
+  signal: AbortSignal,
+): Promise<JobInfo | undefined> {
+  while (!signal.aborted) {
+    const job = await control.job(id);
+    if (isFinal(job)) return job;
+    await sleep(FINAL_STATE_POLL_MS, undefined, { signal }).catch(() => undefined);
+  }
+  return undefined;
+}
+
+/**
+ * Streams lines as the job produces them, then one `end` event with how the job ended — sent only
+ * once the job has its final state, so `end` always carries the outcome (issue 19: it read the
+ * state in the gap between the log closing and the queue marking the job, and said `active`).
+ */
 async function followLog(control: ControlPlane, id: string, sse: SseStream): Promise<void> {
   try {
     for await (const line of control.jobLog(id, { follow: true, signal: sse.signal })) {
       if (sse.signal.aborted) break;
       await sse.send("line", line);
     }
-    if (!sse.signal.aborted) {
-      const job = await control.job(id);
+    const job = await finalState(control, id, sse.signal);
+    if (job) {
       await sse.send("end", {
         state: job.state,
         outcome: job.outcome,

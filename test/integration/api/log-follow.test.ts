@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { MAX_FOLLOWERS_PER_TOKEN } from "../../../src/api/routes/jobs.js";
+import { FINAL_STATE_POLL_MS, MAX_FOLLOWERS_PER_TOKEN } from "../../../src/api/routes/jobs.js";
 import { readSse, type SseEvent } from "../../../src/cli/sse.js";
 import { ADMIN, type Listening, listen, READ } from "./server.js";
 
@@ -49,6 +49,31 @@ test("GET /jobs/:id/log?follow=1 streams each line as it is produced, then how t
   expect(end?.event).toBe("end");
   expect(JSON.parse(end!.data)).toMatchObject({ state: "completed", outcome: "success" });
   expect(await next()).toBeUndefined();
+});
+
+test("the end comes after the job's final state: a log closed while the worker still re-probes waits for it", async () => {
+  api = await listen();
+  const { control } = api;
+  const { jobId } = await control.redeploy("fedi", { actor: "t", force: false });
+  control.startJob(jobId);
+  const res = await fetch(`${api.url}/api/v1/jobs/${jobId}/log?follow=1`, {
+    headers: { authorization: `Bearer ${READ}` },
+  });
+  const events: SseEvent[] = [];
+  const reading = (async () => {
+    for await (const ev of readSse(res.body!)) events.push(ev);
+  })();
+  control.appendLog(jobId, "apply done", "stderr");
+  await expect.poll(() => events.length, { timeout: 5000 }).toBe(1);
+  // nixops4 ended and its log is closed; the job is still active while the hosts are re-probed.
+  control.closeLog(jobId);
+  // Several of the route's polls pass: no `end` (it said `active` here before, issue 19).
+  await new Promise((r) => setTimeout(r, FINAL_STATE_POLL_MS * 4));
+  expect(events.map((e) => e.event)).toEqual(["line"]);
+  control.finishJob(jobId, "success");
+  await reading;
+  expect(events.map((e) => e.event)).toEqual(["line", "end"]);
+  expect(JSON.parse(events[1]!.data)).toMatchObject({ state: "completed", outcome: "success" });
 });
 
 test("follow of an unknown job is a plain 404; a client going away releases the follower", async () => {
