@@ -25,7 +25,11 @@ export type ErrorCode =
   /** The API refused a CLI request (401, 403, 404, 409, ...). */
   | "API_ERROR"
   /** Text that should be JSON is not (a config file, a request body); carries line and column. */
-  | "JSON_INVALID";
+  | "JSON_INVALID"
+  /** A job the CLI followed did not succeed; `exitCode` says how it ended. */
+  | "JOB_UNSUCCESSFUL"
+  /** `nixguard status`: the fleet is not healthy (for scripts and monitoring). */
+  | "FLEET_UNHEALTHY";
 
 export class NixGuardError extends Error {
   readonly code: ErrorCode;
@@ -103,5 +107,38 @@ export function isNixGuardError(e: unknown): e is NixGuardError {
   return e instanceof NixGuardError;
 }
 
-/** Exit codes from sysexits.h, which systemd and operators already know. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 64, UNAVAILABLE: 69, CONFIG: 78 } as const;
+/**
+ * Exit codes: 0 ok; 1 failure (the API refused, a followed job failed); 2 `status` found the fleet
+ * unhealthy; 3 a followed job was cancelled; 4 a followed job timed out; then sysexits.h, which
+ * systemd and operators already know: 64 usage, 69 unavailable, 78 config.
+ */
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1,
+  UNHEALTHY: 2,
+  JOB_CANCELLED: 3,
+  JOB_TIMEOUT: 4,
+  USAGE: 64,
+  UNAVAILABLE: 69,
+  CONFIG: 78,
+} as const;
+
+/** A command that ends with a particular exit code and a message (the CLI's verdicts). */
+export class ExitError extends NixGuardError {
+  readonly exitCode: number;
+  constructor(code: "JOB_UNSUCCESSFUL" | "FLEET_UNHEALTHY", exitCode: number, message: string) {
+    super(code, message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** The exit code of an error a command threw (see EXIT). */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof ExitError) return e.exitCode;
+  if (!isNixGuardError(e)) return EXIT.FAILURE;
+  if (e.code === "CONFIG_INVALID" || e.code === "CONFIG_READ") return EXIT.CONFIG;
+  if (e.code === "USAGE") return EXIT.USAGE;
+  if (e.code === "REDIS_UNAVAILABLE" || e.code === "REDIS_NOT_INSTALLED" || e.code === "API_UNAVAILABLE")
+    return EXIT.UNAVAILABLE;
+  return EXIT.FAILURE;
+}

@@ -3,12 +3,14 @@ import { registerClientCommands } from "./cli/commands.js";
 import { registerConfigCommands } from "./cmd/config.js";
 import { registerDemoCommand } from "./cmd/demo.js";
 import { registerServeCommand } from "./cmd/serve.js";
-import { ConfigError, EXIT, isNixGuardError } from "./errors.js";
+import { EXIT, exitCodeOf, isNixGuardError } from "./errors.js";
 import { VERSION } from "./version.js";
 
 /**
- * CLI entry. Exit codes follow sysexits: 0 ok, 64 usage, 69 unavailable, 78 config error.
- * Known errors print their message only (no stack trace); unknown ones print the stack.
+ * CLI entry. Exit codes: errors.ts EXIT (0 ok, 1 failure, 2 fleet unhealthy, 3 job cancelled,
+ * 4 job timed out, 64 usage, 69 unavailable, 78 config). Known errors print their message only
+ * (no stack trace); unknown ones print the stack. Registering a command loads only commander and
+ * the small client: each command imports what it runs when it runs (bench/startup.ts).
  */
 export function buildProgram(): Command {
   const program = new Command("nixguard")
@@ -20,7 +22,11 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerClientCommands(program);
   registerDemoCommand(program);
-  for (const c of program.commands) c.exitOverride();
+  const override = (c: Command) => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 
@@ -46,17 +52,9 @@ function reportError(e: unknown): number {
     }
     return EXIT.USAGE;
   }
-  if (e instanceof ConfigError || (isNixGuardError(e) && e.code === "CONFIG_READ")) {
-    process.stderr.write(`nixguard: ${e.message}\n`);
-    return EXIT.CONFIG;
-  }
   if (isNixGuardError(e)) {
     process.stderr.write(`nixguard: ${e.message}\n`);
-    if (e.code === "USAGE") return EXIT.USAGE;
-    if (e.code === "REDIS_UNAVAILABLE" || e.code === "REDIS_NOT_INSTALLED" || e.code === "API_UNAVAILABLE") {
-      return EXIT.UNAVAILABLE;
-    }
-    return EXIT.FAILURE;
+    return exitCodeOf(e);
   }
   process.stderr.write(`nixguard: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
   return EXIT.FAILURE;

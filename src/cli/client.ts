@@ -1,9 +1,32 @@
 import { readFileSync } from "node:fs";
 import type { HttpErrorBody } from "../api/http-error.js";
-import { EXIT, NixGuardError, UsageError } from "../errors.js";
+import { exitCodeOf, NixGuardError, UsageError } from "../errors.js";
 import { readSse, type SseEvent } from "./sse.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:9273";
+
+/**
+ * The command-line names of the API fields the CLI fills in: a refused value is reported as the
+ * option a person typed (`--limit`), not as the request field (`querystring.limit`).
+ */
+const OPTION_OF_FIELD: Record<string, string> = {
+  "body.scope": "--host/--deployment",
+  "body.reason": "--reason",
+  "body.until": "--until",
+  "body.deployments": "DEPLOYMENT",
+  "querystring.limit": "--limit",
+  "querystring.since": "--since",
+  "querystring.state": "--state",
+  "querystring.deployment": "--deployment",
+  "querystring.host": "--host",
+  "params.name": "the name",
+  "params.unit": "UNIT",
+  "params.id": "JOB",
+};
+
+function optionOf(field: string): string {
+  return OPTION_OF_FIELD[field] ?? OPTION_OF_FIELD[field.replace(/\[\d+\]$/, "")] ?? field;
+}
 
 /** An API answer other than 2xx; `status` and the body's `code`/`reason` travel with it. */
 export class ApiError extends NixGuardError {
@@ -12,20 +35,17 @@ export class ApiError extends NixGuardError {
   constructor(status: number, body: Partial<HttpErrorBody>) {
     const code = status === 503 ? "API_UNAVAILABLE" : status === 400 ? "USAGE" : "API_ERROR";
     const detail = body.reason ? ` (${body.reason})` : "";
-    super(code, `${status} ${body.message ?? body.code ?? "error"}${detail}`);
+    let message = body.message ?? body.code ?? "error";
+    if (body.field && message.startsWith(`${body.field}:`))
+      message = `${optionOf(body.field)}:${message.slice(body.field.length + 1)}`;
+    super(code, `${status} ${message}${detail}`);
     this.status = status;
     this.body = body;
   }
 }
 
-/** sysexits for the client commands: 64 the request was wrong, 69 the API is unreachable or down. */
-export function clientExitCode(err: unknown): number {
-  if (err instanceof NixGuardError) {
-    if (err.code === "USAGE") return EXIT.USAGE;
-    if (err.code === "API_UNAVAILABLE") return EXIT.UNAVAILABLE;
-  }
-  return EXIT.FAILURE;
-}
+/** The exit code of an error a client command threw (one mapping for the whole CLI: errors.ts). */
+export const clientExitCode = exitCodeOf;
 
 export interface ClientOptions {
   url?: string;
@@ -47,13 +67,19 @@ export function resolveClient(opts: ClientOptions, env: NodeJS.ProcessEnv): ApiC
       );
     }
   }
-  return new ApiClient(url, token?.trim() || undefined);
+  token = token?.trim();
+  // Every /api/v1 route needs a token: say so here rather than send a request bound to be refused.
+  if (!token)
+    throw new UsageError(
+      "no API token: set the environment variable NIXGUARD_TOKEN to the token, or pass --token-file FILE",
+    );
+  return new ApiClient(url, token);
 }
 
 export class ApiClient {
   constructor(
     readonly url: string,
-    private readonly token: string | undefined,
+    private readonly token: string,
   ) {}
 
   get<T>(path: string): Promise<T> {
@@ -86,7 +112,7 @@ export class ApiClient {
     signal?: AbortSignal,
   ): Promise<Response> {
     const all: Record<string, string> = { ...headers };
-    if (this.token) all["authorization"] = `Bearer ${this.token}`;
+    all["authorization"] = `Bearer ${this.token}`;
     if (body) all["content-type"] = "application/json";
     try {
       return await fetch(`${this.url}${path}`, {

@@ -1,24 +1,30 @@
-import type { FleetStatus, PlannedAction } from "../api/control-plane-port.js";
+import type { DeploymentSummary, FleetStatus, JobInfo, PlannedAction } from "../api/control-plane-port.js";
 import type { HostHealth, NixGuardEvent } from "../controller/types.js";
+import type { HostObservation } from "../probes/types.js";
+import { age } from "./age.js";
 
-/** Plain-text tables for people (`--json` prints the API's JSON for scripts instead). */
+/** Plain-text tables for people (`-o json` prints the API's JSON for scripts instead). */
 export function table(headers: string[], rows: (string | number | undefined)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined ? "" : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   return `${cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? "").padEnd(widths[i]!))).join("  ")).join("\n")}\n`;
 }
 
-const iso = (ms: number | undefined) =>
+export const iso = (ms: number | undefined) =>
   ms === undefined ? "" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
 
-export function formatStatus(s: FleetStatus): string {
+/** A time column: relative age for people, the ISO time in wide output. */
+const when = (ms: number | undefined, now: number, wide: boolean) => (wide ? iso(ms) : age(ms, now));
+
+export function formatStatus(s: FleetStatus, now: number): string {
   const leader = s.leader.known
     ? s.leader.self
       ? "this process"
       : (s.leader.id ?? "another process")
     : "none";
   const pauses = s.pauses.map(
-    (p) => `${scopeText(p.scope)} (${p.reason}, by ${p.actor}${p.until ? `, until ${iso(p.until)}` : ""})`,
+    (p) =>
+      `${scopeText(p.scope)} (${p.reason}, by ${p.actor}, ${age(p.since, now)} ago${p.until ? `, until ${iso(p.until)}` : ""})`,
   );
   const lines = [
     `mode         ${s.mode}`,
@@ -26,7 +32,7 @@ export function formatStatus(s: FleetStatus): string {
     `breaker      ${s.breaker.open ? `OPEN (${Math.round(s.breaker.unhealthyFraction * 100)}% unhealthy)` : "closed"}`,
     `paused       ${pauses.length ? pauses.join("; ") : "no"}`,
     `maintenance  ${s.maintenance.length ? s.maintenance.map((m) => `${m.deployment ?? "all"} until ${iso(m.until)}`).join("; ") : "no"}`,
-    `quarantined  ${s.quarantined.length ? s.quarantined.map((q) => (q.host ? `${q.deployment}/${q.host}` : q.deployment)).join(", ") : "none"}`,
+    `quarantined  ${s.quarantined.length ? s.quarantined.map((q) => `${q.host ? `${q.deployment}/${q.host}` : q.deployment} (${age(q.since, now)})`).join(", ") : "none"}`,
     `hosts        ${Object.entries(s.hosts)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
@@ -43,11 +49,30 @@ function scopeText(scope: FleetStatus["pauses"][number]["scope"]): string {
   return `host ${scope.deployment ? `${scope.deployment}/` : ""}${scope.host}`;
 }
 
-export function formatHosts(hosts: HostHealth[]): string {
+export function formatHosts(hosts: HostHealth[], now: number, wide: boolean): string {
   if (hosts.length === 0) return "no hosts\n";
   return table(
-    ["DEPLOYMENT", "HOST", "STATE", "SINCE", "REASONS"],
-    hosts.map((h) => [h.deployment, h.host, h.state, iso(h.since), h.reasons.join("; ")]),
+    ["DEPLOYMENT", "HOST", "STATE", wide ? "SINCE" : "AGE", "REASONS"],
+    hosts.map((h) => [h.deployment, h.host, h.state, when(h.since, now, wide), h.reasons.join("; ")]),
+  );
+}
+
+export function formatDeployments(list: DeploymentSummary[], now: number, wide: boolean): string {
+  if (list.length === 0) return "no deployments\n";
+  const counts = (d: DeploymentSummary) =>
+    Object.entries(d.hosts)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ");
+  const flags = (d: DeploymentSummary) =>
+    [d.paused ? "paused" : "", d.quarantined ? "quarantined" : ""].filter(Boolean).join(",");
+  const last = (d: DeploymentSummary) =>
+    d.lastDeploy
+      ? `${d.lastDeploy.outcome} ${when(d.lastDeploy.finishedAt, now, wide)}${wide ? "" : " ago"}`
+      : "";
+  return table(
+    ["NAME", "HOSTS", "FLAGS", "LAST DEPLOY", ...(wide ? ["TARGET", "FLAKE"] : [])],
+    list.map((d) => [d.name, counts(d), flags(d), last(d), ...(wide ? [d.target, d.flake] : [])]),
   );
 }
 
@@ -65,10 +90,67 @@ export function formatActions(actions: PlannedAction[]): string {
   );
 }
 
-export function formatEvents(events: NixGuardEvent[]): string {
+export function formatJobs(jobs: JobInfo[], now: number, wide: boolean): string {
+  if (jobs.length === 0) return "no jobs\n";
+  const duration = (j: JobInfo) => (j.startedAt === undefined ? "" : age(j.startedAt, j.finishedAt ?? now));
+  return table(
+    [
+      "JOB",
+      "STATE",
+      "OUTCOME",
+      "AGE",
+      "DURATION",
+      "ACTOR",
+      ...(wide ? ["REQUESTED", "REASON", "MESSAGE"] : []),
+    ],
+    jobs.map((j) => [
+      j.id,
+      j.state,
+      j.outcome,
+      age(j.requestedAt, now),
+      duration(j),
+      j.actor,
+      ...(wide ? [iso(j.requestedAt), j.reason, j.message] : []),
+    ]),
+  );
+}
+
+export function formatEvents(events: NixGuardEvent[], now: number, wide: boolean): string {
   if (events.length === 0) return "no events\n";
   return table(
-    ["TIME", "KIND", "DEPLOYMENT", "HOST", "ACTION", "OUTCOME", "ACTOR", "REASON"],
-    events.map((e) => [iso(e.time), e.kind, e.deployment, e.host, e.action, e.outcome, e.actor, e.reason]),
+    [
+      wide ? "TIME" : "AGE",
+      "KIND",
+      "DEPLOYMENT",
+      "HOST",
+      "ACTION",
+      "OUTCOME",
+      "ACTOR",
+      "REASON",
+      ...(wide ? ["JOB"] : []),
+    ],
+    events.map((e) => [
+      when(e.time, now, wide),
+      e.kind,
+      e.deployment,
+      e.host,
+      e.action,
+      e.outcome,
+      e.actor,
+      e.reason,
+      ...(wide ? [e.jobId] : []),
+    ]),
   );
+}
+
+export function formatObservation(o: HostObservation, now: number): string {
+  const head = `${o.deployment}/${o.host}: ${o.reachable ? "reachable" : `unreachable (${o.error?.message ?? "no answer"})`}, probed ${age(o.at, now)} ago in ${o.durationMs} ms\n`;
+  const units = Object.entries(o.facts?.units ?? {}).map(([name, u]) => [
+    "unit",
+    name,
+    `${u.activeState}${u.subState ? `/${u.subState}` : ""}`,
+  ]);
+  const http = o.http.map((h) => ["http", h.check, h.reason]);
+  const rows = [...units, ...http];
+  return rows.length === 0 ? head : head + table(["KIND", "CHECK", "STATE"], rows);
 }

@@ -1,2 +1,3 @@
 export { ApiClient, ApiError, clientExitCode, resolveClient } from "./client.js";
-export { type ClientIo, registerClientCommands } from "./commands.js";
+export { registerClientCommands } from "./commands.js";
+export type { ClientIo } from "./io.js";

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { loadConfigFile } from "../config/load.js";
 
 /** `nixguard config check|show FILE`: validate, or print exactly what will be probed per host. */
 export function registerConfigCommands(program: Command): void {
@@ -10,7 +9,8 @@ export function registerConfigCommands(program: Command): void {
     .description("validate a config file; exit 0 when valid, 78 with every error when not")
     .argument("<file>", "config file (JSON)")
     .option("-q, --quiet", "print nothing when valid")
-    .action((file: string, opts: { quiet?: boolean }) => {
+    .action(async (file: string, opts: { quiet?: boolean }) => {
+      const { loadConfigFile } = await import("../config/load.js");
       const loaded = loadConfigFile(file);
       if (!opts.quiet) {
         const hosts = loaded.desired.deployments.reduce((n, d) => n + d.hosts.length, 0);
@@ -28,7 +28,8 @@ export function registerConfigCommands(program: Command): void {
     .description("print the expanded desired state as JSON: every host and exactly what it is probed for")
     .argument("<file>", "config file (JSON)")
     .option("--effective", "print the whole effective config (defaults applied) instead")
-    .action((file: string, opts: { effective?: boolean }) => {
+    .action(async (file: string, opts: { effective?: boolean }) => {
+      const { loadConfigFile } = await import("../config/load.js");
       const loaded = loadConfigFile(file);
       const out = opts.effective ? loaded.config : loaded.desired;
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

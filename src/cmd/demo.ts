@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../config/duration-text.js";
 import { UsageError } from "../errors.js";
 
 /**

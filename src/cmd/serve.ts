@@ -1,103 +1,33 @@
 import type { Command } from "commander";
-import { loadConfigFile } from "../config/load.js";
-import { UsageError } from "../errors.js";
-import { createLogger } from "../log.js";
-import { ALL_ROLES, Manager, type Roles } from "../manager.js";
 
-export function parseRoles(text: string): Roles {
-  const names = text
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const known = Object.keys(ALL_ROLES);
-  const bad = names.filter((n) => !known.includes(n));
-  if (bad.length > 0 || names.length === 0) {
-    throw new UsageError(`--roles takes a comma-separated list of ${known.join(", ")} (got "${text}")`);
-  }
-  return {
-    controller: names.includes("controller"),
-    worker: names.includes("worker"),
-    api: names.includes("api"),
-  };
+export interface ServeOptions {
+  config?: string;
+  logFormat: string;
+  logLevel?: string;
+  roles: string;
+  listen?: string;
 }
 
 /**
  * `nixguard serve`: the daemon. SIGTERM/SIGINT stop it gracefully (a running apply gets
  * worker.shutdownGrace) and it exits 0; SIGHUP reloads the config file (refused if invalid).
+ * The daemon's modules (serve-run.ts) load only when it runs: they cost every other command time.
  */
 export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description("run the NixGuard daemon")
-    .option("-c, --config <file>", "config file (JSON)", process.env["NIXGUARD_CONFIG"])
+    .option(
+      "-c, --config <file>",
+      "config file (JSON; environment: NIXGUARD_CONFIG)",
+      process.env["NIXGUARD_CONFIG"],
+    )
     .option("--log-format <format>", "json (default, journald-friendly) or pretty", "json")
-    .option("--log-level <level>", "overrides log.level in the config")
+    .option("--log-level <level>", "overrides log.level in the config (environment: NIXGUARD_LOG_LEVEL)")
     .option("--roles <roles>", "roles of this process: controller,worker,api", "controller,worker,api")
     .option("--listen <host:port>", "overrides api.listen")
-    .action(
-      async (opts: {
-        config?: string;
-        logFormat: string;
-        logLevel?: string;
-        roles: string;
-        listen?: string;
-      }) => {
-        if (!opts.config) throw new UsageError("serve needs --config FILE (or NIXGUARD_CONFIG)");
-        if (opts.logFormat !== "json" && opts.logFormat !== "pretty") {
-          throw new UsageError(`--log-format takes json or pretty (got "${opts.logFormat}")`);
-        }
-        const roles = parseRoles(opts.roles);
-        const loaded = loadConfigFile(opts.config);
-        const logger = createLogger({
-          level: opts.logLevel ?? process.env["NIXGUARD_LOG_LEVEL"] ?? loaded.config.log.level,
-          format: opts.logFormat,
-        });
-        const manager = new Manager({
-          loaded,
-          logger,
-          roles,
-          ...(opts.listen ? { listen: opts.listen } : {}),
-        });
-        await runUntilSignalled(manager, logger);
-      },
-    );
-}
-
-export async function runUntilSignalled(
-  manager: Manager,
-  logger: ReturnType<typeof createLogger>,
-): Promise<void> {
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    logger.info({ signal }, "stopping");
-    stopping = manager.stop();
-  };
-  const onHup = () => {
-    manager.reloadFromFile().then(
-      (r) => {
-        if (r.ok) logger.info("config reloaded");
-        else logger.error({ issues: r.issues }, "config reload refused; the running config stays");
-      },
-      // Not a bad file (that is `issues`) but a failure while swapping: logged, the daemon runs on.
-      (err) => logger.error({ err }, "config reload failed"),
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGHUP", onHup);
-  try {
-    await manager.start();
-  } catch (e) {
-    await manager.stop().catch(() => undefined);
-    throw e;
-  }
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (stopping) {
-        clearInterval(check);
-        stopping.then(resolve, resolve);
-      }
-    }, 100);
-  });
+    .action(async (opts: ServeOptions) => {
+      const { serve } = await import("./serve-run.js");
+      await serve(opts);
+    });
 }

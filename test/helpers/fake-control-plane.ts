@@ -393,14 +393,13 @@ export class FakeControlPlane implements ControlPlane {
   async resetHost(ref: HostRef, ctx: CommandContext): Promise<ResetResult> {
     this.gate("resetHost", [ref], ctx);
     const h = this.resolveHost(ref);
-    this.quarantined.delete(hk(h.deployment, h.host));
-    return { cleared: ["quarantine", "backoff", "budget"] };
+    // As the controller: only what was there is cleared (the fake keeps no backoff or budget).
+    return { cleared: this.quarantined.delete(hk(h.deployment, h.host)) ? ["quarantine"] : [] };
   }
   async resetDeployment(deployment: string, ctx: CommandContext): Promise<ResetResult> {
     this.gate("resetDeployment", [deployment], ctx);
     this.requireDeployment(deployment);
-    this.quarantined.delete(deployment);
-    return { cleared: ["quarantine", "backoff", "budget"] };
+    return { cleared: this.quarantined.delete(deployment) ? ["quarantine"] : [] };
   }
   async reloadConfig(ctx: CommandContext): Promise<ReloadResult> {
     this.gate("reloadConfig", [], ctx);

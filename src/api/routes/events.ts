@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { RouteOptions } from "../app.js";
+import { type ControlPlane, NotFoundError } from "../control-plane-port.js";
 import { arr, int, obj, responses, str } from "../schemas/common.js";
 import { NameSchema } from "../schemas/grammar.js";
 import { EventSchema } from "../schemas/jobs.js";
@@ -30,7 +31,19 @@ export async function eventRoutes(app: FastifyInstance, opts: RouteOptions): Pro
     },
     async (req) => {
       const { since, ...rest } = req.query;
+      await knownScope(opts.control, rest.deployment, rest.host);
       return opts.control.events(since === undefined ? rest : { ...rest, since: toEpochMs(since, -1) });
     },
   );
+}
+
+/**
+ * A filter naming a deployment or host that does not exist is 404, as `GET /hosts?deployment=`
+ * answers: an empty list would read as "nothing happened there" (issue 19).
+ */
+async function knownScope(control: ControlPlane, deployment?: string, host?: string): Promise<void> {
+  if (deployment !== undefined) await control.deployment(deployment);
+  if (host === undefined) return;
+  const hosts = await control.hosts(deployment === undefined ? {} : { deployment });
+  if (!hosts.some((h) => h.host === host)) throw new NotFoundError("host", host);
 }

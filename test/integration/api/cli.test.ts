@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command, CommanderError } from "commander";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import { clientExitCode, registerClientCommands } from "../../../src/cli/index.js";
 import { freePort } from "../../helpers/redis.js";
-import { ADMIN, type Listening, listen, READ } from "./server.js";
+import { cliRunner } from "./cli-run.js";
+import { type Listening, listen, READ } from "./server.js";
 
 let api: Listening;
 const dir = mkdtempSync(join(tmpdir(), "nixguard-cli-"));
@@ -20,41 +19,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `nixguard ARGS` in-process the way src/main.ts does, capturing output and exit code. */
-async function run(args: string[], env: Record<string, string | undefined> = {}) {
-  let stdout = "";
-  let stderr = "";
-  const program = new Command("nixguard").exitOverride().configureOutput({
-    writeOut: (t) => {
-      stdout += t;
-    },
-    writeErr: (t) => {
-      stderr += t;
-    },
-  });
-  registerClientCommands(program, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: { NIXGUARD_URL: api.url, NIXGUARD_TOKEN: ADMIN, ...env },
-  });
-  for (const c of program.commands) c.exitOverride();
-  let code = 0;
-  try {
-    await program.parseAsync(["node", "nixguard", ...args]);
-  } catch (e) {
-    code = e instanceof CommanderError ? 64 : clientExitCode(e);
-    if (!(e instanceof CommanderError)) stderr += `${(e as Error).message}\n`;
-  }
-  return { code, stdout, stderr };
-}
+const run = cliRunner(() => api);
 
 test("status: a table for people, the API's JSON with --json", async () => {
   const human = await run(["status"]);
-  expect(human.code).toBe(0);
+  expect(human.code).toBe(0); // healthy fleet
   expect(human.stdout).toMatch(/^mode {9}enforce$/m);
   expect(human.stdout).toMatch(/^hosts {8}healthy 2, degraded 0/m);
   const json = await run(["status", "--json"]);
@@ -64,7 +33,7 @@ test("status: a table for people, the API's JSON with --json", async () => {
 test("hosts --state failing lists only failing hosts; a bad state is a usage error (64)", async () => {
   api.control.setHostState("fedi", "mastodon", "failing", "unit0.service");
   const r = await run(["hosts", "--state", "failing"]);
-  expect(r.stdout.split("\n")[0]).toMatch(/^DEPLOYMENT\s+HOST\s+STATE\s+SINCE\s+REASONS$/);
+  expect(r.stdout.split("\n")[0]).toMatch(/^DEPLOYMENT\s+HOST\s+STATE\s+AGE\s+REASONS$/);
   expect(r.stdout).toMatch(/^fedi\s+mastodon\s+failing\s+\S+\s+unit0\.service failed$/m);
   expect(r.stdout).not.toContain("garage");
   expect((await run(["hosts", "--state", "sick"])).code).toBe(64);
@@ -129,11 +98,15 @@ test("pause and resume by host or deployment; the event records the token's name
   expect(p).toMatchObject({ code: 0, stdout: "paused host/fedi/garage\n" });
   expect(api.control.pauses[0]).toMatchObject({ actor: "ops", reason: "disk swap" });
   expect((await run(["resume", "--host", "fedi/garage", "--reason", "done"])).code).toBe(0);
-  expect((await run(["pause", "--deployment", "fedi", "--host", "garage", "--reason", "x"])).code).toBe(64);
+  // --deployment D --host H is the host H of D, as --host D/H (refused before, issue 19).
+  const both = await run(["pause", "--deployment", "fedi", "--host", "garage", "--reason", "x"]);
+  expect(both).toMatchObject({ code: 0, stdout: "paused host/fedi/garage\n" });
   expect((await run(["pause", "--deployment", "fedi"])).code).toBe(64); // --reason is required
   const bad = await run(["pause", "--deployment", "fe;di", "--reason", "x"]);
   expect(bad.code).toBe(64);
-  expect(bad.stderr).toContain("body.scope");
+  // The option the person typed, not the API's field.
+  expect(bad.stderr).toContain("--host/--deployment: ");
+  expect(bad.stderr).not.toContain("body.scope");
 });
 
 test("events prints a table", async () => {
@@ -144,8 +117,10 @@ test("events prints a table", async () => {
     host: "garage",
     reason: "unit0.service failed",
   });
-  const r = await run(["events", "--deployment", "fedi", "--limit", "5"]);
-  expect(r.stdout).toMatch(/^2025-01-01T00:00:00Z\s+detect\s+fedi\s+garage\s+unit0\.service failed$/m);
+  const r = await run(["events", "--deployment", "fedi", "--limit", "5", "-o", "wide"]);
+  expect(r.stdout).toMatch(/^2025-01-01T00:00:00Z\s+detect\s+fedi\s+garage\s+unit0\.service failed\s*$/m);
+  // People get relative ages.
+  expect((await run(["events", "--deployment", "fedi"])).stdout).toMatch(/^\d+d\s+detect\s+fedi/m);
 });
 
 test("auth: --token-file beats NIXGUARD_TOKEN; a read token cannot pause (exit 1, 403); no token exits 1", async () => {
@@ -155,9 +130,12 @@ test("auth: --token-file beats NIXGUARD_TOKEN; a read token cannot pause (exit 1
   expect(r.code).toBe(1);
   expect(r.stderr).toContain("403");
   expect((await run(["status", "--token-file", file])).code).toBe(0);
+  // No token: a usage error before any request is sent (it sent one and printed the 401 before).
+  const calls = api.control.calls.length;
   const none = await run(["status"], { NIXGUARD_TOKEN: undefined });
-  expect(none.code).toBe(1);
-  expect(none.stderr).toContain("401");
+  expect(none.code).toBe(64);
+  expect(none.stderr).toContain("no API token: set the environment variable NIXGUARD_TOKEN");
+  expect(api.control.calls.length).toBe(calls);
   expect((await run(["status", "--token-file", join(dir, "absent")])).code).toBe(64);
 });
 

@@ -257,9 +257,8 @@ describe("commands", () => {
   test("reset host and deployment clear quarantine", async () => {
     control.quarantined.add("fedi/garage");
     control.quarantined.add("other");
-    expect((await post("/api/v1/hosts/garage/reset")).json()).toEqual({
-      cleared: ["quarantine", "backoff", "budget"],
-    });
+    expect((await post("/api/v1/hosts/garage/reset")).json()).toEqual({ cleared: ["quarantine"] });
+    expect((await post("/api/v1/hosts/garage/reset")).json()).toEqual({ cleared: [] });
     expect((await post("/api/v1/deployments/other/reset")).statusCode).toBe(200);
     expect(control.quarantined.size).toBe(0);
     expect((await post("/api/v1/hosts/ghost/reset")).statusCode).toBe(404);

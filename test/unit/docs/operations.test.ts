@@ -44,6 +44,12 @@ function anchors(markdown: string): Set<string> {
 const sections = anchors(operations);
 
 describe("docs/operations.md", () => {
+  it("never needs curl: every step is a nixguard command (issue 19)", () => {
+    const readme = readFileSync(new URL("README.md", root), "utf8");
+    expect(operations).not.toMatch(/\bcurl\b/);
+    expect(readme).not.toMatch(/\bcurl\b/);
+  });
+
   it.each(ALERTS)("has a runbook section for %s with a meaning and an action", (alert) => {
     expect(sections).toContain(alert.toLowerCase());
     const body = operations.split(`### ${alert}\n`)[1]?.split(/\n#{1,3} /)[0] ?? "";

@@ -1,0 +1,83 @@
+import { loadConfigFile } from "../config/load.js";
+import { UsageError } from "../errors.js";
+import { createLogger } from "../log.js";
+import { ALL_ROLES, Manager, type Roles } from "../manager.js";
+import type { ServeOptions } from "./serve.js";
+
+export function parseRoles(text: string): Roles {
+  const names = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const known = Object.keys(ALL_ROLES);
+  const bad = names.filter((n) => !known.includes(n));
+  if (bad.length > 0 || names.length === 0) {
+    throw new UsageError(`--roles takes a comma-separated list of ${known.join(", ")} (got "${text}")`);
+  }
+  return {
+    controller: names.includes("controller"),
+    worker: names.includes("worker"),
+    api: names.includes("api"),
+  };
+}
+
+/** The daemon: checks the options, loads the config, runs until SIGTERM/SIGINT. */
+export async function serve(opts: ServeOptions): Promise<void> {
+  if (!opts.config)
+    throw new UsageError("serve needs --config FILE (or the environment variable NIXGUARD_CONFIG)");
+  if (opts.logFormat !== "json" && opts.logFormat !== "pretty") {
+    throw new UsageError(`--log-format takes json or pretty (got "${opts.logFormat}")`);
+  }
+  const roles = parseRoles(opts.roles);
+  const loaded = loadConfigFile(opts.config);
+  const logger = createLogger({
+    level: opts.logLevel ?? process.env["NIXGUARD_LOG_LEVEL"] ?? loaded.config.log.level,
+    format: opts.logFormat,
+  });
+  const manager = new Manager({
+    loaded,
+    logger,
+    roles,
+    ...(opts.listen ? { listen: opts.listen } : {}),
+  });
+  await runUntilSignalled(manager, logger);
+}
+
+export async function runUntilSignalled(
+  manager: Manager,
+  logger: ReturnType<typeof createLogger>,
+): Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    logger.info({ signal }, "stopping");
+    stopping = manager.stop();
+  };
+  const onHup = () => {
+    manager.reloadFromFile().then(
+      (r) => {
+        if (r.ok) logger.info("config reloaded");
+        else logger.error({ issues: r.issues }, "config reload refused; the running config stays");
+      },
+      // Not a bad file (that is `issues`) but a failure while swapping: logged, the daemon runs on.
+      (err) => logger.error({ err }, "config reload failed"),
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", onHup);
+  try {
+    await manager.start();
+  } catch (e) {
+    await manager.stop().catch(() => undefined);
+    throw e;
+  }
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (stopping) {
+        clearInterval(check);
+        stopping.then(resolve, resolve);
+      }
+    }, 100);
+  });
+}
