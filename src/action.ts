@@ -40,11 +40,16 @@ export interface ActionJobData extends ActionRequest {
 
 export type EnqueueResult =
   /** A new job was added. */
-  | { state: "added"; jobId: string }
-  /** A job for this key was waiting: the request coalesced into it. */
-  | { state: "coalesced"; jobId: string }
-  /** A job for this key is running: it will run once more after it finishes (client-go dirty set). */
-  | { state: "rerun-scheduled"; jobId: string };
+  (
+    | { state: "added"; jobId: string }
+    /** A job for this key was waiting: the request coalesced into it. */
+    | { state: "coalesced"; jobId: string }
+    /** A job for this key is running: it will run once more after it finishes (client-go dirty set). */
+    | { state: "rerun-scheduled"; jobId: string }
+  ) & {
+    /** Restarts: every unit the job will restart — this request's and those asked before it. */
+    units?: string[];
+  };
 
 export type ActionOutcomeKind =
   | "success"

@@ -216,6 +216,8 @@ export interface CommandResult {
   key: string;
   jobId: string;
   state: EnqueueResult["state"];
+  /** Restarts: every unit the job will restart — this request's and those asked before it. */
+  units?: string[];
 }
 
 export interface ResetResult {

@@ -17,6 +17,8 @@ export type Decision = PlannedAction & {
   until?: number;
   jobId?: string;
   enqueue?: "added" | "coalesced" | "rerun-scheduled";
+  /** Restarts: every unit the job will restart (this request's and those asked before). */
+  units?: string[];
 };
 
 export interface DeciderDeps {
@@ -137,7 +139,13 @@ export class Decider {
       jobId: res.jobId,
       actor,
     });
-    return { ...p, decision: "enqueued", jobId: res.jobId, enqueue: res.state };
+    return {
+      ...p,
+      decision: "enqueued",
+      jobId: res.jobId,
+      enqueue: res.state,
+      ...(res.units ? { units: res.units } : {}),
+    };
   }
 
   private async quarantine(p: PlannedAction, actor: string, now: number): Promise<Decision> {

@@ -38,8 +38,10 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
       message: `host ${action.deployment}/${action.host} is no longer configured`,
       durationMs: 0,
     };
-  const bad = action.units.map(unitName).find(Boolean);
-  if (bad || action.units.length === 0) {
+  // Every unit asked for since the last run started, not only this job's request (restart-units.ts).
+  const units = await deps.units.take(job.data.key, action.units).catch(() => action.units);
+  const bad = units.map(unitName).find(Boolean);
+  if (bad || units.length === 0) {
     return { outcome: "failed", message: `refusing restart: ${bad ?? "no units given"}`, durationMs: 0 };
   }
   const started = Date.now();
@@ -55,15 +57,18 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
   }
   const log = (line: string) =>
     deps.logs.append(job.id ?? "?", `[nixguard] ${stamp()} ${line}\n`).catch(() => undefined);
-  await log(`attempt ${job.attemptsStarted}: systemctl restart ${action.units.join(" ")} on ${host.name}`);
+  if (units.length !== action.units.length)
+    // The job's record shows what it restarts (the API's job view, the outcome's action).
+    await job.updateData({ ...job.data, action: { ...action, units } }).catch(() => undefined);
+  await log(`attempt ${job.attemptsStarted}: systemctl restart ${units.join(" ")} on ${host.name}`);
   const deadline = restartDeadline(deps.restartTimeoutMs(), host.name);
   try {
-    await transport.restart(action.units, AbortSignal.any([run.signal, deadline.signal]));
+    await transport.restart(units, AbortSignal.any([run.signal, deadline.signal]));
     await log("outcome success");
     await deps.logs.close(job.id ?? "?").catch(() => undefined);
     return {
       outcome: "success",
-      message: `restarted ${action.units.join(", ")}`,
+      message: `restarted ${units.join(", ")}`,
       durationMs: Date.now() - started,
     };
   } catch (err) {

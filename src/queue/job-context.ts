@@ -6,6 +6,7 @@ import type { TransportBorrow } from "../probes/transports/registry.js";
 import type { FlakeLock } from "./flake-lock.js";
 import type { JobLogStore } from "./job-log.js";
 import type { Nixops4Settings } from "./nixops4.js";
+import type { RestartUnits } from "./restart-units.js";
 
 /** What a job handler needs; built once per worker. */
 export interface HandlerDeps {
@@ -16,6 +17,8 @@ export interface HandlerDeps {
   nixops4: Nixops4Settings;
   logs: JobLogStore;
   locks: FlakeLock;
+  /** Units asked for per restart key: a run restarts them all (restart-units.ts). */
+  units: RestartUnits;
   /** How long a job waits for a busy flake directory before it steps aside (delayed). */
   lockWaitMs: number;
   /** How far a job steps aside when the flake directory stays busy. */

@@ -5,6 +5,7 @@ import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createRedis } from "../redis/connection.js";
 import { jobIdFor, jobName } from "./job-id.js";
+import { RestartUnits } from "./restart-units.js";
 import type { ActionQueue } from "./types.js";
 
 /** The one BullMQ queue of actions. */
@@ -49,6 +50,7 @@ export class BullActionQueue implements ActionQueue {
   private readonly redis: Redis;
   private readonly seqKey: string;
   private readonly jobOptions: JobsOptions;
+  private readonly units: RestartUnits;
 
   constructor(opts: BullActionQueueOptions) {
     this.name = opts.queueName ?? ACTION_QUEUE;
@@ -59,6 +61,7 @@ export class BullActionQueue implements ActionQueue {
     );
     this.seqKey = `${opts.prefix}:${this.name}:ng:run-seq`;
     this.jobOptions = { ...DEFAULT_JOB_OPTIONS, ...opts.jobOptions };
+    this.units = new RestartUnits(this.redis, opts.prefix, this.name);
   }
 
   private bullKey(suffix: string): string {
@@ -69,6 +72,16 @@ export class BullActionQueue implements ActionQueue {
     if (req.action.kind === "quarantine") {
       throw new NixGuardError("USAGE", "quarantine is a controller state, not a queued action");
     }
+    if (req.action.kind !== "restart") return this.add(req);
+    await this.queue.waitUntilReady();
+    // Recorded before the job is added: whichever run of the key starts next takes them (a run
+    // that starts between the two restarts them; the follow-up this add then schedules finds
+    // them gone and restarts only its own).
+    const units = await this.units.add(actionKey(req.action), req.action.units);
+    return { ...(await this.add(req)), units };
+  }
+
+  private async add(req: ActionRequest): Promise<EnqueueResult> {
     const key = actionKey(req.action);
     // The connection refuses commands while it is not ready (no offline queue): wait for the
     // first connect; later outages fail fast with REDIS errors, as they should.
@@ -142,6 +155,7 @@ export class BullActionQueue implements ActionQueue {
       actionKey({ kind: "redeploy", deployment, target: "", host }),
     ];
     removed += await this.redis.del(...keys.map((k) => this.bullKey(`dn:${k}`)));
+    await this.units.drop(keys[0]!);
     return removed;
   }
 

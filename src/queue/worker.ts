@@ -12,6 +12,7 @@ import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { JobLogStore } from "./job-log.js";
 import type { Nixops4Settings } from "./nixops4.js";
 import { ACTION_QUEUE } from "./producer.js";
+import { RestartUnits } from "./restart-units.js";
 
 export interface StartWorkerOptions {
   connection: string;
@@ -61,6 +62,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     borrow: opts.borrow,
     nixops4: opts.nixops4,
     logs,
+    units: new RestartUnits(client, opts.prefix, opts.queueName ?? ACTION_QUEUE),
     locks: new FlakeLock(client, opts.prefix, {
       ttlMs: opts.lockTtlMs,
       // An apply told to stop gets SIGINT, SIGTERM, then SIGKILL, each after its grace, and its
@@ -100,7 +102,8 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     const outcome: ActionOutcome = {
       key: data.key,
       jobId: id,
-      action: data.action,
+      // job.data: a restart's run may have added units asked for meanwhile (handle-restart.ts).
+      action: job.data.action,
       actor: data.actor,
       outcome: result.outcome,
       startedAt,

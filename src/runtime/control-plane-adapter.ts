@@ -416,7 +416,12 @@ export class RuntimeControlPlane implements ControlPlane {
       throw new ConflictError(reason, `${d.blockedBy ?? "blocked"}: ${d.detail ?? "blocked by policy"}`);
     }
     if (!d.jobId) throw new ConflictError("already-running", "no job was queued");
-    return { key: d.key, jobId: d.jobId, state: d.enqueue ?? "added" };
+    return {
+      key: d.key,
+      jobId: d.jobId,
+      state: d.enqueue ?? "added",
+      ...(d.units ? { units: d.units } : {}),
+    };
   }
 
   private spec(name: string): DeploymentSpec {

@@ -84,11 +84,17 @@ export const EventSchema = obj(
   ["time", "kind"],
 );
 
-export const CommandResultSchema = obj({ key: str(), jobId: str(), state: strEnum(ENQUEUE_STATES) }, [
-  "key",
-  "jobId",
-  "state",
-]);
+export const CommandResultSchema = obj(
+  {
+    key: str(),
+    jobId: str(),
+    state: strEnum(ENQUEUE_STATES),
+    units: arr(str(), {
+      description: "restarts: every unit the job will restart, this request's and earlier ones",
+    }),
+  },
+  ["key", "jobId", "state"],
+);
 
 export const PlannedActionSchema = obj(
   {

@@ -43,12 +43,15 @@ export class RecordingTransport implements Transport {
   readonly canRestart = true;
   static calls: { host: string; units: readonly string[] }[] = [];
   static fail: Error | undefined;
+  /** When set, restarts wait for it (a restart under way). */
+  static gate: Promise<void> | undefined;
   constructor(private readonly host: HostSpec) {}
   async fetch(): Promise<never> {
     throw new Error("not used");
   }
   async restart(units: readonly string[]): Promise<void> {
     RecordingTransport.calls.push({ host: this.host.name, units });
+    await RecordingTransport.gate;
     if (RecordingTransport.fail) throw RecordingTransport.fail;
   }
   async close(): Promise<void> {}
