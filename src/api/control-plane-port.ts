@@ -2,7 +2,9 @@ import type { Action, ActionOutcomeKind, EnqueueResult } from "../action.js";
 import type { Config } from "../config/schema.js";
 import type { BlockReason, HostHealth, HostState, NixGuardEvent } from "../controller/types.js";
 import { type ConfigIssue, NixGuardError } from "../errors.js";
+import type { ApplyProgress } from "../nixops4/progress.js";
 import type { HostObservation } from "../probes/types.js";
+import type { LogRecord } from "../queue/log-record.js";
 import type { QueueState } from "../queue/types.js";
 
 /**
@@ -175,13 +177,12 @@ export interface JobInfo {
   outcome?: ActionOutcomeKind;
   message?: string;
   exitCode?: number;
+  /** A redeploy's resources started and finished so far (nixops4's own progress lines). */
+  progress?: ApplyProgress;
 }
 
-export interface LogLine {
-  time: number;
-  stream: "stdout" | "stderr";
-  text: string;
-}
+/** One line of a job's log: when NixGuard read it, and from nixops4's stdout or stderr or NixGuard itself. */
+export type LogLine = LogRecord;
 
 export interface EventQuery {
   /** Epoch ms: events at or after. */

@@ -12,10 +12,10 @@ export function exitCodeOfJob(end: Partial<JobInfo> | undefined): number {
   return EXIT.FAILURE;
 }
 
-/** Prints one log line: stderr lines to stderr, with the time they were printed in wide output. */
+/** Prints one log line: nixops4's stdout to stdout, its stderr and NixGuard's own lines to stderr, with the time they were printed in wide output. */
 export function printLine(io: ClientIo, line: LogLine, wide: boolean): void {
   const stamp = wide ? `${new Date(line.time).toISOString()} ` : "";
-  (line.stream === "stderr" ? io.stderr : io.stdout)(`${stamp}${line.text}\n`);
+  (line.stream === "stdout" ? io.stdout : io.stderr)(`${stamp}${line.text}\n`);
 }
 
 /** Streams one job's log until the job has its final state; returns the `end` event's data. */

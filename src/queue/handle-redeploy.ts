@@ -1,10 +1,10 @@
 import { DelayedError, WaitingError } from "bullmq";
 import { absolutePath } from "../config/grammar.js";
+import { describeTarget } from "../nixops4/argv.js";
+import { ApplyOutput } from "./apply-output.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
-import { stamp } from "./job-context.js";
 import { JobLogWriter } from "./job-log.js";
 import { runApply } from "./nixops4.js";
-import { LineSplitter, parseApplyingLine } from "./progress.js";
 
 /**
  * redeploy: `nixops4 apply` of the action's target in its deployment's flake directory, under
@@ -51,17 +51,12 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
   const writer = new JobLogWriter(deps.logs, job.id ?? "?", (err) =>
     deps.logger.warn({ err, jobId: job.id }, "job log write failed"),
   );
-  let step = 0;
   let progress: Promise<unknown> = Promise.resolve();
-  const lines = new LineSplitter((line) => {
-    const message = parseApplyingLine(line);
-    if (!message) return;
-    step++;
-    const p = { step, message };
-    progress = progress.then(() => job.updateProgress(p)).catch(() => undefined);
+  const output = new ApplyOutput(writer, (p) => {
+    progress = progress.then(() => job.updateProgress({ ...p })).catch(() => undefined);
   });
-  writer.write(
-    `[nixguard] ${stamp()} attempt ${job.attemptsStarted}: nixops4 apply ${action.target} in ${dep.flake} (${job.data.actor}: ${job.data.reason})\n`,
+  output.note(
+    `[nixguard] attempt ${job.attemptsStarted}: nixops4 apply ${describeTarget(action.target)} in ${dep.flake} (${job.data.actor}: ${job.data.reason})`,
   );
   let result: Awaited<ReturnType<typeof runApply>>;
   try {
@@ -70,19 +65,17 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
       flakeDir: dep.flake,
       target: action.target,
       signal: AbortSignal.any([run.signal, lease.lost]),
-      onStdout: (b) => writer.write(b),
-      onStderr: (b) => {
-        writer.write(b);
-        lines.push(b);
-      },
+      onStdout: output.stdout,
+      onStderr: output.stderr,
+      ...(deps.nixops4Env ? { extraEnv: deps.nixops4Env() } : {}),
     });
   } finally {
     await lease.release().catch((err) => deps.logger.warn({ err }, "flake lock release failed"));
   }
-  lines.end();
+  output.end();
   await progress;
   if (result.outcome === "cancelled" && run.shutdown.aborted) {
-    writer.write(`\n[nixguard] ${stamp()} apply terminated by shutdown; the job goes back to the queue\n`);
+    output.note("[nixguard] apply terminated by shutdown; the job goes back to the queue");
     await writer.end(false);
     await job.moveToWait(token);
     throw new WaitingError();
@@ -96,7 +89,7 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
       message: "nixops4 apply stopped: the flake directory lock was lost",
     };
   }
-  writer.write(`\n[nixguard] ${stamp()} outcome ${result.outcome}: ${result.message}\n`);
+  output.note(`[nixguard] outcome ${result.outcome}: ${result.message}`);
   await writer.end(true);
   return {
     outcome: result.outcome,

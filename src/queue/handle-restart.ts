@@ -4,7 +4,7 @@ import { formatDuration } from "../config/duration.js";
 import { unitName } from "../config/grammar.js";
 import { isNixGuardError, NixGuardError } from "../errors.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
-import { stamp } from "./job-context.js";
+import { formatRecord } from "./log-record.js";
 
 /** Pure: a transport error as an outcome. */
 export function restartErrorOutcome(err: unknown): ActionOutcomeKind {
@@ -56,7 +56,9 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
     };
   }
   const log = (line: string) =>
-    deps.logs.append(job.id ?? "?", `[nixguard] ${stamp()} ${line}\n`).catch(() => undefined);
+    deps.logs
+      .append(job.id ?? "?", formatRecord(Date.now(), "nixguard", `[nixguard] ${line}`))
+      .catch(() => undefined);
   if (units.length !== action.units.length)
     // The job's record shows what it restarts (the API's job view, the outcome's action).
     await job.updateData({ ...job.data, action: { ...action, units } }).catch(() => undefined);

@@ -25,6 +25,8 @@ export interface HandlerDeps {
   lockRetryMs: number;
   /** remediation.restartTimeout, read at each restart (a reload applies to the next one). */
   restartTimeoutMs: () => number;
+  /** Environment added for nixops4's own ssh (identity, known hosts); see nixops4/ssh-env.ts. */
+  nixops4Env?: () => Record<string, string>;
 }
 
 /** One job being handled. */
@@ -42,5 +44,3 @@ export interface HandlerResult {
   exitCode?: number;
   durationMs: number;
 }
-
-export const stamp = () => new Date().toISOString();

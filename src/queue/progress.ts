@@ -1,27 +1,6 @@
 import { StringDecoder } from "node:string_decoder";
 
 /**
- * nixops4 reports progress on stderr in tracing's human format, e.g.
- *   2026-11-23T10:00:00.123456Z  INFO Applying resource: fediversity.mastodon
- * possibly with ANSI colours and span prefixes. Lines naming `Applying resource` become job
- * progress; everything else is just log.
- */
-const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
-const APPLYING = /\bINFO\b.*?\b(Applying resource\b.*)$/;
-
-export interface ApplyProgress {
-  /** How many `Applying resource` lines were seen so far. */
-  step: number;
-  /** The line's message from `Applying resource` on, at most 200 characters. */
-  message: string;
-}
-
-export function parseApplyingLine(line: string): string | undefined {
-  const m = APPLYING.exec(line.replace(ANSI, "").trimEnd());
-  return m?.[1]?.slice(0, 200);
-}
-
-/**
  * Splits a byte stream into lines. A line longer than `maxLine` is cut (its start kept) so a
  * child that never prints a newline cannot grow memory.
  */

@@ -48,10 +48,12 @@ import {
   type NixGuardEvent,
 } from "../controller/types.js";
 import type { ConfigIssue } from "../errors.js";
+import { isApplyProgress } from "../nixops4/progress.js";
 import type { SelfResources } from "../probes/self.js";
 import type { HostObservation } from "../probes/types.js";
 import { keyOfJobId } from "../queue/job-id.js";
 import type { JobLogStore } from "../queue/job-log.js";
+import { parseRecord } from "../queue/log-record.js";
 import type { ActionQueue, QueueState } from "../queue/types.js";
 import { VERSION } from "../version.js";
 import { HostDetailMemo } from "./host-detail.js";
@@ -292,7 +294,7 @@ export class RuntimeControlPlane implements ControlPlane {
           const text = partial + queued.shift();
           const parts = text.split("\n");
           partial = parts.pop() ?? "";
-          for (const line of parts) yield { time: Date.now(), stream: "stderr", text: line };
+          for (const line of parts) yield parseRecord(line, Date.now());
         }
         if (done) break;
         await new Promise<void>((r) => {
@@ -300,7 +302,7 @@ export class RuntimeControlPlane implements ControlPlane {
         });
         wake = undefined;
       }
-      if (partial) yield { time: Date.now(), stream: "stderr", text: partial };
+      if (partial) yield parseRecord(partial, Date.now());
     } finally {
       clearInterval(watcher);
       stop.abort();
@@ -517,6 +519,7 @@ export class RuntimeControlPlane implements ControlPlane {
       ...(job.finishedOn ? { finishedAt: job.finishedOn } : {}),
       ...(out?.outcome ? { outcome: out.outcome, message: out.message } : {}),
       ...(out?.exitCode !== undefined ? { exitCode: out.exitCode } : {}),
+      ...(isApplyProgress(job.progress) ? { progress: job.progress } : {}),
       ...(state === "failed" && !out ? { message: job.failedReason?.slice(0, 500) } : {}),
     };
   }
@@ -560,5 +563,5 @@ function* toLines(text: string): Iterable<LogLine> {
   const now = Date.now();
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
-  for (const line of lines) yield { time: now, stream: "stderr", text: line };
+  for (const line of lines) yield parseRecord(line, now);
 }

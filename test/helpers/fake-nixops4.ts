@@ -19,7 +19,7 @@ export type FakeMode = "success" | "fail" | "panic" | "hang" | "hang-ignore-int"
 export interface FakeControl {
   mode?: FakeMode;
   durationMs?: number;
-  /** Number of `Applying resource: …` lines to print on stderr. */
+  /** Number of resources (`TARGET.r<i>`) whose span opens and closes on stderr. */
   progress?: number;
   /** Bytes of filler to print on stdout. */
   spamBytes?: number;
@@ -29,6 +29,8 @@ export interface FakeControl {
   straggler?: boolean;
   /** Flags this nixops4 does not know: a usage error (exit 2) as clap prints it. */
   rejectFlags?: string[];
+  /** Replay nixops4's recorded output of a successful apply, as that CLI generation prints it. */
+  cli?: "older" | "newer";
 }
 
 export interface FakeCall {

@@ -58,15 +58,24 @@ export const JobSchema = obj(
     outcome: strEnum(OUTCOMES),
     message: str(),
     exitCode: int(),
+    progress: obj(
+      {
+        planned: int(),
+        started: int(),
+        finished: int(),
+        running: arr(str()),
+        message: str(),
+      },
+      ["started", "finished", "running", "message"],
+    ),
   },
   ["id", "key", "state", "action", "actor", "reason", "requestedAt"],
 );
 
-export const LogLineSchema = obj({ time: epochMs, stream: strEnum(["stdout", "stderr"]), text: str() }, [
-  "time",
-  "stream",
-  "text",
-]);
+export const LogLineSchema = obj(
+  { time: epochMs, stream: strEnum(["stdout", "stderr", "nixguard"]), text: str() },
+  ["time", "stream", "text"],
+);
 
 export const EventSchema = obj(
   {

@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CommandError, ProbeError } from "../../../src/errors.js";
+import { LEFT_OUT } from "../../../src/nixops4/redact.js";
+import { parseRecord } from "../../../src/queue/log-record.js";
 import { type FakeFlake, makeFakeFlake, waitFor } from "../../helpers/fake-nixops4.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 import { desired, makeRig, RecordingTransport, type Rig } from "./harness.js";
@@ -57,12 +59,15 @@ describe("worker: redeploy", () => {
     expect(Object.keys(start.env ?? {}).every((k) => /^(PATH|HOME|SSH_AUTH_SOCK|LANG|NIX_.*)$/.test(k))).toBe(
       true,
     );
-    // Progress lines became job progress; the log holds stderr and NixGuard's own lines.
+    // Resource spans became job progress; the log holds stderr and NixGuard's own lines.
     const job = await r.queue.queue.getJob(jobId);
-    expect(job?.progress).toEqual({ step: 3, message: "Applying resource: fedi.r2" });
+    expect(job?.progress).toEqual({ started: 3, finished: 3, running: [], message: "finished fedi.r2" });
     expect(job?.returnvalue).toMatchObject({ outcome: "success" });
     const log = await r.workers[0]!.logs.read(jobId);
-    expect(log).toContain("INFO Applying resource: fedi.r0");
+    expect(log).toMatch(
+      /^\d+ e .*INFO Applying composite:Applying resource\{resource=ComponentPath\(\["fedi", "r0"\]\)\}: nixops4::work: new$/m,
+    );
+    expect(log).toMatch(/^\d+ n \[nixguard\] progress: 3 resources applied \(fedi\.r2\)$/m);
     expect(log).toContain("outcome success");
     expect(await metric(r, "nixguard_actions_total")).toContain(
       'nixguard_actions_total{deployment="fedi",action="redeploy",outcome="success"} 1',
@@ -201,6 +206,35 @@ describe("worker: redeploy", () => {
     await w.close(5_000);
     expect(r.outcomes.map((o) => o.outcome)).toEqual(["success"]);
   });
+
+  it.each(["older", "newer"] as const)(
+    "progress from the %s CLI's real output (its tracing on its own stream), each line's stream kept, resource values left out",
+    async (cli) => {
+      const { r } = await setup({ mode: "success", cli });
+      const { jobId } = await runOne(r);
+      const job = await r.queue.queue.getJob(jobId);
+      const p = cli === "older" ? "" : "fediversity.";
+      expect(job?.progress).toEqual({
+        planned: 2,
+        started: 2,
+        finished: 2,
+        running: [],
+        message: `finished ${p}mastodon`,
+      });
+      const records = (await r.workers[0]!.logs.read(jobId))
+        .trimEnd()
+        .split("\n")
+        .map((l) => parseRecord(l, 0));
+      const tracing = records.filter((l) => l.text.includes("INFO Applying composite:Applying resource"));
+      expect(tracing.length).toBeGreaterThan(0);
+      expect(new Set(tracing.map((l) => l.stream))).toEqual(new Set([cli === "older" ? "stdout" : "stderr"]));
+      expect(records.every((l) => l.time > 0)).toBe(true);
+      const text = records.map((l) => l.text).join("\n");
+      expect(text).toContain(`  - resource ${p}mastodon`);
+      expect(text).toContain(`    - input args: ${LEFT_OUT}`);
+      expect(text).not.toContain("SECRET");
+    },
+  );
 
   it("a nixops4 printing 100 MB keeps the log at its limit and RSS bounded", async () => {
     const { r } = await setup({ mode: "success", spamBytes: 100 * 1024 * 1024 });

@@ -4,9 +4,12 @@ import { boundedEnv } from "../../../src/exec/env.js";
 import { TailBuffer } from "../../../src/exec/tail.js";
 import { applyArgv, listArgv } from "../../../src/nixops4/argv.js";
 import { classifyApply, errorChain } from "../../../src/nixops4/outcome.js";
+import { ProgressTracker, parseSpanLine } from "../../../src/nixops4/progress.js";
+import { LEFT_OUT, OutputRedactor } from "../../../src/nixops4/redact.js";
 import { restartErrorOutcome } from "../../../src/queue/handle-restart.js";
 import { jobIdFor, keyOfJobId } from "../../../src/queue/job-id.js";
-import { LineSplitter, parseApplyingLine } from "../../../src/queue/progress.js";
+import { formatRecord, parseRecord } from "../../../src/queue/log-record.js";
+import { LineSplitter } from "../../../src/queue/progress.js";
 
 describe("job ids", () => {
   it("derive from the key, have no ':', and give the key back", () => {
@@ -107,19 +110,79 @@ describe("classifyApply", () => {
 });
 
 describe("progress", () => {
-  it("recognises tracing's Applying resource lines, with or without colour", () => {
-    expect(parseApplyingLine("2026-11-23T10:00:00.123456Z  INFO Applying resource: fediversity.garage")).toBe(
-      "Applying resource: fediversity.garage",
-    );
+  const span = (path: string, rest: string) =>
+    `2026-11-23T10:00:00.123456Z  INFO Applying composite:Applying resource{resource=ComponentPath(${path})}${rest}`;
+  it("reads a resource's start and finish from its own span, by dot path, with or without colour", () => {
+    expect(parseSpanLine(span('["a", "b"]', ": nixops4::work: new"))).toEqual({ kind: "start", path: "a.b" });
     expect(
-      parseApplyingLine(
-        "\u001b[2m2026-11-23T10:00:00Z\u001b[0m \u001b[32m INFO\u001b[0m Applying resource x",
+      parseSpanLine(span('["a", "b"]', ": nixops4::work: close time.busy=1.2ms time.idle=7.5s")),
+    ).toEqual({
+      kind: "finish",
+      path: "a.b",
+    });
+    expect(
+      parseSpanLine(
+        '\u001b[2m2026-11-23T10:00:00Z\u001b[0m \u001b[32m INFO\u001b[0m \u001b[1mApplying resource\u001b[0m{resource=ComponentPath(["web"])}: nixops4::work: new',
       ),
-    ).toBe("Applying resource x");
+    ).toEqual({ kind: "start", path: "web" });
+    // A nested span's close is not the resource's; nor are events inside the span.
     expect(
-      parseApplyingLine("2026-11-23T10:00:00Z  INFO Skipping update for resource x: inputs unchanged"),
+      parseSpanLine(
+        span('["a"]', ':creating resource{name="a"}: nixops4::work: close time.busy=1ms time.idle=2ms'),
+      ),
     ).toBeUndefined();
-    expect(parseApplyingLine("2026-11-23T10:00:00Z ERROR Applying resource failed")).toBeUndefined();
+    expect(
+      parseSpanLine(span('["a"]', ": nixops4::work: Skipping update for resource a: inputs unchanged")),
+    ).toBeUndefined();
+    expect(parseSpanLine("2026-11-23T10:00:00Z  INFO Applying resource: fediversity.garage")).toBeUndefined();
+  });
+  it("counts planned, started and finished resources across both streams' lines", () => {
+    const t = new ProgressTracker();
+    for (const l of [
+      "The following resources (and nested composites, if any) will be applied:",
+      "  - a",
+      "  - b",
+      span('["a"]', ": nixops4::work: new"),
+      span('["b"]', ": nixops4::work: new"),
+      span('["a"]', ": nixops4::work: close time.busy=1ms time.idle=2ms"),
+    ])
+      t.push(l);
+    expect(t.snapshot()).toEqual({
+      planned: 2,
+      started: 2,
+      finished: 1,
+      running: ["b"],
+      message: "finished a",
+    });
+  });
+  it("leaves resource input and output values out, keeping their names", () => {
+    const r = new OutputRedactor();
+    const out = [
+      "The following resources were created:",
+      "  - resource a",
+      "    - input args: [",
+      '                "secret"',
+      "            ]",
+      '    - output token: "secret"',
+      "2026-11-23T10:00:00Z  INFO Applying composite: nixops4::work: close time.busy=1ms time.idle=2ms",
+      "Resource inputs for a: {secret}",
+    ].map((l) => r.filter(l));
+    expect(out).toEqual([
+      "The following resources were created:",
+      "  - resource a",
+      `    - input args: ${LEFT_OUT}`,
+      undefined,
+      undefined,
+      `    - output token: ${LEFT_OUT}`,
+      "2026-11-23T10:00:00Z  INFO Applying composite: nixops4::work: close time.busy=1ms time.idle=2ms",
+      `Resource inputs for a: ${LEFT_OUT}`,
+    ]);
+  });
+  it("job log records keep stream and time, and cannot be forged by a newline", () => {
+    expect(formatRecord(5, "stdout", "a\n9 n forged")).toBe("5 o a 9 n forged\n");
+    expect(parseRecord("5 e x y", 0)).toEqual({ time: 5, stream: "stderr", text: "x y" });
+    expect(parseRecord("5 n [nixguard] x", 0)).toEqual({ time: 5, stream: "nixguard", text: "[nixguard] x" });
+    expect(parseRecord("partial line", 7)).toEqual({ time: 7, stream: "stderr", text: "partial line" });
   });
   it("splits chunks into lines across boundaries and multibyte characters, bounding long lines", () => {
     const lines: string[] = [];
