@@ -100,7 +100,7 @@ let
   }) startOnlyPaths;
 
   # Checked at build time, so a bad config fails `nixos-rebuild`, not the service.
-  # `config check` reads only this file (credential paths need not exist yet).
+  # `config check --no-files` reads only this file (credential paths need not exist yet).
   checkedConfigFile =
     pkgs.runCommand "nixguard.json"
       {
@@ -108,7 +108,7 @@ let
         nativeBuildInputs = [ cfg.package ];
       }
       ''
-        nixguard config check ${uncheckedConfigFile} || {
+        nixguard config check --no-files ${uncheckedConfigFile} || {
           echo "services.nixguard.settings produce an invalid NixGuard config (see above)." >&2
           echo "Reference: docs/configuration.md of NixGuard." >&2
           exit 1

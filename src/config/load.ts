@@ -5,6 +5,7 @@ import { ConfigError, type ConfigIssue, NixGuardError } from "../errors.js";
 import { JsonSyntaxError, parseJsonText } from "../json-text.js";
 import { type DesiredState, expandDesiredState } from "./desired.js";
 import { formatDuration } from "./duration.js";
+import { checkFiles, neededFiles } from "./files.js";
 import { type Config, ConfigSchema } from "./schema.js";
 import { tokenName } from "./token-name.js";
 
@@ -15,38 +16,130 @@ export interface LoadedConfig {
   file?: string;
 }
 
-/** Validates a parsed JSON value: schema, then cross-field rules, then catalog expansion. All issues at once. */
+/**
+ * Validates a parsed JSON value: schema, then cross-field rules, then catalog expansion. All issues
+ * at once, in one pass: when the schema refuses some sections, the rules that read only sections
+ * it accepted still run on them (issue 19: an invalid cron or an unknown deployment in `schedule`
+ * stayed hidden behind a typo elsewhere until that was fixed).
+ */
 export function parseConfig(raw: unknown, file?: string): LoadedConfig {
+  const v = validateConfig(raw);
+  if (!v.loaded) throw new ConfigError(v.issues, file);
+  return Object.freeze({ ...v.loaded, ...(file ? { file } : {}) });
+}
+
+interface Validation {
+  loaded?: LoadedConfig;
+  issues: ConfigIssue[];
+  /** The sections the schema accepted (all of them when `loaded`), for checks beyond the schema. */
+  partial?: { config: Config; refused: Set<Section> };
+}
+
+function validateConfig(raw: unknown): Validation {
   const result = ConfigSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) throw new ConfigError(toIssues(result.error.issues, raw), file);
+  if (!result.success) {
+    const issues = toIssues(result.error.issues, raw);
+    const partial = parseSections(raw);
+    if (partial) {
+      const later: ConfigIssue[] = [];
+      checkCrossField(partial.config, later, partial.refused);
+      if (!partial.refused.has("deployments")) expandDesiredState(partial.config, later);
+      const seen = new Set(issues.map((i) => `${i.path}\0${i.message}`));
+      issues.push(...later.filter((i) => !seen.has(`${i.path}\0${i.message}`)));
+    }
+    return { issues, ...(partial ? { partial } : {}) };
+  }
   const config = result.data;
   const issues: ConfigIssue[] = [];
   checkCrossField(config, issues);
   const desired = expandDesiredState(config, issues);
-  if (issues.length > 0) throw new ConfigError(issues, file);
-  return Object.freeze({ config: deepFreezeConfig(config), desired, ...(file ? { file } : {}) });
+  const partial = { config, refused: new Set<Section>() };
+  if (issues.length > 0) return { issues, partial };
+  return { loaded: { config: deepFreezeConfig(config), desired }, issues, partial };
 }
 
-export function loadConfigFile(file: string): LoadedConfig {
-  let text: string;
+/**
+ * `config check`: every error of the file in one pass — JSON, schema, cross-field rules,
+ * references, and the files the config will need (token files, ssh keys, known_hosts, CAs:
+ * present and readable by this user) — plus warnings (a secret readable by group or others).
+ */
+export function checkConfigFile(
+  file: string,
+  opts: { files?: boolean } = {},
+): {
+  loaded?: LoadedConfig;
+  errors: ConfigIssue[];
+  warnings: ConfigIssue[];
+} {
+  let raw: unknown;
   try {
-    text = readFileSync(file, "utf8");
+    raw = parseJsonText(readConfigText(file));
+  } catch (e) {
+    if (e instanceof ConfigError) return { errors: e.issues, warnings: [] };
+    if (!(e instanceof JsonSyntaxError)) throw e;
+    return { errors: [jsonIssue(e)], warnings: [] };
+  }
+  const v = validateConfig(raw);
+  if (!v.partial) return { errors: v.issues, warnings: [] };
+  const { config, refused } = v.partial;
+  // Paths in a refused section are defaults, not the file's: only check what was accepted.
+  const files = neededFiles(config).filter((f) => !refused.has(f.path.split(/[.[]/)[0] as Section));
+  const found = opts.files === false ? { errors: [], warnings: [] } : checkFiles(files);
+  return {
+    ...(v.loaded ? { loaded: Object.freeze({ ...v.loaded, file }) } : {}),
+    errors: [...v.issues, ...found.errors],
+    warnings: found.warnings,
+  };
+}
+
+type Section = keyof typeof ConfigSchema.shape;
+
+/**
+ * Each top-level section parsed alone; a refused one takes its default (or, without one, is
+ * only named in `refused`), so the rules reading accepted sections can still run.
+ */
+function parseSections(raw: unknown): { config: Config; refused: Set<Section> } | undefined {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return undefined;
+  const refused = new Set<Section>();
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.shape) as Section[]) {
+    const schema = ConfigSchema.shape[key] as z.ZodType;
+    const own = schema.safeParse((raw as Record<string, unknown>)[key]);
+    if (own.success) {
+      out[key] = own.data;
+      continue;
+    }
+    refused.add(key);
+    const fallback = schema.safeParse(undefined);
+    out[key] = fallback.success ? fallback.data : key === "deployments" ? {} : undefined;
+  }
+  return { config: out as Config, refused };
+}
+
+function readConfigText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new NixGuardError("CONFIG_READ", `${file}: cannot read config file (${err.code ?? err.message})`, {
       cause: e,
     });
   }
+}
+
+function jsonIssue(e: JsonSyntaxError): ConfigIssue {
+  const { line, column } = e.where;
+  return { path: "", message: `invalid JSON at line ${line} column ${column}: ${e.problem}`, where: e.where };
+}
+
+export function loadConfigFile(file: string): LoadedConfig {
+  const text = readConfigText(file);
   let raw: unknown;
   try {
     raw = parseJsonText(text);
   } catch (e) {
     if (!(e instanceof JsonSyntaxError)) throw e;
-    const { line, column } = e.where;
-    throw new ConfigError(
-      [{ path: "", message: `invalid JSON at line ${line} column ${column}: ${e.problem}`, where: e.where }],
-      file,
-    );
+    throw new ConfigError([jsonIssue(e)], file);
   }
   return parseConfig(raw, file);
 }
@@ -56,15 +149,18 @@ export function applyStopMs(n: Config["nixops4"]): number {
   return n.interruptGrace + n.killGrace + n.stragglerGrace;
 }
 
-function checkCrossField(config: Config, issues: ConfigIssue[]): void {
+/** Rules across fields; a rule reading a section in `refused` is skipped (its values are defaults). */
+function checkCrossField(config: Config, issues: ConfigIssue[], refused = new Set<Section>()): void {
+  const ok = (...sections: Section[]) => sections.every((s) => !refused.has(s));
   const names = new Set(Object.keys(config.deployments));
+  const knownNames = ok("deployments");
   const checkCron = (expr: string, path: string) => {
     if (!cron.validate(expr)) issues.push({ path, message: "invalid cron expression", value: expr });
   };
   config.remediation.maintenance.forEach((m, i) => {
     checkCron(m.cron, `remediation.maintenance[${i}].cron`);
     m.deployments?.forEach((d, j) => {
-      if (!names.has(d))
+      if (knownNames && !names.has(d))
         issues.push({
           path: `remediation.maintenance[${i}].deployments[${j}]`,
           message: "unknown deployment",
@@ -75,14 +171,14 @@ function checkCrossField(config: Config, issues: ConfigIssue[]): void {
   config.schedule.forEach((s, i) => {
     checkCron(s.cron, `schedule[${i}].cron`);
     s.deployments.forEach((d, j) => {
-      if (!names.has(d))
+      if (knownNames && !names.has(d))
         issues.push({ path: `schedule[${i}].deployments[${j}]`, message: "unknown deployment", value: d });
     });
   });
   const port = Number(config.api.listen.slice(config.api.listen.lastIndexOf(":") + 1));
   if (!(port >= 0 && port <= 65535))
     issues.push({ path: "api.listen", message: "port must be 0-65535", value: config.api.listen });
-  if (config.leader.renew >= config.leader.lease) {
+  if (ok("leader") && config.leader.renew >= config.leader.lease) {
     issues.push({
       path: "leader.renew",
       message: "must be shorter than leader.lease",

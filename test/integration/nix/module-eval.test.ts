@@ -171,7 +171,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The validation `nixguard config check` runs, in this process: no CLI start per config. */
+/** The validation `nixguard config check --no-files` (as the module runs it) does, in this process: no CLI start per config. */
 function accepts(settings: unknown): string {
   const loaded = parseConfig(settings);
   return `${loaded.desired.deployments.length} deployment(s)`;
@@ -181,7 +181,7 @@ function configCheck(settings: unknown): { status: number | null; output: string
   dir ??= mkdtempSync(join(tmpdir(), "nixguard-module-eval-"));
   const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(settings));
-  const r = spawnSync("npx", ["tsx", join(root, "src/main.ts"), "config", "check", file], {
+  const r = spawnSync("npx", ["tsx", join(root, "src/main.ts"), "config", "check", "--no-files", file], {
     encoding: "utf8",
     cwd: root,
   });

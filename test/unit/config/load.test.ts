@@ -93,6 +93,28 @@ describe("parseConfig", () => {
     expect(paths).toContain("schedule[0].deployments[0]");
   });
 
+  it("reports schema, cron, reference and expansion errors in one pass (issue 19)", () => {
+    const raw = {
+      ...base(),
+      log: { level: "loud" },
+      api: { tokens: [{ file: "relative/path", scope: "admin" }] },
+      schedule: [{ cron: "61 * * * *", action: "redeploy", deployments: ["nope"] }],
+    };
+    (raw.deployments.web.hosts.web1 as any).transport = "exporter";
+    const paths = issuesOf(raw).map((i) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "log.level",
+        "api.tokens[0].file",
+        "schedule[0].cron",
+        "schedule[0].deployments[0]",
+        "deployments.web.hosts.web1.exporterUrl",
+      ]),
+    );
+    // A section the schema refused is not checked against its defaults: no invented issues.
+    expect(new Set(paths).size).toBe(paths.length);
+  });
+
   it("needs exporterUrl for the exporter transport", () => {
     const raw = base();
     (raw.deployments.web.hosts.web1 as any).transport = "exporter";
