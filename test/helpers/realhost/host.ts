@@ -35,7 +35,7 @@ function keygen(path: string): string {
 export class RealHost implements Disposable {
   readonly generations: Generation[] = [];
   private destroyed = false;
-  private readonly generationListeners: ((g: Generation) => void)[] = [];
+  private readonly generationListeners = new Set<(g: Generation) => void>();
 
   private constructor(
     readonly name: string,
@@ -150,9 +150,12 @@ export class RealHost implements Disposable {
     return new SshTransport(this.spec(overrides), { runtimeDir: join(this.dir, "run") });
   }
 
-  /** Runs a shell line on the host over ssh (a fresh connection each time). */
-  exec(command: string, timeoutMs = 30_000): Promise<ExecResult> {
-    return sshExec(this, command, timeoutMs);
+  /**
+   * Runs a shell line on the host over ssh (a fresh connection each time). ssh is killed at
+   * `timeoutMs` or when `signal` aborts (exitCode null): the remote session dies with it.
+   */
+  exec(command: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<ExecResult> {
+    return sshExec(this, command, timeoutMs, signal);
   }
 
   /** Like exec, but rejects unless the command exits 0; resolves to its stdout. */
@@ -180,18 +183,20 @@ export class RealHost implements Disposable {
     return g;
   }
 
-  /** Calls `listener` with every generation added from now on (the stand-in's default target). */
-  onGeneration(listener: (g: Generation) => void): void {
-    this.generationListeners.push(listener);
+  /** Calls `listener` with every generation added from now on; returns what stops that. */
+  onGeneration(listener: (g: Generation) => void): () => void {
+    this.generationListeners.add(listener);
+    return () => this.generationListeners.delete(listener);
   }
 
-  /** `<toplevel>/bin/apply ACTION` over ssh, as nixops4-nixos runs it. */
+  /** `<toplevel>/bin/apply ACTION` over ssh, as nixops4-nixos runs it; `signal` cuts the session. */
   switchTo(
     g: Generation,
     action: "switch" | "boot" | "test" = "switch",
     timeoutMs = 120_000,
+    signal?: AbortSignal,
   ): Promise<ExecResult> {
-    return this.exec(`${g.toplevel}/bin/apply ${action}`, timeoutMs);
+    return this.exec(`${g.toplevel}/bin/apply ${action}`, timeoutMs, signal);
   }
 
   /**

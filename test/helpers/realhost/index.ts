@@ -30,14 +30,16 @@
  *   web.spec()                 the SshSpec for a NixGuard config/host (address, port 22, key files)
  *   web.address                container address (10.213.250–254.x); web.identityFile, web.knownHostsFile
  *   await web.run("systemctl is-active app")   shell line over ssh; rejects unless exit 0
- *   await web.exec(cmd, timeoutMs)             { stdout, stderr, exitCode } (255: ssh failed)
+ *   await web.exec(cmd, timeoutMs, signal)     { stdout, stderr, exitCode } (255: ssh failed; null:
+ *                              killed at timeoutMs or by signal — the remote session dies with it)
  *   await web.currentSystem()  readlink /run/current-system
  *
  * Generations (NixOS layout: /nix/store/<hash>-nixos-system-<name>-<version>,
  * /nix/var/nix/profiles/system-<N>-link, system, /run/current-system, /run/booted-system):
  *   const g2 = web.addGeneration({ units: {...} }) written into the host's store, not active yet
  *   web.generations            every system written, g.toplevel is its store path
- *   await web.switchTo(g2)     `<toplevel>/bin/apply switch` over ssh (what nixops4-nixos runs):
+ *   await web.switchTo(g2)     `<toplevel>/bin/apply switch` over ssh (what nixops4-nixos runs;
+ *                              (g2, "switch", timeoutMs, signal) cuts the session mid-switch):
  *                              new profile generation, then switch-to-configuration in the transient
  *                              unit nixos-rebuild-switch-to-configuration (systemd-run --wait):
  *                              stops dropped units, restarts changed running ones, starts new and
@@ -57,12 +59,15 @@
  *   await web.destroy()        container, namespace, veth, directory gone (also done by the bed's
  *                              afterAll, at process exit, and by the next run's sweep if killed)
  *
- * Golden `systemctl show` outputs recorded on such hosts: test/fixtures/golden/systemctl/real/.
+ * Unit files for the usual situations (crash loop, start limit, hung stop, oneshots, timer, …):
+ * units.ts. Golden `systemctl show` outputs recorded with them on such hosts:
+ * test/fixtures/golden/systemctl/real/ (README there: what real systemd 252 showed).
  */
 export { realhostRequired, realhostStatus } from "./available.js";
 export type { Generation, SystemSpec } from "./generation.js";
 export { type BootOptions, bootHost, RealHost } from "./host.js";
 export { ensureRootfs, ROOTFS } from "./rootfs.js";
+export { sweep } from "./slots.js";
 export type { ExecResult } from "./ssh-exec.js";
 export {
   makeStandinFlake,
@@ -71,4 +76,5 @@ export {
   type StandinFlake,
   type StandinMachine,
 } from "./standin.js";
+export { UNITS } from "./units.js";
 export { describeRealhost, FIRST_BOOT_TIMEOUT_MS, realhostBed } from "./vitest.js";

@@ -59,6 +59,9 @@ export function sweepStale(): string[] {
   return removed;
 }
 
+/** sweepStale under the slot lock (what every boot does first). */
+export const sweep = () => withFlock(LOCK, async () => sweepStale());
+
 export interface Slot {
   slot: number;
   machine: string;

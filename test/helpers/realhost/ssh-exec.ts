@@ -45,19 +45,28 @@ export function sshArgv(t: SshTarget, command: string, connectTimeoutS = 5): str
   ];
 }
 
-/** Runs `command` (a shell line) on the host; kills ssh at `timeoutMs`. */
-export async function sshExec(t: SshTarget, command: string, timeoutMs = 30_000): Promise<ExecResult> {
+/**
+ * Runs `command` (a shell line) on the host; ssh is killed (SIGKILL) at `timeoutMs` or when
+ * `signal` aborts — the remote side then sees its session die, as when a connection drops.
+ */
+export async function sshExec(
+  t: SshTarget,
+  command: string,
+  timeoutMs = 30_000,
+  signal?: AbortSignal,
+): Promise<ExecResult> {
   const connectTimeoutS = Math.max(1, Math.ceil(Math.min(timeoutMs, 5000) / 1000));
   const r = await execa("ssh", sshArgv(t, command, connectTimeoutS), {
     stdin: "ignore",
     timeout: timeoutMs,
     killSignal: "SIGKILL",
+    ...(signal ? { cancelSignal: signal } : {}),
     reject: false,
     stripFinalNewline: false,
   });
   return {
     stdout: String(r.stdout),
     stderr: String(r.stderr),
-    exitCode: r.timedOut ? null : (r.exitCode ?? null),
+    exitCode: r.timedOut || r.isCanceled ? null : (r.exitCode ?? null),
   };
 }

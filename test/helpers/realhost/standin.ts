@@ -75,7 +75,7 @@ export function makeStandinFlake(machines: StandinMachine[]): StandinFlake {
       }),
     );
   write();
-  for (const m of machines) m.host.onGeneration(() => write());
+  const unsubscribe = machines.map((m) => m.host.onGeneration(() => write()));
   return {
     dir,
     command: NIXOPS4_STANDIN,
@@ -97,6 +97,9 @@ export function makeStandinFlake(machines: StandinMachine[]): StandinFlake {
         return [];
       }
     },
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => {
+      for (const stop of unsubscribe) stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
 import { beforeAll, expect, it } from "vitest";
 import { runApply } from "../../../src/queue/nixops4.js";
+import { waitFor } from "../../helpers/fake-nixops4.js";
 import {
   describeRealhost,
   FIRST_BOOT_TIMEOUT_MS,
+  type Generation,
   makeStandinFlake,
   type RealHost,
   realhostBed,
@@ -131,6 +133,42 @@ describeRealhost("real-host test bed", () => {
       flake.cleanup();
     }
   }, 120_000);
+
+  it("a switch goes on when the ssh session that started it dies (it runs in a transient unit)", async () => {
+    const before = web.generations.at(-1) as Generation;
+    const g = web.addGeneration({
+      units: {
+        ...before.units,
+        // Changed, and its restart takes 3 s: the ssh session dies while switch-to-configuration waits.
+        "app.service": service("/bin/sleep 100000", "ExecStartPre=/bin/sleep 3\n"),
+        // Started only after the restarts, with a message written to the dead session first.
+        "late.service": service("/bin/sleep infinity"),
+      },
+    });
+    const transient = async () =>
+      (
+        await web.exec("systemctl show -P ActiveState nixos-rebuild-switch-to-configuration.service")
+      ).stdout.trim();
+    const cut = new AbortController();
+    const session = web.switchTo(g, "switch", 60_000, cut.signal);
+    // The session dies while the switch runs in its transient unit (app's restart takes 3 s).
+    expect(await waitFor(async () => (await transient()) === "active", 30_000, 100)).toBe(true);
+    cut.abort();
+    expect((await session).exitCode).toBeNull();
+    expect(await transient()).toBe("active");
+    const switched = await waitFor(
+      async () =>
+        (await web.exec("systemctl is-active late.service")).stdout.trim() === "active" &&
+        (
+          await web.exec("systemctl show -P LoadState nixos-rebuild-switch-to-configuration.service")
+        ).stdout.trim() === "not-found",
+      30_000,
+      200,
+    );
+    expect(switched).toBe(true);
+    expect(await web.currentSystem()).toBe(g.toplevel);
+    expect((await web.run("systemctl is-active app.service")).trim()).toBe("active");
+  }, 60_000);
 
   it("refuses a target naming a machine resource, as the newer nixops4 does (exit 1)", async () => {
     const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
