@@ -98,6 +98,7 @@ export class Manager {
   /** The NixGuard host's own resources, measured every probe interval. */
   self: SelfResources | undefined;
   private readonly startedAt = Date.now();
+  private readonly fatalListeners: ((err: Error) => void)[] = [];
 
   constructor(private readonly opts: ManagerOptions) {
     this.loaded = opts.loaded;
@@ -107,6 +108,11 @@ export class Manager {
     this.transports = new TransportRegistry((h) =>
       createTransport(h, { runtimeDir: this.loaded.config.state.runtimeDir }),
     );
+  }
+
+  /** Something NixGuard cannot run without is gone for good (the embedded Redis keeps dying). */
+  onFatal(listener: (err: Error) => void): void {
+    this.fatalListeners.push(listener);
   }
 
   get current(): LoadedConfig {
@@ -132,7 +138,15 @@ export class Manager {
       this.redisUrl = config.redis.url;
     } else {
       mkdirSync(config.state.dir, { recursive: true, mode: 0o700 });
-      this.embedded = await startEmbeddedRedis({ stateDir: config.state.dir, logger: log });
+      this.embedded = await startEmbeddedRedis({
+        stateDir: config.state.dir,
+        logger: log,
+        // It keeps dying: NixGuard cannot plan or queue anything, so it ends (exit 69) for its
+        // service manager to restart rather than staying up and inert.
+        onGiveUp: (err) => {
+          for (const listener of this.fatalListeners) listener(err);
+        },
+      });
       this.redisUrl = this.embedded.url;
     }
     const prefix = config.redis.prefix;
@@ -231,6 +245,7 @@ export class Manager {
             ...(this.leader ? { leader: this.leader } : {}),
             lastDeploys: () => this.redis.hgetall(lastDeployKey(prefix)),
             redisUp: async () => (await this.redis.ping()) === "PONG",
+            embeddedRedis: () => this.embedded?.status(),
             probeNow: (d, h) => this.probeNow(d, h),
             reload: () => this.reloadFromFile(),
             self: () => this.self,

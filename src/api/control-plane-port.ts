@@ -233,7 +233,17 @@ export interface Readiness {
   configLoaded: boolean;
   redis: boolean;
   leaderKnown: boolean;
+  /** NixGuard's own redis-server, when it runs one: how it is supervised and how it is doing. */
+  embeddedRedis?: {
+    state: "running" | "restarting" | "given-up" | "stopped";
+    restarts: number;
+    lastExit?: string;
+    policy: string;
+  };
 }
+
+/** The yes/no checks of Readiness: each false one is a reason /readyz answers 503. */
+export type ReadyCheck = "configLoaded" | "redis" | "leaderKnown";
 
 export type NotFoundKind = "deployment" | "host" | "job" | "unit" | "pause";
 export type ConflictReason = "paused" | "maintenance" | "quarantined" | "already-running" | "breaker";

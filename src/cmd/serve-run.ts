@@ -66,6 +66,11 @@ export async function runUntilSignalled(
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGHUP", onHup);
+  let fatal: Error | undefined;
+  manager.onFatal((err) => {
+    fatal ??= err;
+    stop("fatal");
+  });
   try {
     await manager.start();
   } catch (e) {
@@ -80,4 +85,6 @@ export async function runUntilSignalled(
       }
     }, 100);
   });
+  // Exits EX_UNAVAILABLE (69): the service manager restarts NixGuard.
+  if (fatal) throw fatal;
 }

@@ -111,6 +111,8 @@ export interface ControlPlaneDeps {
   lastDeploys(): Promise<Record<string, string>>;
   /** Redis answers. */
   redisUp(): Promise<boolean>;
+  /** NixGuard's own redis-server's supervision, when it runs one. */
+  embeddedRedis?: () => Readiness["embeddedRedis"];
   probeNow(deployment: string, host: string): Promise<HostObservation>;
   reload(): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }>;
   /** The NixGuard host's own resources, when measured. */
@@ -401,11 +403,13 @@ export class RuntimeControlPlane implements ControlPlane {
   async readiness(): Promise<Readiness> {
     const redis = await this.m.redisUp().catch(() => false);
     const holder = redis ? await this.m.leader?.holder().catch(() => undefined) : undefined;
+    const embeddedRedis = this.m.embeddedRedis?.();
     return {
       configLoaded: true,
       redis,
       // Without the controller role there is no election here: another process leads.
       leaderKnown: this.m.leader ? holder !== undefined : redis,
+      ...(embeddedRedis ? { embeddedRedis } : {}),
     };
   }
 

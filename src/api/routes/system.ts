@@ -1,11 +1,11 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { RouteOptions } from "../app.js";
-import type { Readiness } from "../control-plane-port.js";
+import type { Readiness, ReadyCheck } from "../control-plane-port.js";
 import { metricsChunks } from "../metrics-text.js";
-import { arr, bool, obj, str } from "../schemas/common.js";
+import { arr, bool, int, obj, str, strEnum } from "../schemas/common.js";
 
-const READY_REASONS: Record<keyof Readiness, string> = {
+const READY_REASONS: Record<ReadyCheck, string> = {
   configLoaded: "config not loaded",
   redis: "Redis unreachable",
   leaderKnown: "no controller holds the leader lease",
@@ -16,6 +16,15 @@ const ReadySchema = obj(
     ready: bool,
     checks: obj({ configLoaded: bool, redis: bool, leaderKnown: bool }),
     reasons: arr(str()),
+    embeddedRedis: obj(
+      {
+        state: strEnum(["running", "restarting", "given-up", "stopped"]),
+        restarts: int(),
+        lastExit: str(),
+        policy: str(),
+      },
+      ["state", "restarts", "policy"],
+    ),
   },
   ["ready", "reasons"],
 );
@@ -47,12 +56,22 @@ export async function systemRoutes(app: FastifyInstance, opts: RouteOptions): Pr
       } catch {
         checks = { configLoaded: false, redis: false, leaderKnown: false };
       }
-      const reasons = (Object.keys(READY_REASONS) as (keyof Readiness)[])
-        .filter((k) => !checks[k])
+      const { embeddedRedis, ...yesNo } = checks;
+      const reasons = (Object.keys(READY_REASONS) as ReadyCheck[])
+        .filter((k) => !yesNo[k])
         .map((k) => READY_REASONS[k]);
+      if (embeddedRedis && embeddedRedis.state !== "running")
+        reasons.push(
+          `embedded redis-server ${embeddedRedis.state} (${embeddedRedis.restarts} restart(s); ${embeddedRedis.policy})`,
+        );
       return reply
         .code(reasons.length === 0 ? 200 : 503)
-        .send({ ready: reasons.length === 0, checks, reasons });
+        .send({
+          ready: reasons.length === 0,
+          checks: yesNo,
+          reasons,
+          ...(embeddedRedis ? { embeddedRedis } : {}),
+        });
     },
   );
 

@@ -45,6 +45,59 @@ describe("startEmbeddedRedis", () => {
     await r2.stop();
   });
 
+  it("a redis-server that dies is restarted on the same socket with its data; status counts it", async () => {
+    const dir = stateDir();
+    const r = await startEmbeddedRedis({ stateDir: dir, logger: silentLogger(), restartDelayMs: 50 });
+    const c = createRedis(r.url, { role: "client" });
+    c.on("error", () => {});
+    try {
+      await c.set("k", "v");
+      // appendfsync everysec: written to the AOF within a second
+      await new Promise((res) => setTimeout(res, 1_500));
+      const first = r.pid;
+      process.kill(first, "SIGKILL");
+      expect(await waitFor(() => r.status().restarts === 1 && r.status().state === "running", 15_000)).toBe(
+        true,
+      );
+      expect(r.pid).not.toBe(first);
+      expect(alive(r.pid)).toBe(true);
+      expect(await c.get("k")).toBe("v");
+      expect(r.status()).toMatchObject({
+        state: "running",
+        restarts: 1,
+        lastExit: expect.stringMatching(/SIGKILL/),
+      });
+    } finally {
+      c.disconnect();
+      await r.stop();
+    }
+    expect(r.status().state).toBe("stopped");
+  });
+
+  it("one that keeps dying is given up on: onGiveUp (the manager exits 69)", async () => {
+    const dir = stateDir();
+    const gaveUp: Error[] = [];
+    const r = await startEmbeddedRedis({
+      stateDir: dir,
+      logger: silentLogger(),
+      restartDelayMs: 50,
+      maxRestarts: 1,
+      onGiveUp: (e) => gaveUp.push(e),
+    });
+    try {
+      process.kill(r.pid, "SIGKILL");
+      expect(await waitFor(() => r.status().restarts === 1 && r.status().state === "running", 15_000)).toBe(
+        true,
+      );
+      process.kill(r.pid, "SIGKILL");
+      expect(await waitFor(() => gaveUp.length === 1, 15_000)).toBe(true);
+      expect(r.status().state).toBe("given-up");
+      expect(gaveUp[0]).toMatchObject({ code: "REDIS_UNAVAILABLE" });
+    } finally {
+      await r.stop();
+    }
+  });
+
   it("without redis-server on PATH: REDIS_NOT_INSTALLED naming both fixes", async () => {
     const err = await startEmbeddedRedis({
       stateDir: stateDir(),

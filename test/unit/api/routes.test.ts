@@ -33,6 +33,36 @@ describe("open endpoints", () => {
     expect(r.json().reasons).toEqual(["Redis unreachable", "no controller holds the leader lease"]);
   });
 
+  test("readyz says how NixGuard's own redis-server is supervised, and 503 while it restarts", async () => {
+    const policy = "restarted with backoff; NixGuard exits 69 after 5 exits in 60 s";
+    control.readiness_ = {
+      configLoaded: true,
+      redis: true,
+      leaderKnown: true,
+      embeddedRedis: { state: "running", restarts: 1, lastExit: "signal SIGKILL: ", policy },
+    };
+    const ok = await app.inject({ url: "/readyz" });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().embeddedRedis).toEqual({
+      state: "running",
+      restarts: 1,
+      lastExit: "signal SIGKILL: ",
+      policy,
+    });
+    control.readiness_ = {
+      configLoaded: true,
+      redis: false,
+      leaderKnown: true,
+      embeddedRedis: { state: "restarting", restarts: 1, policy },
+    };
+    const down = await app.inject({ url: "/readyz" });
+    expect(down.statusCode).toBe(503);
+    expect(down.json().reasons).toEqual([
+      "Redis unreachable",
+      `embedded redis-server restarting (1 restart(s); ${policy})`,
+    ]);
+  });
+
   test("metrics is the Prometheus text format", async () => {
     const r = await app.inject({ url: "/metrics" });
     expect(r.statusCode).toBe(200);
