@@ -64,14 +64,12 @@ export async function systemRoutes(app: FastifyInstance, opts: RouteOptions): Pr
         reasons.push(
           `embedded redis-server ${embeddedRedis.state} (${embeddedRedis.restarts} restart(s); ${embeddedRedis.policy})`,
         );
-      return reply
-        .code(reasons.length === 0 ? 200 : 503)
-        .send({
-          ready: reasons.length === 0,
-          checks: yesNo,
-          reasons,
-          ...(embeddedRedis ? { embeddedRedis } : {}),
-        });
+      return reply.code(reasons.length === 0 ? 200 : 503).send({
+        ready: reasons.length === 0,
+        checks: yesNo,
+        reasons,
+        ...(embeddedRedis ? { embeddedRedis } : {}),
+      });
     },
   );
 
