@@ -17,7 +17,13 @@ import { StateStore } from "./controller/state-store.js";
 import type { HostHealth } from "./controller/types.js";
 import { ConfigError, type ConfigIssue, isNixGuardError } from "./errors.js";
 import type { Logger } from "./log.js";
-import { createMetrics, forgetHost, type Metrics } from "./metrics.js";
+import {
+  createMetrics,
+  forgetDeploymentSeries,
+  forgetHost,
+  initDeploymentSeries,
+  type Metrics,
+} from "./metrics.js";
 import { ProbeScheduler } from "./probes/scheduler.js";
 import { probeSelf, publishSelf, type SelfResources } from "./probes/self.js";
 import { createTransport } from "./probes/transports/index.js";
@@ -130,6 +136,7 @@ export class Manager {
   async start(): Promise<void> {
     const { config } = this.loaded;
     const log = this.logger;
+    initDeploymentSeries(this.metrics, Object.keys(config.deployments));
     // Token files first: a missing or empty one is a clear error before anything has started.
     const tokens = this.roles.api ? (this.opts.tokens ?? loadTokens(config.api.tokens, log)) : [];
     mkdirSync(config.state.runtimeDir, { recursive: true, mode: 0o700 });
@@ -333,6 +340,9 @@ export class Manager {
   async swap(next: LoadedConfig): Promise<void> {
     const prev = this.loaded;
     this.loaded = next;
+    initDeploymentSeries(this.metrics, Object.keys(next.config.deployments));
+    for (const name of Object.keys(prev.config.deployments))
+      if (!Object.hasOwn(next.config.deployments, name)) forgetDeploymentSeries(this.metrics, name);
     const nextHosts = allHosts(next.desired);
     const keep = new Set(nextHosts.map((h) => hostKey(h.deployment, h.name)));
     const prevHosts = allHosts(prev.desired);

@@ -10,6 +10,17 @@ import { BLOCK_REASONS, HOST_STATES } from "./controller/types.js";
 export const PROBE_KINDS = ["systemd", "http", "host"] as const;
 export const PROBE_RESULTS = ["ok", "fail", "error", "timeout", "skipped"] as const;
 export const ACTION_KINDS = ["restart", "redeploy", "quarantine"] as const;
+/** Every ActionOutcomeKind (src/action.ts): the outcome label's values. */
+export const ACTION_OUTCOMES = [
+  "success",
+  "failed",
+  "usage-error",
+  "panic",
+  "timeout",
+  "not-found",
+  "unreachable",
+  "cancelled",
+] as const;
 export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /** prom-client default metrics that `promtool check metrics` flags (gauges named `_total`). */
@@ -177,6 +188,32 @@ export function createMetrics(opts: MetricsOptions) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Creates each deployment's outcome series at 0 (at start and when a reload adds one): an
+ * `increase()` over a series that appears with its first failure sees nothing, so DeployFailing
+ * missed the first failed apply (issue 19). The label values are the config's, so bounded.
+ */
+export function initDeploymentSeries(m: Metrics, deployments: readonly string[]): void {
+  for (const deployment of deployments) {
+    for (const outcome of ACTION_OUTCOMES) {
+      m.deployDuration.zero({ deployment, outcome });
+      for (const action of ["restart", "redeploy"] as const)
+        m.actionsTotal.inc({ deployment, action, outcome }, 0);
+    }
+    m.actionsTotal.inc({ deployment, action: "quarantine", outcome: "success" }, 0);
+  }
+}
+
+/** A reload removed the deployment: its per-deployment series go too. */
+export function forgetDeploymentSeries(m: Metrics, deployment: string): void {
+  // prom-client removes one exact label set at a time.
+  for (const outcome of ACTION_OUTCOMES) {
+    m.deployDuration.remove({ deployment, outcome });
+    for (const action of ACTION_KINDS) m.actionsTotal.remove({ deployment, action, outcome });
+  }
+  m.lastDeploySuccess.remove({ deployment });
+}
 
 /**
  * Removes the stored series of one host (config reload removed it): no stale series linger. Its

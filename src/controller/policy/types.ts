@@ -74,9 +74,9 @@ export function pauseLabel(scope: PauseScope): string {
     case "global":
       return "global";
     case "deployment":
-      return scope.deployment;
+      return `deployment/${scope.deployment}`;
     case "host":
-      return `${scope.deployment}/${scope.host}`;
+      return `host/${scope.deployment}/${scope.host}`;
   }
 }
 

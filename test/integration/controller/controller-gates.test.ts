@@ -90,7 +90,7 @@ describe("controller: gates end to end", () => {
     h.healthyAll();
     h.failUnit("a");
     await h.ctl.pause({ kind: "host", deployment: "fedi", host: "a" }, "disk swap", "alice", T0 + 30 * M);
-    expect(await h.metric("nixguard_paused")).toContain('nixguard_paused{scope="fedi/a"} 1');
+    expect(await h.metric("nixguard_paused")).toContain('nixguard_paused{scope="host/fedi/a"} 1');
     const r = await h.ctl.reconcile("fedi");
     expect(r.actions[0]).toMatchObject({
       blockedBy: "paused",
@@ -109,7 +109,7 @@ describe("controller: gates end to end", () => {
     h.clock.now = T0 + 31 * M;
     const later = await h.ctl.reconcile("fedi");
     expect(later.actions[0]?.decision).toBe("enqueued");
-    expect(await h.metric("nixguard_paused")).toContain('nixguard_paused{scope="fedi/a"} 0');
+    expect(await h.metric("nixguard_paused")).toContain('nixguard_paused{scope="host/fedi/a"} 0');
     expect((await h.ctl.status()).pauses).toEqual([]);
   });
 

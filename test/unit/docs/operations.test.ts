@@ -17,6 +17,7 @@ const ALERTS = [
   "CircuitBreakerOpen",
   "DeployFailing",
   "QueueStuck",
+  "HostDrift",
   "TLSCertExpiringSoon",
 ];
 
