@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ActionOutcomeKind } from "./action.js";
 import { ComputedGauge } from "./computed-gauge.js";
 import { BLOCK_REASONS, HOST_STATES } from "./controller/types.js";
 
@@ -10,7 +11,7 @@ import { BLOCK_REASONS, HOST_STATES } from "./controller/types.js";
 export const PROBE_KINDS = ["systemd", "http", "host"] as const;
 export const PROBE_RESULTS = ["ok", "fail", "error", "timeout", "skipped"] as const;
 export const ACTION_KINDS = ["restart", "redeploy", "quarantine"] as const;
-/** Every ActionOutcomeKind (src/action.ts): the outcome label's values. */
+/** Every ActionOutcomeKind (src/action.ts): the outcome label's values and the API schema's enum. */
 export const ACTION_OUTCOMES = [
   "success",
   "failed",
@@ -20,7 +21,7 @@ export const ACTION_OUTCOMES = [
   "not-found",
   "unreachable",
   "cancelled",
-] as const;
+] as const satisfies readonly ActionOutcomeKind[];
 export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /** prom-client default metrics that `promtool check metrics` flags (gauges named `_total`). */

@@ -1,20 +1,11 @@
 import { BLOCK_REASONS } from "../../controller/types.js";
-import { ACTION_KINDS } from "../../metrics.js";
+import { ACTION_KINDS, ACTION_OUTCOMES } from "../../metrics.js";
 import { arr, epochMs, int, obj, str, strEnum } from "./common.js";
 
 /** JSON Schemas of actions, jobs, logs, events and command results (controller/types.ts, queue/types.ts). */
 
 export const JOB_STATES = ["waiting", "active", "delayed", "failed", "completed"] as const;
-export const OUTCOMES = [
-  "success",
-  "failed",
-  "usage-error",
-  "panic",
-  "timeout",
-  "not-found",
-  "unreachable",
-  "cancelled",
-] as const;
+export const OUTCOMES = ACTION_OUTCOMES;
 export const EVENT_KINDS = [
   "detect",
   "recover",
