@@ -37,6 +37,12 @@ export const DEMO_PROBES = {
  */
 export const FLAP_PERIOD_MS = 30_000;
 
+/**
+ * The crash-looping unit: up 1 s, RestartSec 1.5 s. probes.crashLoop's default (3 restarts in
+ * 5 minutes) is met within about three cycles, then failureThreshold probes: ~10 s per rung.
+ */
+export const CRASH_LOOP = { upMs: 1_000, restartSecMs: 1_500 } as const;
+
 export function demoConfig(opts: DemoConfigOptions): ConfigInput {
   return simConfig({
     hosts: "fediversity",

@@ -1,6 +1,6 @@
 import type { NixGuardEvent } from "../controller/types.js";
 import type { FaultSpec } from "../sim/faults.js";
-import { FLAP_PERIOD_MS } from "./config.js";
+import { CRASH_LOOP, FLAP_PERIOD_MS } from "./config.js";
 
 /**
  * The demo's rotation: one fault per step, each ending in an event the demo waits for. Pure
@@ -41,6 +41,22 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
       fault: { kind: "unit-fail", host: "peertube", unit: "peertube.service", keepFailing: true },
       injected: "peertube.service fails, and fails again on every restart until a deploy",
       endsWith: on("peertube", "recover"),
+    },
+    {
+      title: "mastodon-streaming-1 crash-loops: never `failed`, judged over time",
+      expect:
+        "NRestarts climbs while the unit is up half the time → `crash loop: N restarts in …` → restarts start it over, the loop comes back → nixops4 apply → healthy",
+      host: "mastodon",
+      fault: {
+        kind: "crash-loop",
+        host: "mastodon",
+        unit: "mastodon-streaming-1.service",
+        upMs: CRASH_LOOP.upMs,
+        restartSecMs: CRASH_LOOP.restartSecMs,
+        exitCode: 3,
+      },
+      injected: `mastodon-streaming-1.service (Restart=always) dies ${CRASH_LOOP.upMs / 1000} s after each start with exit code 3; systemd starts it again ${CRASH_LOOP.restartSecMs / 1000} s later`,
+      endsWith: on("mastodon", "recover"),
     },
     {
       title: "Someone switched pixelfed to another system by hand (drift)",

@@ -3,6 +3,7 @@ import type { Nixops4Sim, Step } from "./nixops4.js";
 import type { RelayRequest } from "./relay.js";
 import { Snippet } from "./relay.js";
 import { df, loadavg, nproc, readlink } from "./render/coreutils.js";
+import type { CommandResult } from "./render/result.js";
 import { systemctl } from "./render/systemctl.js";
 import { connectHost, parseSshArgv } from "./ssh-argv.js";
 
@@ -92,7 +93,7 @@ export function fakeRemote(fleet: Fleet, command: FakeRemoteCommand, req: RelayR
         .exit(1);
     return s.passthrough().end();
   }
-  let r: { stdout: string; stderr: string; code: number };
+  let r: CommandResult;
   switch (command) {
     case "systemctl":
       r = systemctl(fleet, host, req.argv);
@@ -111,6 +112,7 @@ export function fakeRemote(fleet: Fleet, command: FakeRemoteCommand, req: RelayR
       r = { stdout: loadavg(host), stderr: "", code: 0 };
       break;
   }
+  if (r.hang) return s.out(r.stdout).err(r.stderr).hang().end();
   return s.out(r.stdout).err(r.stderr).exit(r.code);
 }
 

@@ -13,6 +13,22 @@ export type FaultSpec =
   | { kind: "unit-stop"; host: string; unit: string }
   /** Unit file gone: LoadState=not-found until a deploy brings it back. */
   | { kind: "unit-missing"; host: string; unit: string }
+  /**
+   * The service's process dies `upMs` (default 2 s) after each start with `exitCode` (default 3)
+   * and systemd starts it again after `restartSecMs` (default 5 s): `activating (auto-restart)`
+   * and `active (running)` in turn, NRestarts climbing, never `failed`. A restart starts it over;
+   * a deploy ends it.
+   */
+  | {
+      kind: "crash-loop";
+      host: string;
+      unit: string;
+      upMs?: number;
+      restartSecMs?: number;
+      exitCode?: number;
+    }
+  /** The service's ExecStop hangs: `systemctl restart` never returns, the unit stays deactivating (stop). A deploy ends it. */
+  | { kind: "hung-stop"; host: string; unit: string }
   /** An HTTP check answers `status` (default 502) and/or only after `delayMs`. */
   | { kind: "http"; host: string; check: string; status?: number; delayMs?: number; clearedBy?: ClearedBy }
   /**
@@ -52,6 +68,8 @@ const KINDS = new Set([
   "unit-fail",
   "unit-stop",
   "unit-missing",
+  "crash-loop",
+  "hung-stop",
   "http",
   "flap",
   "unreachable",
@@ -70,10 +88,25 @@ export function parseFaultSpec(raw: unknown): FaultSpec | string {
   const num = (k: string) => o[k] === undefined || (typeof o[k] === "number" && Number.isFinite(o[k]));
   if (!["unit", "check", "result", "mode", "clearedBy"].every(str))
     return "unit/check/result/mode must be strings";
-  if (!["status", "delayMs", "periodMs", "diskUsedFraction"].every(num))
+  if (!["status", "delayMs", "periodMs", "diskUsedFraction", "upMs", "restartSecMs", "exitCode"].every(num))
     return "numeric fields must be numbers";
-  if ((o.kind === "unit-fail" || o.kind === "unit-stop" || o.kind === "unit-missing") && !o.unit)
+  if (
+    (o.kind === "unit-fail" ||
+      o.kind === "unit-stop" ||
+      o.kind === "unit-missing" ||
+      o.kind === "crash-loop" ||
+      o.kind === "hung-stop") &&
+    !o.unit
+  )
     return `${o.kind} needs unit`;
+  for (const k of ["upMs", "restartSecMs"])
+    if (o[k] !== undefined && !((o[k] as number) > 0))
+      return `${k} must be a positive number of milliseconds`;
+  if (
+    o.exitCode !== undefined &&
+    !(Number.isInteger(o.exitCode) && (o.exitCode as number) >= 0 && (o.exitCode as number) <= 255)
+  )
+    return "exitCode must be an integer 0–255";
   if (o.kind === "http" && !o.check) return "http needs check (the check name, e.g. mastodon-health)";
   if (o.kind === "flap" && !o.unit === !o.check) return "flap needs exactly one of unit or check";
   if (o.clearedBy !== undefined && !["restart", "deploy", "heal"].includes(o.clearedBy as string))
@@ -96,6 +129,8 @@ export function defaultClearedBy(spec: FaultSpec): ClearedBy {
       return spec.clearedBy ?? "heal";
     case "unit-fail":
     case "unit-missing":
+    case "crash-loop":
+    case "hung-stop":
     case "drift":
       return "deploy";
     case "unit-stop":

@@ -3,20 +3,21 @@ import type { ServiceName } from "../config/schema.js";
 import { type ActiveFault, type ClearedBy, defaultClearedBy, type FaultSpec } from "./faults.js";
 import { layoutHosts, type SimHostDef, type SimLayout } from "./layout.js";
 import { systemStorePath } from "./store-path.js";
+import {
+  EXITED,
+  exitedUnit,
+  failedRunUnit,
+  KILLED,
+  loadedUnit,
+  notFoundUnit,
+  type SimUnit,
+  startedUnit,
+  startLimitedUnit,
+  stopHungUnit,
+  stoppedUnit,
+} from "./unit-life.js";
 
-/** One unit as systemd would report it; field values are systemd's own strings. */
-export interface SimUnit {
-  id: string;
-  loadState: string;
-  activeState: string;
-  subState: string;
-  result: string;
-  nRestarts: number;
-  /** Service Type=; "" for units that are not services (timers). */
-  type: string;
-  oneshot: boolean;
-  activeEnterAt?: number;
-}
+export { notFoundUnit, type SimUnit } from "./unit-life.js";
 
 export interface SimHost {
   def: SimHostDef;
@@ -29,11 +30,14 @@ export interface SimHost {
   cpus: number;
   /** Reads of its systemd state (ssh `systemctl show`, exporter scrape): drives "every other probe" flaps. */
   reads: number;
+  /** When the host booted (epoch ms): systemd's monotonic timestamps count from it. */
+  bootAt: number;
 }
 
 export interface RestartOutcome {
   unit: string;
-  outcome: "ok" | "not-found" | "failed";
+  /** hung: the unit's stop hangs, so `systemctl restart` never returns. */
+  outcome: "ok" | "not-found" | "failed" | "hung";
 }
 
 export type HttpVerdict =
@@ -48,6 +52,7 @@ export interface FleetOptions {
 }
 
 const ACTIVE_SINCE = Date.UTC(2026, 10, 23, 10, 0, 0);
+const BOOTED_AT = ACTIVE_SINCE - 12_000;
 const DEFAULT_DISK_USED = 32_212_254_720;
 const DEFAULT_LOAD: [number, number, number] = [0.15, 0.2, 0.1];
 
@@ -58,46 +63,31 @@ function serviceType(unit: string): string {
   return "simple";
 }
 
-function healthyUnit(id: string, oneshot: boolean, at: number): SimUnit {
-  if (oneshot)
-    // A finished oneshot without RemainAfterExit never entered "active": empty ActiveEnterTimestamp.
-    return {
-      id,
-      loadState: "loaded",
-      activeState: "inactive",
-      subState: "dead",
-      result: "success",
-      nRestarts: 0,
-      type: "oneshot",
-      oneshot,
-    };
-  const timer = id.endsWith(".timer");
-  return {
-    id,
-    loadState: "loaded",
-    activeState: "active",
-    subState: timer ? "waiting" : "running",
-    result: "success",
-    nRestarts: 0,
-    type: serviceType(id),
+/** A unit as the host's boot (or a switch) left it: running, waiting, or its oneshot run done. */
+function bootedUnit(id: string, oneshot: boolean, at: number, pid: number): SimUnit {
+  const service = id.endsWith(".service");
+  const unit = loadedUnit(id, {
     oneshot,
-    activeEnterAt: at,
-  };
+    type: oneshot ? "oneshot" : serviceType(id),
+    // nixpkgs: long-running services mostly restart on failure.
+    restart: service && !oneshot ? "on-failure" : "no",
+  });
+  return startedUnit(unit, at, pid);
 }
 
-/** What systemd reports for a unit it has no file for. */
-export function notFoundUnit(id: string): SimUnit {
-  return {
-    id,
-    loadState: "not-found",
-    activeState: "inactive",
-    subState: "dead",
-    result: "success",
-    nRestarts: 0,
-    type: "",
-    oneshot: false,
-    activeEnterAt: undefined,
-  };
+/** A PID for a unit's nth process: stable per host, unit and run (PIDs are masked in comparisons). */
+function pidFor(host: string, unit: string, run: number): number {
+  let h = 0;
+  for (const c of `${host}/${unit}`) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return 1000 + ((h + run * 7) % 60000);
+}
+
+/** RestartUSec as systemctl prints it: `100ms`, `5s`, `1min 30s`. */
+function usec(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const min = Math.floor(ms / 60_000);
+  const rest = (ms % 60_000) / 1000;
+  return min > 0 ? (rest > 0 ? `${min}min ${rest}s` : `${min}min`) : `${rest}s`;
 }
 
 /** A unit is "up" for the HTTP endpoints that depend on it. */
@@ -115,6 +105,8 @@ export class Fleet {
   private readonly byHostname = new Map<string, { host: SimHost; service: ServiceName }>();
   private faults: ActiveFault[] = [];
   private faultSeq = 0;
+  private pidSeq = 0;
+  private jobSeq = 100;
   private readonly checkReads = new Map<string, number>();
 
   constructor(layout: SimLayout, opts: FleetOptions = {}) {
@@ -160,17 +152,15 @@ export class Fleet {
   unit(host: SimHost, id: string): SimUnit | undefined {
     const base = host.units.get(id);
     if (!base) return undefined;
-    const flap = this.faults.find(
-      (f) => f.spec.kind === "flap" && f.spec.host === host.def.name && f.spec.unit === id,
-    );
+    let flap: ActiveFault | undefined;
+    for (const f of this.faults) {
+      if (f.spec.host !== host.def.name || !("unit" in f.spec) || f.spec.unit !== id) continue;
+      if (f.spec.kind === "crash-loop" && base.activeState !== "deactivating")
+        return this.crashLoopView(f, base, host);
+      if (f.spec.kind === "flap") flap = f;
+    }
     if (!flap || !this.flapFailing(flap, host.reads)) return base;
-    return {
-      ...base,
-      activeState: "failed",
-      subState: "failed",
-      result: "exit-code",
-      nRestarts: base.nRestarts,
-    };
+    return exitedUnit(base, flap.since, 1, EXITED, false);
   }
 
   /** A probe read this host's systemd state (flaps that fail "every other probe" advance). */
@@ -187,32 +177,65 @@ export class Fleet {
     return this.faults.some((f) => f.spec.kind === "host-key" && f.spec.host === host.def.name);
   }
 
-  /** `systemctl restart UNIT…`: each unit comes back unless a fault keeps it failing. */
+  /**
+   * `systemctl restart UNIT…`: each unit comes back unless a fault keeps it failing; a unit whose
+   * stop hangs stays deactivating and the restart never returns; a crash loop starts over (an
+   * explicit restart sets NRestarts back to 0) and goes on.
+   */
   restart(hostKey: string, units: readonly string[]): RestartOutcome[] {
     const host = this.mustHost(hostKey);
     const at = this.now();
     return units.map((id): RestartOutcome => {
       const u = host.units.get(id);
       if (u?.loadState !== "loaded") return { unit: id, outcome: "not-found" };
-      const keep = this.faults.some(
-        (f) =>
-          f.spec.kind === "unit-fail" &&
-          f.spec.host === host.def.name &&
-          f.spec.unit === id &&
-          f.spec.keepFailing,
-      );
-      if (keep) {
-        Object.assign(u, { activeState: "failed", subState: "failed", result: "exit-code" });
+      const fault = (kind: FaultSpec["kind"]) =>
+        this.faults.find(
+          (f) =>
+            f.spec.kind === kind && f.spec.host === host.def.name && "unit" in f.spec && f.spec.unit === id,
+        );
+      if (fault("hung-stop")) {
+        // The restart job merges into the running one: the stop still hangs.
+        if (u.activeState !== "deactivating") host.units.set(id, stopHungUnit(u, at, ++this.jobSeq));
+        return { unit: id, outcome: "hung" };
+      }
+      const failing = fault("unit-fail");
+      if (failing?.spec.kind === "unit-fail" && failing.spec.keepFailing) {
+        host.units.set(id, failedRunUnit(u, at, pidFor(host.def.name, id, ++this.pidSeq), 1));
         return { unit: id, outcome: "failed" };
       }
+      const loop = fault("crash-loop");
+      if (loop) loop.since = at;
       // An explicit start resets NRestarts (systemd counts automatic restarts since the last one).
-      host.units.set(id, healthyUnit(id, u.oneshot, at));
+      host.units.set(id, startedUnit(u, at, pidFor(host.def.name, id, ++this.pidSeq)));
       this.clearFaults(
         (f) =>
           f.clearedBy === "restart" && f.spec.host === host.def.name && this.faultTouches(f.spec, host, id),
       );
       return { unit: id, outcome: "ok" };
     });
+  }
+
+  /**
+   * A unit in a crash loop at this moment: it runs `upMs`, dies with `exitCode`, waits
+   * `restartSecMs` in auto-restart, and runs again — for ever, NRestarts climbing by one a cycle
+   * (Restart=always with a RestartSec the start limit never catches, as on real systemd).
+   */
+  private crashLoopView(f: ActiveFault, base: SimUnit, host: SimHost): SimUnit {
+    if (f.spec.kind !== "crash-loop") return base;
+    const upMs = f.spec.upMs ?? 2_000;
+    const restartSecMs = f.spec.restartSecMs ?? 5_000;
+    const exitCode = f.spec.exitCode ?? 3;
+    const cycle = upMs + restartSecMs;
+    const elapsed = Math.max(0, this.now() - f.since);
+    const k = Math.floor(elapsed / cycle);
+    const startAt = f.since + k * cycle;
+    let u: SimUnit = { ...base, restart: "always", restartUSec: usec(restartSecMs) };
+    const pid = (run: number) => pidFor(host.def.name, base.id, run);
+    // How the previous run ended (its exit, its auto-restart) stays in the ExecMain* and timestamps.
+    if (k > 0)
+      u = exitedUnit(startedUnit(u, startAt - cycle, pid(k - 1), k - 1), startAt - restartSecMs, exitCode);
+    u = startedUnit(u, startAt, pid(k), k);
+    return elapsed - k * cycle < upMs ? u : exitedUnit(u, startAt + upMs, exitCode);
   }
 
   // ---- HTTP view ------------------------------------------------------------------------------
@@ -265,24 +288,35 @@ export class Fleet {
     switch (normalized.kind) {
       case "unit-fail": {
         const u = unitOf(normalized.unit);
-        Object.assign(u, {
-          activeState: "failed",
-          subState: "failed",
-          result: normalized.result ?? "exit-code",
-        });
+        const result = normalized.result ?? "exit-code";
+        const failed =
+          result === "start-limit-hit"
+            ? startLimitedUnit(u, at)
+            : result === "signal"
+              ? exitedUnit(u, at, 9, KILLED, false)
+              : exitedUnit(u, at, 1, EXITED, false);
+        if (result !== "start-limit-hit" && result !== "signal") failed.result = result;
+        host.units.set(normalized.unit, failed);
         if (!normalized.keepFailing) clearedBy = "restart";
         break;
       }
       case "unit-stop":
-        Object.assign(unitOf(normalized.unit), {
-          activeState: "inactive",
-          subState: "dead",
-          result: "success",
-        });
+        host.units.set(normalized.unit, stoppedUnit(unitOf(normalized.unit), at));
         break;
       case "unit-missing":
-        Object.assign(unitOf(normalized.unit), notFoundUnit(normalized.unit));
+        unitOf(normalized.unit);
+        host.units.set(normalized.unit, notFoundUnit(normalized.unit));
         break;
+      case "crash-loop":
+      case "hung-stop": {
+        const u = unitOf(normalized.unit);
+        if (!u.id.endsWith(".service") || u.oneshot)
+          throw new SimError(
+            "SIM_BAD_REQUEST",
+            `${normalized.kind} needs a long-running service, not ${u.id}`,
+          );
+        break;
+      }
       case "drift":
         host.currentSystem = systemStorePath(host.def.name, host.generation, `drift-${++this.faultSeq}`);
         break;
@@ -317,7 +351,11 @@ export class Fleet {
     const spec = f.spec;
     if ("unit" in spec && spec.unit && spec.kind !== "flap") {
       const u = host.units.get(spec.unit);
-      if (u) host.units.set(spec.unit, healthyUnit(spec.unit, u.oneshot, this.now()));
+      if (u)
+        host.units.set(
+          spec.unit,
+          bootedUnit(spec.unit, u.oneshot, this.now(), this.nextPid(host, spec.unit)),
+        );
     }
     if (spec.kind === "drift") host.currentSystem = this.desiredSystem(host);
     if (spec.kind === "resources") {
@@ -375,6 +413,7 @@ export class Fleet {
       load: [...DEFAULT_LOAD],
       cpus: 4,
       reads: 0,
+      bootAt: BOOTED_AT,
     };
     this.restoreHost(host, generation);
     return host;
@@ -391,13 +430,22 @@ export class Fleet {
           u.unit,
           old && unitUp(old) && old.loadState === "loaded"
             ? old
-            : healthyUnit(u.unit, u.oneshot === true, old ? this.now() : ACTIVE_SINCE),
+            : bootedUnit(
+                u.unit,
+                u.oneshot === true,
+                old ? this.now() : ACTIVE_SINCE,
+                this.nextPid(host, u.unit),
+              ),
         );
       }
     }
     host.currentSystem = systemStorePath(host.def.name, generation);
     host.diskUsedBytes = DEFAULT_DISK_USED;
     host.load = [...DEFAULT_LOAD];
+  }
+
+  private nextPid(host: SimHost, unit: string): number {
+    return pidFor(host.def.name, unit, ++this.pidSeq);
   }
 
   private clearFaults(pred: (f: ActiveFault) => boolean): void {

@@ -3,6 +3,8 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
   code: number;
+  /** The command never returns (a `systemctl restart` waiting on a stop that hangs). */
+  hang?: boolean;
 }
 
 export const ok = (stdout: string): CommandResult => ({ stdout, stderr: "", code: 0 });

@@ -11,8 +11,23 @@ import type { CommandResult } from "./result.js";
  * - a unit that does not exist still prints, with LoadState=not-found.
  */
 
-const SERVICE_PROPS = ["Type", "Restart", "MainPID", "Result", "NRestarts", "ExecMainStatus"] as const;
-const TIMER_PROPS = ["Result"] as const;
+// The properties the simulator knows, in the order systemd 252 prints them (its D-Bus vtables:
+// test/fixtures/golden/systemctl/real/*/full.txt).
+const SERVICE_PROPS = [
+  "Type",
+  "Restart",
+  "RestartUSec",
+  "RemainAfterExit",
+  "MainPID",
+  "Result",
+  "NRestarts",
+  "ExecMainStartTimestamp",
+  "ExecMainExitTimestamp",
+  "ExecMainPID",
+  "ExecMainCode",
+  "ExecMainStatus",
+] as const;
+const TIMER_PROPS = ["Unit", "Result"] as const;
 const UNIT_PROPS = [
   "Id",
   "Names",
@@ -22,10 +37,21 @@ const UNIT_PROPS = [
   "SubState",
   "FragmentPath",
   "UnitFileState",
+  "StateChangeTimestamp",
+  "StateChangeTimestampMonotonic",
   "InactiveExitTimestamp",
+  "InactiveExitTimestampMonotonic",
   "ActiveEnterTimestamp",
+  "ActiveEnterTimestampMonotonic",
   "ActiveExitTimestamp",
+  "ActiveExitTimestampMonotonic",
   "InactiveEnterTimestamp",
+  "InactiveEnterTimestampMonotonic",
+  "Job",
+  "ConditionResult",
+  "ConditionTimestamp",
+  "StartLimitIntervalUSec",
+  "StartLimitBurst",
 ] as const;
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -56,28 +82,40 @@ export function unitArg(name: string): string {
     : `${name}.service`;
 }
 
-function mainPid(host: SimHost, u: SimUnit): number {
-  if (u.activeState !== "active" || u.oneshot || !u.id.endsWith(".service")) return 0;
-  let h = 0;
-  for (const c of `${host.def.name}/${u.id}`) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return 1000 + (h % 60000);
-}
+/** CLOCK_MONOTONIC in µs, as systemd prints `…TimestampMonotonic`: time since the host booted. */
+const monotonic = (host: SimHost, ms: number | undefined) =>
+  ms === undefined ? "0" : String(Math.max(0, Math.round((ms - host.bootAt) * 1000)));
 
 function propertyValue(host: SimHost, u: SimUnit, name: string, style: TimestampStyle): string {
   const found = u.loadState !== "not-found";
+  const ts = (ms: number | undefined) => systemdTimestamp(ms, style);
   switch (name) {
     case "Type":
       return u.type;
     case "Restart":
-      return u.oneshot ? "no" : "on-failure";
+      return u.restart;
+    case "RestartUSec":
+      return u.restartUSec;
+    case "RemainAfterExit":
+      return u.remainAfterExit ? "yes" : "no";
     case "MainPID":
-      return String(mainPid(host, u));
+      return String(u.mainPid);
     case "Result":
       return u.result;
     case "NRestarts":
       return String(u.nRestarts);
+    case "ExecMainStartTimestamp":
+      return ts(u.execMainStartAt);
+    case "ExecMainExitTimestamp":
+      return ts(u.execMainExitAt);
+    case "ExecMainPID":
+      return String(u.execMainPid);
+    case "ExecMainCode":
+      return String(u.execMainCode);
     case "ExecMainStatus":
-      return u.result === "exit-code" ? "1" : "0";
+      return String(u.execMainStatus);
+    case "Unit":
+      return u.triggers ?? "";
     case "Id":
     case "Names":
       return u.id;
@@ -92,10 +130,38 @@ function propertyValue(host: SimHost, u: SimUnit, name: string, style: Timestamp
     case "FragmentPath":
       return found ? `/etc/systemd/system/${u.id}` : "";
     case "UnitFileState":
+      // NixOS: units are links into the store, wanted by their targets.
       return found ? "enabled" : "";
+    case "StateChangeTimestamp":
+      return ts(u.stateChangeAt);
+    case "StateChangeTimestampMonotonic":
+      return monotonic(host, u.stateChangeAt);
     case "InactiveExitTimestamp":
+      return ts(u.inactiveExitAt);
+    case "InactiveExitTimestampMonotonic":
+      return monotonic(host, u.inactiveExitAt);
     case "ActiveEnterTimestamp":
-      return systemdTimestamp(u.activeEnterAt, style);
+      return ts(u.activeEnterAt);
+    case "ActiveEnterTimestampMonotonic":
+      return monotonic(host, u.activeEnterAt);
+    case "ActiveExitTimestamp":
+      return ts(u.activeExitAt);
+    case "ActiveExitTimestampMonotonic":
+      return monotonic(host, u.activeExitAt);
+    case "InactiveEnterTimestamp":
+      return ts(u.inactiveEnterAt);
+    case "InactiveEnterTimestampMonotonic":
+      return monotonic(host, u.inactiveEnterAt);
+    case "Job":
+      return u.job === undefined ? "" : String(u.job);
+    case "ConditionResult":
+      return u.conditionResult;
+    case "ConditionTimestamp":
+      return ts(u.conditionAt);
+    case "StartLimitIntervalUSec":
+      return "10s";
+    case "StartLimitBurst":
+      return "5";
     default:
       return "";
   }
@@ -216,7 +282,9 @@ export function systemctl(fleet: Fleet, host: SimHost, argv: readonly string[]):
       if (units.length === 0) return { stdout: "", stderr: "Too few arguments.\n", code: 1 };
       let stderr = "";
       let code = 0;
+      let hang = false;
       for (const r of fleet.restart(host.def.name, units)) {
+        if (r.outcome === "hung") hang = true;
         if (r.outcome === "not-found") {
           stderr += `Failed to ${parsed.verb === "start" ? "start" : "restart"} ${r.unit}: Unit ${r.unit} not found.\n`;
           if (code === 0) code = 5;
@@ -225,7 +293,7 @@ export function systemctl(fleet: Fleet, host: SimHost, argv: readonly string[]):
           if (code === 0) code = 1;
         }
       }
-      return { stdout: "", stderr, code };
+      return hang ? { stdout: "", stderr, code, hang } : { stdout: "", stderr, code };
     }
     case "is-active": {
       fleet.noteRead(host);

@@ -93,3 +93,77 @@ describe("fake systemctl restart", () => {
     });
   });
 });
+
+describe("crash loops and hung stops (faults as real systemd shows them)", () => {
+  const PROBE = [
+    "show",
+    "--timestamp=unix",
+    "--property=ActiveState,SubState,Result,NRestarts,ExecMainCode,ExecMainStatus",
+  ];
+  const UNIT = "mastodon-web.service";
+
+  it("a crash loop alternates running and auto-restart with NRestarts climbing; a restart starts it over; a deploy ends it", () => {
+    let now = Date.UTC(2026, 10, 23, 12, 0, 0);
+    const f = new Fleet(simLayout("fediversity"), { now: () => now });
+    const host = f.host("mastodon")!;
+    f.inject({
+      kind: "crash-loop",
+      host: "mastodon",
+      unit: UNIT,
+      upMs: 2000,
+      restartSecMs: 5000,
+      exitCode: 3,
+    });
+    const show = () =>
+      systemctl(f, host, [...PROBE, UNIT])
+        .stdout.trim()
+        .split("\n")
+        .join(" ");
+    const at = (ms: number) => {
+      now = Date.UTC(2026, 10, 23, 12, 0, 0) + ms;
+      return show();
+    };
+    expect(at(1000)).toBe(
+      "Result=success NRestarts=0 ExecMainCode=0 ExecMainStatus=0 ActiveState=active SubState=running",
+    );
+    expect(at(3000)).toBe(
+      "Result=exit-code NRestarts=0 ExecMainCode=1 ExecMainStatus=3 ActiveState=activating SubState=auto-restart",
+    );
+    expect(at(7500)).toBe(
+      "Result=success NRestarts=1 ExecMainCode=0 ExecMainStatus=0 ActiveState=active SubState=running",
+    );
+    expect(at(7 * 10 + 70_000 + 3000)).toContain(
+      "NRestarts=10 ExecMainCode=1 ExecMainStatus=3 ActiveState=activating",
+    );
+    // NixGuard's restart: NRestarts back to 0, the loop goes on from now.
+    expect(systemctl(f, host, ["restart", UNIT]).code).toBe(0);
+    expect(show()).toContain("NRestarts=0");
+    expect(at(7 * 10 + 70_000 + 3000 + 7000 + 3000)).toContain(
+      "NRestarts=1 ExecMainCode=1 ExecMainStatus=3 ActiveState=activating",
+    );
+    f.applyDeploy(host);
+    expect(show()).toBe(
+      "Result=success NRestarts=0 ExecMainCode=0 ExecMainStatus=0 ActiveState=active SubState=running",
+    );
+  });
+
+  it("a restart of a unit whose stop hangs never returns and leaves it deactivating with its job", () => {
+    const f = fleet();
+    const host = f.host("mastodon")!;
+    f.inject({ kind: "hung-stop", host: "mastodon", unit: UNIT });
+    const r = systemctl(f, host, ["restart", UNIT]);
+    expect(r.hang).toBe(true);
+    const shown = systemctl(f, host, ["show", "-p", "ActiveState,SubState,Job", UNIT]).stdout;
+    expect(shown).toMatch(/^ActiveState=deactivating\nSubState=stop\nJob=\d+\n$/);
+    // A second restart merges into the job: same job, still hanging.
+    expect(systemctl(f, host, ["restart", UNIT]).hang).toBe(true);
+    expect(systemctl(f, host, ["show", "-p", "ActiveState,SubState,Job", UNIT]).stdout).toBe(shown);
+  });
+
+  it("refuses a crash loop of a oneshot or a timer", () => {
+    const f = fleet();
+    expect(() =>
+      f.inject({ kind: "crash-loop", host: "mastodon", unit: "mastodon-init-db.service" }),
+    ).toThrow(/long-running service/);
+  });
+});
