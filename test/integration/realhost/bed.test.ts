@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { beforeAll, expect, it } from "vitest";
+import { ProgressTracker } from "../../../src/nixops4/progress.js";
 import { runApply } from "../../../src/queue/nixops4.js";
 import { waitFor } from "../../helpers/fake-nixops4.js";
 import {
@@ -18,6 +19,15 @@ const service = (exec: string, extra = "") =>
 // Fails until /run/heal-me exists: a failed unit a restart can heal.
 const FLAKY = service("/bin/sh -c 'test -e /run/heal-me || exit 1; exec sleep infinity'");
 const signal = () => AbortSignal.timeout(20_000);
+/** nixops4 settings for the stand-in: NixGuard's apply path with a test's timeout. */
+const settings = (command: string, timeout: number) => ({
+  command,
+  timeout,
+  interruptGrace: 5000,
+  killGrace: 5000,
+  stragglerGrace: 500,
+  extraArgs: [],
+});
 
 describeRealhost("real-host test bed", () => {
   const bed = realhostBed();
@@ -82,19 +92,13 @@ describeRealhost("real-host test bed", () => {
         // old.service dropped: stopped
       },
     });
+    await web.run("touch /run/heal-me"); // flaky.service may start: a unit left failed fails the switch (exit 4)
     const pidBefore = (await web.run("systemctl show -P MainPID app.service")).trim();
     const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
     try {
       const stderr: Buffer[] = [];
       const r = await runApply({
-        settings: {
-          command: flake.command,
-          timeout: 120_000,
-          interruptGrace: 5000,
-          killGrace: 5000,
-          stragglerGrace: 500,
-          extraArgs: [],
-        },
+        settings: settings(flake.command, 120_000),
         flakeDir: flake.dir,
         target: "fediversity",
         onStderr: (b) => stderr.push(b),
@@ -102,11 +106,18 @@ describeRealhost("real-host test bed", () => {
       const log = Buffer.concat(stderr).toString();
       expect(r, log).toMatchObject({ outcome: "success", exitCode: 0 });
       expect(log).toMatch(
-        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z {2}INFO Applying resource\{resource=ComponentPath\(\["fediversity", "web1"\]\)\}: nixops4::work: new$/m,
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z {2}INFO Applying composite:Applying resource\{resource=ComponentPath\(\["fediversity", "web1"\]\)\}: nixops4::work: new$/m,
       );
-      expect(log).toMatch(
-        /ComponentPath\(\["fediversity", "web1"\]\)\}: nixops4::work: close time\.busy=\S+ time\.idle=\S+$/m,
-      );
+      // NixGuard's own reader of nixops4's progress sees the machine planned, started and finished.
+      const progress = new ProgressTracker();
+      for (const line of log.split("\n")) progress.push(line);
+      expect(progress.snapshot()).toMatchObject({
+        planned: 1,
+        started: 1,
+        finished: 1,
+        running: [],
+        message: "finished fediversity.web1",
+      });
       expect(log).toContain("stopping the following units: old.service");
       expect(log).toContain("restarting the following units: app.service");
       expect(log).toContain("starting the following units: new.service");
@@ -174,14 +185,7 @@ describeRealhost("real-host test bed", () => {
     const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
     try {
       const r = await runApply({
-        settings: {
-          command: flake.command,
-          timeout: 30_000,
-          interruptGrace: 5000,
-          killGrace: 5000,
-          stragglerGrace: 500,
-          extraArgs: [],
-        },
+        settings: settings(flake.command, 30_000),
         flakeDir: flake.dir,
         target: "fediversity.web1",
       });
@@ -191,6 +195,38 @@ describeRealhost("real-host test bed", () => {
       flake.cleanup();
     }
   });
+
+  it("older CLI: the progress on stdout, members relative to the deployment; a unit left failed fails the apply", async () => {
+    const before = web.generations.at(-1) as Generation;
+    const broken = web.addGeneration({
+      units: { ...before.units, "broken.service": service("/bin/sh -c 'exit 3'") },
+    });
+    const flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
+    flake.setCli("old");
+    try {
+      const stdout: Buffer[] = [];
+      const r = await runApply({
+        settings: settings(flake.command, 120_000),
+        flakeDir: flake.dir,
+        target: "fediversity",
+        onStdout: (b) => stdout.push(b),
+      });
+      const out = Buffer.concat(stdout).toString();
+      expect(out).toMatch(
+        /INFO Applying composite:Applying resource\{resource=ComponentPath\(\["web1"\]\)\}: nixops4::work: new$/m,
+      );
+      // switch-to-configuration exits 4 when units are left failed; nixops4-nixos' resource fails.
+      expect(r).toMatchObject({ outcome: "failed", exitCode: 1 });
+      expect(r.message).toBe(
+        "nixops4 error: Failed to create stateless resource web1; caused by: Local resource process failed with exit code: 4",
+      );
+      expect(r.stderrTail).toContain("warning: the following units failed: broken.service");
+      // The system was switched all the same, as NixOS does.
+      expect(await web.currentSystem()).toBe(broken.toplevel);
+    } finally {
+      flake.cleanup();
+    }
+  }, 120_000);
 
   it("reboots into the profile's system", async () => {
     const before = web.boots;
