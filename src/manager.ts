@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ActionOutcome } from "./action.js";
 import { type ApiToken, loadTokens } from "./api/auth.js";
@@ -30,7 +31,7 @@ import { createTransport } from "./probes/transports/index.js";
 import { TransportRegistry } from "./probes/transports/registry.js";
 import type { HostObservation } from "./probes/types.js";
 import { JobLogStore } from "./queue/job-log.js";
-import { BullActionQueue } from "./queue/producer.js";
+import { ACTION_QUEUE, BullActionQueue } from "./queue/producer.js";
 import { type ActionWorker, startWorker } from "./queue/worker.js";
 import { createRedis } from "./redis/connection.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";
@@ -90,6 +91,7 @@ export class Manager {
   private probes: ProbeScheduler | undefined;
   private policySubscriber: Redis | undefined;
   private policyMirror: PolicyMirror | undefined;
+  private outcomeEvents: { events: QueueEvents; connection: Redis } | undefined;
   private schedules: Scheduler | undefined;
   private notifier: Notifier | undefined;
   private suppression!: SuppressionCache;
@@ -221,11 +223,12 @@ export class Manager {
         lockTtlMs: config.worker.lockTtl,
         restartTimeoutMs: () => this.loaded.config.remediation.restartTimeout,
         logLimitBytes: config.worker.logLimitBytes,
-        onOutcome: (o) => this.onOutcome(o),
+        onOutcome: (o) => this.recordOutcome(o),
         ...(this.opts.bull ? { bull: this.opts.bull } : {}),
       });
     }
 
+    if (this.roles.controller) this.listenForOutcomes(prefix);
     if (this.leader) {
       this.leader.onChange((isLeader) => {
         if (this.stopping) return;
@@ -291,6 +294,8 @@ export class Manager {
     await this.stopLeading();
     await this.leader?.stop().catch(() => undefined);
     await this.worker?.close(this.loaded.config.worker.shutdownGrace);
+    await this.outcomeEvents?.events.close().catch(() => undefined);
+    this.outcomeEvents?.connection.disconnect();
     await this.notifier?.close().catch(() => undefined);
     await this.transports.close();
     this.health?.close();
@@ -478,7 +483,8 @@ export class Manager {
       .catch(() => undefined);
   }
 
-  private async onOutcome(o: ActionOutcome): Promise<void> {
+  /** The worker ran a job here: its outcome's state goes to Redis before the job completes. */
+  private async recordOutcome(o: ActionOutcome): Promise<void> {
     this.suppression.invalidate(o.action.deployment);
     if (o.action.kind === "redeploy") {
       // Kept in Redis, so every process's API (and a restarted one) shows the last deploy.
@@ -487,7 +493,27 @@ export class Manager {
         .hset(lastDeployKey(this.loaded.config.redis.prefix), o.action.deployment, JSON.stringify(last))
         .catch((e) => this.logger.warn({ err: e }, "recording the last deploy"));
     }
-    await this.controller.onOutcome(o);
+    await this.controller.recordOutcome(o);
+  }
+
+  /**
+   * Every finished job's outcome reaches the controller processes through BullMQ's event stream
+   * in Redis, whichever process ran it; the leader re-probes, emits the outcome event and wakes
+   * the deployment (a worker-only or standby process cannot: it does not probe).
+   */
+  private listenForOutcomes(prefix: string): void {
+    const connection = createRedis(this.redisUrl, { role: "worker", logger: this.logger });
+    const events = new QueueEvents(ACTION_QUEUE, { connection, prefix });
+    events.on("error", (err) => this.logger.warn({ err: { message: err.message } }, "outcome events error"));
+    events.on("completed", ({ returnvalue }) => {
+      const o = parseOutcome(returnvalue);
+      if (!o || !this.leader?.isLeader() || this.stopping) return;
+      this.suppression.invalidate(o.action.deployment);
+      this.controller
+        .afterOutcome(o)
+        .catch((err) => this.logger.warn({ err, jobId: o.jobId }, "handling an outcome failed"));
+    });
+    this.outcomeEvents = { events, connection };
   }
 
   private async refreshGauges(): Promise<void> {
@@ -512,5 +538,15 @@ export class Manager {
     const t = setInterval(fn, ms);
     t.unref();
     this.timers.push(t);
+  }
+}
+
+/** A completed job's return value, as BullMQ's event stream carries it (JSON text). */
+function parseOutcome(value: unknown): ActionOutcome | undefined {
+  try {
+    const o = (typeof value === "string" ? JSON.parse(value) : value) as ActionOutcome | null;
+    return o && typeof o === "object" && o.action && typeof o.jobId === "string" ? o : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -228,8 +228,18 @@ export class Controller {
     });
   }
 
-  /** The worker finished an action: settle, backoff from its end, drift bookkeeping, event, re-probe. */
+  /** An action finished, in one process (tests, the demo): its state, then the leader's part. */
   async onOutcome(o: ActionOutcome): Promise<void> {
+    await this.recordOutcome(o);
+    await this.afterOutcome(o);
+  }
+
+  /**
+   * The part of an outcome kept in Redis — settle, backoff from its end, drift bookkeeping, a
+   * usage error's stop — done by the process that ran the job, before the job completes: every
+   * process reads it from there, and nothing is lost while no process leads.
+   */
+  async recordOutcome(o: ActionOutcome): Promise<void> {
     const { config, desired } = this.deps.getConfig();
     const deployment = o.action.deployment;
     await this.deps.store.finish(deployment, o.key, o.jobId, o.finishedAt + config.remediation.settle);
@@ -261,9 +271,22 @@ export class Controller {
         else await this.deps.store.clearGenerationPending(deployment, settled);
       }
     }
-    const hosts = o.action.kind === "restart" ? [o.action.host] : covered;
+    if (o.outcome === "usage-error") await this.stopAfterUsageError(o);
+  }
+
+  /**
+   * The leader's part of an outcome, whichever process ran the job (it comes through Redis,
+   * manager.ts): re-probe the hosts, the outcome event with their health after it, and a pass
+   * over the deployment. Only the leader probes, so anywhere else "after" was always unknown and
+   * the deployment was not woken.
+   */
+  async afterOutcome(o: ActionOutcome): Promise<void> {
+    const { config, desired } = this.deps.getConfig();
+    const deployment = o.action.deployment;
+    const spec = desired.deployments.find((d) => d.name === deployment);
+    const hosts = o.action.kind === "restart" ? [o.action.host] : spec ? hostsCoveredBy(o.action, spec) : [];
     if (this.deps.reprobe) {
-      // Bounded: the worker waits for this before completing the job.
+      // Bounded: a host that does not answer must not hold the outcome event.
       const probes = Promise.allSettled(hosts.map((h) => this.deps.reprobe?.(deployment, h)));
       let timer: NodeJS.Timeout | undefined;
       const limit = new Promise((resolve) => {
@@ -283,7 +306,6 @@ export class Controller {
       actor: o.actor,
       reason: `${o.message.slice(0, 300)}${after.length > 0 ? (healed ? " (healed)" : ` (after: ${after.join(", ")})`) : ""}`,
     });
-    if (o.outcome === "usage-error") await this.stopAfterUsageError(o);
     this.loop.wake(deployment);
   }
 

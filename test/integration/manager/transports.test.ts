@@ -4,52 +4,24 @@
  * the agent was gone for good and the host stayed "unreachable: transport closed" until NixGuard
  * restarted (never remediated, counted by the breaker).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfigFile } from "../../../src/config/load.js";
 import { silentLogger } from "../../../src/log.js";
 import { Manager } from "../../../src/manager.js";
-import { startRedis, type TestRedis } from "../../helpers/redis.js";
+import { useExporterRig } from "./exporter-rig.js";
 
-const page = readFileSync(
-  new URL("../../fixtures/systemctl/node_exporter/metrics.txt", import.meta.url),
-  "utf8",
-);
-let redis: TestRedis;
-let dir: string;
-let server: Server;
-let url: string;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  dir = mkdtempSync(join(tmpdir(), "nixguard-transports-"));
-  server = createServer((_req, res) => {
-    res.setHeader("content-type", "text/plain; version=0.0.4");
-    res.end(page);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
-});
-
-afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
-  await redis?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const rig = useExporterRig("transports");
 
 describe("transports have one owner", () => {
   it("a restart on an exporter host leaves the host reachable through the scheduler's transport", async () => {
-    const file = join(dir, "nixguard.json");
+    const file = join(rig.dir, "nixguard.json");
     writeFileSync(
       file,
       JSON.stringify({
-        redis: { url: redis.url, prefix: "transports" },
-        state: { dir: join(dir, "state"), runtimeDir: join(dir, "run") },
+        redis: { url: rig.redis.url, prefix: "transports" },
+        state: { dir: join(rig.dir, "state"), runtimeDir: join(rig.dir, "run") },
         leader: { lease: "3s", renew: "1s" },
         remediation: { mode: "observe" },
         deployments: {
@@ -59,7 +31,7 @@ describe("transports have one owner", () => {
               h1: {
                 address: "127.0.0.1",
                 transport: "exporter",
-                exporterUrl: url,
+                exporterUrl: rig.url,
                 units: ["mastodon-web.service"],
               },
             },
