@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ActionOutcomeKind } from "./action.js";
 import { ComputedGauge } from "./computed-gauge.js";
-import { BLOCK_REASONS, HOST_STATES } from "./controller/types.js";
+import { BLOCK_REASONS } from "./controller/types.js";
 
 /**
  * Every metric NixGuard exports, declared here and nowhere else (controller-runtime's habit).
@@ -90,8 +90,8 @@ export function createMetrics(opts: MetricsOptions) {
     ),
     hosts: new Gauge({
       name: "nixguard_hosts",
-      help: "Hosts by state.",
-      labelNames: ["state"],
+      help: "Hosts by deployment and state.",
+      labelNames: ["deployment", "state"],
       registers: [registry],
     }),
     tlsExpiry: computed(
@@ -110,8 +110,8 @@ export function createMetrics(opts: MetricsOptions) {
     }),
     actionsBlockedTotal: new Counter({
       name: "nixguard_actions_blocked_total",
-      help: "Planned actions a policy gate blocked, by gate.",
-      labelNames: ["reason"],
+      help: "Planned actions a policy gate blocked, by deployment and gate.",
+      labelNames: ["deployment", "reason"],
       registers: [registry],
     }),
     deployDuration: new Histogram({
@@ -181,8 +181,7 @@ export function createMetrics(opts: MetricsOptions) {
     m.probeDuration.zero({ kind });
     for (const result of PROBE_RESULTS) m.probesTotal.inc({ kind, result }, 0);
   }
-  for (const state of HOST_STATES) m.hosts.set({ state }, 0);
-  for (const reason of BLOCK_REASONS) m.actionsBlockedTotal.inc({ reason }, 0);
+
   for (const state of QUEUE_STATES) m.queueJobs.set({ state }, 0);
   m.paused.set({ scope: "global" }, 0);
   return m;
@@ -203,6 +202,7 @@ export function initDeploymentSeries(m: Metrics, deployments: readonly string[])
         m.actionsTotal.inc({ deployment, action, outcome }, 0);
     }
     m.actionsTotal.inc({ deployment, action: "quarantine", outcome: "success" }, 0);
+    for (const reason of BLOCK_REASONS) m.actionsBlockedTotal.inc({ deployment, reason }, 0);
   }
 }
 
@@ -214,6 +214,7 @@ export function forgetDeploymentSeries(m: Metrics, deployment: string): void {
     for (const action of ACTION_KINDS) m.actionsTotal.remove({ deployment, action, outcome });
   }
   m.lastDeploySuccess.remove({ deployment });
+  for (const reason of BLOCK_REASONS) m.actionsBlockedTotal.remove({ deployment, reason });
 }
 
 /**

@@ -182,7 +182,7 @@ export class Decider {
     this.lastBlocked.set(p.action.deployment, seen);
     if (seen.get(p.key) === reason) return;
     seen.set(p.key, reason);
-    this.deps.metrics.actionsBlockedTotal.inc({ reason });
+    this.deps.metrics.actionsBlockedTotal.inc({ deployment: p.action.deployment, reason });
     await this.deps.emit({
       kind: "blocked",
       deployment: p.action.deployment,

@@ -40,7 +40,8 @@ export class HealthBook implements HealthView {
   private readonly specs = new Map<string, HostSpec>();
   private readonly now: () => number;
   /** Hosts per state, kept as health changes: the gauge never needs a walk over the fleet. */
-  private readonly counts = new Map<HostState, number>(HOST_STATES.map((st) => [st, 0]));
+  /** Hosts per deployment and state: nixguard_hosts{deployment,state}. */
+  private readonly counts = new Map<string, Map<HostState, number>>();
   private countsDirty = false;
   private countsTimer: NodeJS.Timeout | undefined;
 
@@ -115,8 +116,8 @@ export class HealthBook implements HealthView {
     if (isBad(next.state)) this.badKeys.add(key);
     else this.badKeys.delete(key);
     if (prev?.state !== next.state) {
-      if (prev) this.count(prev.state, -1);
-      this.count(next.state, 1);
+      if (prev) this.count(spec.deployment, prev.state, -1);
+      this.count(spec.deployment, next.state, 1);
     }
     this.scheduleCounts();
     this.opts.onHealth(next, prev);
@@ -150,7 +151,7 @@ export class HealthBook implements HealthView {
   private drop(key: string, h: HostHealth): void {
     this.health.delete(key);
     this.badKeys.delete(key);
-    this.count(h.state, -1);
+    this.count(h.deployment, h.state, -1);
     this.observations.delete(key);
     this.specs.delete(key);
   }
@@ -185,6 +186,14 @@ export class HealthBook implements HealthView {
   retain(desired: DesiredState): void {
     const keep = new Set(desired.deployments.flatMap((d) => d.hosts.map((h) => hostKey(d.name, h.name))));
     for (const [key, h] of this.health) if (!keep.has(key)) this.drop(key, h);
+    // A deployment the reload removed loses its series; every kept one shows all states.
+    const names = new Set(desired.deployments.map((d) => d.name));
+    for (const deployment of this.counts.keys()) {
+      if (names.has(deployment)) continue;
+      this.counts.delete(deployment);
+      for (const state of HOST_STATES) this.opts.metrics.hosts.remove({ deployment, state });
+    }
+    for (const deployment of names) this.countsOf(deployment);
     this.publishCounts();
   }
 
@@ -193,16 +202,30 @@ export class HealthBook implements HealthView {
     this.countsTimer = undefined;
   }
 
-  private count(state: HostState, by: number): void {
-    this.counts.set(state, (this.counts.get(state) ?? 0) + by);
+  private countsOf(deployment: string): Map<HostState, number> {
+    let c = this.counts.get(deployment);
+    if (!c) {
+      c = new Map(HOST_STATES.map((st) => [st, 0]));
+      this.counts.set(deployment, c);
+    }
+    return c;
   }
 
-  /** nixguard_hosts{state}: every state set, zeros included, so a state emptying shows as 0. */
+  private count(deployment: string, state: HostState, by: number): void {
+    const c = this.countsOf(deployment);
+    c.set(state, (c.get(state) ?? 0) + by);
+  }
+
+  /**
+   * nixguard_hosts{deployment,state}: every state set, zeros included, so a state emptying shows
+   * as 0; per deployment so the dashboard's deployment filter applies (issue 19).
+   */
   private publishCounts(): void {
-    for (const [state, n] of this.counts) this.opts.metrics.hosts.set({ state }, n);
+    for (const [deployment, c] of this.counts)
+      for (const [state, n] of c) this.opts.metrics.hosts.set({ deployment, state }, n);
   }
 
-  // nixguard_hosts{state} counts the whole fleet: recount at most every 100 ms, not per probe
+  // nixguard_hosts counts the whole fleet: recount at most every 100 ms, not per probe
   // (10,000 hosts would make it quadratic).
   private scheduleCounts(): void {
     this.countsDirty = true;

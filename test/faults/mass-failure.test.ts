@@ -68,7 +68,9 @@ describe("fault 6: mass failure", () => {
     expect((await api(d.url, "/api/v1/jobs", { token: read })).body.length).toBe(jobsAtOpen);
     expect(restarts()).toBe(restartsAtOpen);
     const blocked = await api(d.url, "/metrics");
-    expect(blocked.text).toMatch(/^nixguard_actions_blocked_total\{reason="breaker"\} [1-9]/m);
+    expect(blocked.text).toMatch(
+      /^nixguard_actions_blocked_total\{deployment="[^"]+",reason="breaker"\} [1-9]/m,
+    );
 
     // Recovery: the faults heal outside NixGuard; the breaker closes and stays quiet.
     await fleet.control.healAll();

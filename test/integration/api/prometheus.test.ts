@@ -50,6 +50,7 @@ test("Prometheus loads contrib/prometheus/alerts.yml: every rule healthy", async
   expect(rules.map((r) => r.name).sort()).toEqual([
     "CircuitBreakerOpen",
     "DeployFailing",
+    "HostDrift",
     "HostUnhealthy",
     "HostUnreachable",
     "NixGuardDown",

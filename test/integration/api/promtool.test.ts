@@ -14,7 +14,8 @@ beforeAll(async () => {
   m.checkUp.from(seriesOf([[["fedi", "garage", "http:garage-health"], 1]]));
   m.tlsExpiry.from(seriesOf([[["fedi", "garage", "http:garage-health"], 1_900_000_000]]));
   m.actionsTotal.inc({ deployment: "fedi", action: "restart", outcome: "success" });
-  m.actionsBlockedTotal.inc({ reason: "budget" });
+  m.actionsBlockedTotal.inc({ deployment: "fedi", reason: "budget" });
+  m.hosts.set({ deployment: "fedi", state: "healthy" }, 1);
   m.deployDuration.observe({ deployment: "fedi", outcome: "success" }, 93);
   m.lastDeploySuccess.set({ deployment: "fedi" }, 1_750_000_000);
   m.paused.set({ scope: "deployment/fedi" }, 1);

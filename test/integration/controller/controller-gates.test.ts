@@ -20,7 +20,7 @@ describe("controller: gates end to end", () => {
     expect(h.queue.requests).toEqual([]);
     expect(await h.metric("nixguard_breaker_open")).toContain("nixguard_breaker_open 1");
     expect(await h.metric("nixguard_actions_blocked_total")).toContain(
-      'nixguard_actions_blocked_total{reason="breaker"} 2',
+      'nixguard_actions_blocked_total{deployment="fedi",reason="breaker"} 2',
     );
     const opened = (await h.events.list()).filter((e) => e.kind === "breaker");
     expect(opened.map((e) => e.outcome)).toEqual(["open"]);
@@ -30,7 +30,7 @@ describe("controller: gates end to end", () => {
     // still open on the next pass: no second event, no second count
     await h.ctl.reconcile("fedi");
     expect(await h.metric("nixguard_actions_blocked_total")).toContain(
-      'nixguard_actions_blocked_total{reason="breaker"} 2',
+      'nixguard_actions_blocked_total{deployment="fedi",reason="breaker"} 2',
     );
 
     h.observe("c", { state: "healthy" });
@@ -56,7 +56,7 @@ describe("controller: gates end to end", () => {
     const blocked = (await h.events.list()).filter((e) => e.kind === "blocked");
     expect(blocked.map((e) => e.reason)).toEqual(["mode: dry-run: would restart a.service on fedi/a"]);
     expect(await h.metric("nixguard_actions_blocked_total")).toContain(
-      'nixguard_actions_blocked_total{reason="mode"} 1',
+      'nixguard_actions_blocked_total{deployment="fedi",reason="mode"} 1',
     );
   });
 

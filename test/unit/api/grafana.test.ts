@@ -54,3 +54,39 @@ test("the dashboard covers what operators asked for", () => {
     expect(titles).toContain(t);
   }
 });
+
+test("every panel on a series with a deployment label honours $deployment (issue 19)", () => {
+  const labelled = new Set(
+    createMetrics({ version: "t", processMetrics: false })
+      .registry.getMetricsAsArray()
+      .filter((m) => (m as { labelNames?: string[] }).labelNames?.includes("deployment") ?? false)
+      .map((m) => (m as { name: string }).name),
+  );
+  // The computed gauges (host_up, check_up, TLS expiry) carry deployment too.
+  for (const n of ["nixguard_host_up", "nixguard_check_up", "nixguard_http_tls_expiry_timestamp_seconds"])
+    labelled.add(n);
+  expect(labelled).toContain("nixguard_hosts");
+  expect(labelled).toContain("nixguard_actions_blocked_total");
+  const unfiltered: string[] = [];
+  for (const p of dash.panels)
+    for (const t of p.targets)
+      for (const m of t.expr.matchAll(/(nixguard_[a-z_]+)(\{[^}]*\})?/g)) {
+        const name = m[1]!.replace(/_(bucket|count|sum)$/, "");
+        if (name === "nixguard_paused") {
+          if (!m[2]?.includes("$deployment")) unfiltered.push(`${p.title}: ${m[0]}`);
+        } else if (labelled.has(name) && !m[2]?.includes('deployment=~"$deployment"'))
+          unfiltered.push(`${p.title}: ${m[0]}`);
+      }
+  expect(unfiltered).toEqual([]);
+});
+
+test("panels for drift, host state history, last deploy age and actions over time; deploy quantiles see daily deploys", () => {
+  const byTitle = new Map(dash.panels.map((p) => [p.title, p]));
+  for (const t of ["Drift", "Host state history", "Last successful deploy", "Actions per hour"])
+    expect(byTitle.has(t), t).toBe(true);
+  const deploy = byTitle.get("Deploy duration (nixops4 apply)")!;
+  for (const t of deploy.targets) {
+    expect(t.expr).not.toContain("$__rate_interval");
+    expect(t.expr).toMatch(/\[(1d|7d)\]/);
+  }
+});

@@ -138,8 +138,10 @@ describe("HealthBook gauges", () => {
     book.retain(loaded.desired);
     expect(await hosts()).toMatchObject({ healthy: 0, failing: 1 });
     expect(await book.metricsText()).toContain('nixguard_host_up{deployment="fedi",host="mastodon"} 0');
+    expect(await book.metricsText()).toContain('nixguard_hosts{deployment="fedi",state="failing"} 1');
+    // A removed deployment's counts go with it (they are per deployment: issue 19).
     book.retain({ deployments: [] });
-    expect(await hosts()).toMatchObject({ healthy: 0, failing: 0 });
+    expect(await hosts()).toEqual({});
     // A removed host's per-host series are gone with it.
     expect(await book.metricsText()).not.toMatch(/nixguard_(host|check)_up\{/);
     book.close();
