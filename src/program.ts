@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { registerClientCommands } from "./cli/commands.js";
+import { registerAlertsCommand } from "./cmd/alerts.js";
 import { registerConfigCommands } from "./cmd/config.js";
 import { registerDemoCommand } from "./cmd/demo.js";
 import { registerServeCommand } from "./cmd/serve.js";
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerClientCommands(program);
   registerDemoCommand(program);
+  registerAlertsCommand(program);
   const override = (c: Command) => {
     c.exitOverride();
     c.commands.forEach(override);

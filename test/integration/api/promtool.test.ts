@@ -1,6 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { rulesWithRunbookBase } from "../../../src/cmd/alerts.js";
 import { seriesOf } from "../../helpers/series.js";
 import { type Listening, listen } from "./server.js";
 
@@ -60,4 +63,25 @@ test("promtool's rule tests cover every alert in alerts.yml", () => {
   expect(alerts.length).toBeGreaterThanOrEqual(10);
   const untested = alerts.filter((a) => !new RegExp(`alertname: ${a}\\b[\\s\\S]*?exp_labels`).test(tests));
   expect(untested).toEqual([]);
+});
+
+test("nixguard alerts --runbook-base: every runbook link absolute from the one base, rules still valid", () => {
+  const base = "https://docs.example.org/nixguard/operations.md";
+  const rules = readFileSync("contrib/prometheus/alerts.yml", "utf8");
+  const out = rulesWithRunbookBase(rules, base);
+  const links = [...out.matchAll(/runbook_url: "([^"]+)"/g)].map((m) => m[1]!);
+  expect(links.length).toBe([...rules.matchAll(/^\s+- alert: /gm)].length);
+  for (const l of links)
+    expect(l).toMatch(/^https:\/\/docs\.example\.org\/nixguard\/operations\.md#[a-z-]+$/);
+  const dir = mkdtempSync(join(tmpdir(), "nixguard-alerts-"));
+  try {
+    writeFileSync(join(dir, "alerts.yml"), out);
+    const check = promtool(["check", "rules", join(dir, "alerts.yml")]);
+    expect(check.status).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  expect(() => rulesWithRunbookBase(rules, "docs/operations.md")).toThrow(
+    /--runbook-base takes an http\(s\) URL/,
+  );
 });
