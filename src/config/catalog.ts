@@ -9,6 +9,13 @@ export interface CatalogUnit {
   unit: string;
   /** A oneshot is healthy when its last run succeeded (Result=success), not when running. */
   oneshot?: boolean;
+  /**
+   * The unit exists only under a module option. `option` (relative to services.<name>) is the
+   * one that creates it, with nixpkgs' default; without an option NixGuard cannot know, and the
+   * unit is judged only when the host reports it loaded. A unit whose option is off is never
+   * called missing: no redeploy can create it.
+   */
+  conditional?: { option?: string; defaultOn: boolean };
 }
 
 export interface CatalogHttpCheck {
@@ -19,12 +26,14 @@ export interface CatalogHttpCheck {
   method?: "GET" | "HEAD";
   /**
    * Where the endpoint lives: the public vhost (`https://<hostname><path>`, connecting to the
-   * host's own address), or a port on the host's address itself (Garage's admin API).
+   * host's own address; nginx serves it), or a port on the host's address itself (Garage).
    */
   via: "vhost" | "address";
   defaultPort?: number;
   /** Units restarted when this check fails while they look active; "streaming" = every streaming unit. */
   units: string[];
+  /** Garage: the admin API check exists only when it is configured; the S3 check stands in otherwise. */
+  when?: "admin-api" | "no-admin-api";
 }
 
 export interface CatalogService {
@@ -36,6 +45,9 @@ export interface CatalogService {
 const streamingUnits = (n: number) =>
   Array.from({ length: n }, (_, i) => `mastodon-streaming-${i + 1}.service`);
 
+/** Every vhost is nginx's: when nginx is down, every vhost check fails while the apps are fine. */
+export const NGINX_UNIT = "nginx.service";
+
 export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.freeze({
   mastodon: {
     name: "mastodon",
@@ -43,9 +55,13 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
       { unit: "mastodon-web.service" },
       ...streamingUnits(streamingProcesses).map((unit) => ({ unit })),
       { unit: "mastodon-sidekiq-all.service" },
-      { unit: "redis-mastodon.service" },
-      { unit: "mastodon-init-dirs.service", oneshot: true },
-      { unit: "mastodon-init-db.service", oneshot: true },
+      { unit: "redis-mastodon.service", conditional: { option: "redis.createLocally", defaultOn: true } },
+      { unit: "mastodon-init-dirs.service", oneshot: true, conditional: { defaultOn: false } },
+      {
+        unit: "mastodon-init-db.service",
+        oneshot: true,
+        conditional: { option: "automaticMigrations", defaultOn: true },
+      },
     ],
     http: [
       // mastodon-web listens on a unix socket; probe through nginx's public vhost.
@@ -57,9 +73,12 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
         via: "vhost",
         units: ["mastodon-web.service"],
       },
+      // nixpkgs' `location ^~ /api/v1/streaming/ { proxy_pass http://…/; }` strips that prefix:
+      // /api/v1/streaming/health reaches the streaming server as /health ("Unknown channel
+      // requested", 400). Through the vhost its health endpoint is this path.
       {
         name: "streaming",
-        path: "/api/v1/streaming/health",
+        path: "/api/v1/streaming/api/v1/streaming/health",
         expectStatus: [200],
         expectBody: "OK",
         via: "vhost",
@@ -73,7 +92,8 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
       { unit: "phpfpm-pixelfed.service" },
       { unit: "pixelfed-horizon.service" },
       { unit: "pixelfed-cron.timer" },
-      { unit: "pixelfed-data-setup.service", oneshot: true },
+      { unit: "redis-pixelfed.service", conditional: { option: "redis.createLocally", defaultOn: true } },
+      { unit: "pixelfed-data-setup.service", oneshot: true, conditional: { defaultOn: false } },
     ],
     http: [
       {
@@ -90,8 +110,12 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
     name: "peertube",
     units: () => [
       { unit: "peertube.service" },
-      { unit: "redis-peertube.service" },
-      { unit: "peertube-init-db.service", oneshot: true },
+      { unit: "redis-peertube.service", conditional: { option: "redis.createLocally", defaultOn: false } },
+      {
+        unit: "peertube-init-db.service",
+        oneshot: true,
+        conditional: { option: "database.createLocally", defaultOn: false },
+      },
     ],
     http: [
       {
@@ -107,6 +131,8 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
   gotosocial: {
     name: "gotosocial",
     units: () => [{ unit: "gotosocial.service" }],
+    // The module binds 127.0.0.1:8080 and makes no vhost: desired.ts probes it there on a
+    // local host, through the vhost an operator names otherwise.
     http: [
       { name: "livez", path: "/livez", expectStatus: [200], via: "vhost", units: ["gotosocial.service"] },
       { name: "readyz", path: "/readyz", expectStatus: [200], via: "vhost", units: ["gotosocial.service"] },
@@ -116,7 +142,8 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
     name: "garage",
     units: () => [{ unit: "garage.service" }],
     http: [
-      // Garage's admin API answers /health without a token; 3903 is the port by convention.
+      // The admin API exists only with [admin] api_bind_addr, which the nixpkgs module does not
+      // set; /health needs no token: 200 healthy or degraded, 503 when quorum is lost.
       {
         name: "admin-health",
         path: "/health",
@@ -124,9 +151,27 @@ export const CATALOG: Readonly<Record<ServiceName, CatalogService>> = Object.fre
         via: "address",
         defaultPort: 3903,
         units: ["garage.service"],
+        when: "admin-api",
+      },
+      // Without it: the S3 API answers at all (anonymous requests are refused with 403).
+      {
+        name: "s3",
+        path: "/",
+        expectStatus: [200, 400, 403],
+        via: "address",
+        defaultPort: 3900,
+        units: ["garage.service"],
+        when: "no-admin-api",
       },
     ],
   },
 });
 
+/** The options (relative to services.<name>) that create a service's conditional units. */
+export function catalogOptions(service: ServiceName): string[] {
+  const units = CATALOG[service].units({ streamingProcesses: 1 });
+  return [...new Set(units.flatMap((u) => (u.conditional?.option ? [u.conditional.option] : [])))];
+}
+
+/** Processes the simulator runs per Mastodon host (nixpkgs has no default: configs must say). */
 export const DEFAULT_STREAMING_PROCESSES = 1;

@@ -1,6 +1,12 @@
 import type { ConfigIssue } from "../errors.js";
-import { CATALOG, DEFAULT_STREAMING_PROCESSES } from "./catalog.js";
-import type { Config, DeploymentConfig, HostConfig, ServiceName } from "./schema.js";
+import { CATALOG, type CatalogUnit, catalogOptions, NGINX_UNIT } from "./catalog.js";
+import {
+  type Config,
+  type DeploymentConfig,
+  GARAGE_USERS,
+  type HostConfig,
+  type ServiceName,
+} from "./schema.js";
 
 /**
  * The desired state: what NixGuard probes and keeps healthy, fully expanded (catalog applied,
@@ -28,6 +34,8 @@ export interface UnitCheck {
   unit: string;
   oneshot: boolean;
   service?: ServiceName;
+  /** Exists only under a module option that is off or unknown: judged only when the host has it. */
+  conditional?: true;
 }
 
 export interface HttpCheck {
@@ -98,10 +106,15 @@ function expandDeployment(
     expandHost(config, name, dep, hostName, host, `${base}.hosts.${hostName}`, issues),
   );
   if (dep.fediversity) {
+    const fedi = dep.fediversity;
+    const garageUsed = GARAGE_USERS.some((s) => fedi[s]?.enable === true);
     for (const service of Object.keys(CATALOG) as ServiceName[]) {
-      const enabled = dep.fediversity[service]?.enable === true;
+      // Garage is derived in Fediversity: it runs whenever an app that stores media in it does.
+      const derived = service === "garage" && garageUsed;
+      const enabled = fedi[service]?.enable === true || derived;
       const placed = hosts.some((h) => h.services.includes(service));
-      if (enabled && !placed) {
+      // A derived Garage may live on a machine this config does not watch.
+      if (fedi[service]?.enable === true && !placed) {
         issues.push({
           path: `${base}.fediversity.${service}.enable`,
           message: `service "${service}" is enabled but no host lists it in "services"`,
@@ -133,10 +146,16 @@ function expandHost(
   const units: UnitCheck[] = [];
   const http: HttpCheck[] = [];
   const seenUnits = new Set<string>();
-  const addUnit = (unit: string, oneshot: boolean, service?: ServiceName) => {
+  const addUnit = (unit: string, oneshot: boolean, service?: ServiceName, conditional = false) => {
     if (seenUnits.has(unit)) return;
     seenUnits.add(unit);
-    units.push({ id: unit, unit, oneshot, ...(service ? { service } : {}) });
+    units.push({
+      id: unit,
+      unit,
+      oneshot,
+      ...(service ? { service } : {}),
+      ...(conditional ? { conditional } : {}),
+    });
   };
 
   for (const [service] of Object.entries(host.serviceOptions ?? {})) {
@@ -148,27 +167,57 @@ function expandHost(
     }
   }
 
+  let vhost = false;
   for (const service of host.services) {
     const entry = CATALOG[service];
     const opts = host.serviceOptions?.[service] ?? {};
+    const optPath = `${path}.serviceOptions.${service}`;
     const skip = new Set(opts.skipUnits ?? []);
-    const streaming = opts.streamingProcesses ?? DEFAULT_STREAMING_PROCESSES;
+    checkServiceOptions(service, opts, optPath, issues);
+    let streaming = opts.streamingProcesses ?? 0;
+    if (service === "mastodon" && opts.streamingProcesses === undefined) {
+      issues.push({
+        path: `${optPath}.streamingProcesses`,
+        message:
+          "required for mastodon: set it to services.mastodon.streamingProcesses of this host (nixpkgs has no default, and NixGuard checks one unit per process)",
+      });
+      streaming = 0;
+    }
     const catalogUnits = entry.units({ streamingProcesses: streaming });
-    for (const u of catalogUnits) if (!skip.has(u.unit)) addUnit(u.unit, u.oneshot === true, service);
+    for (const u of catalogUnits)
+      if (!skip.has(u.unit)) addUnit(u.unit, u.oneshot === true, service, !unitEnabled(u, opts.options));
 
-    const hostname = opts.hostname ?? (dep.fediversity ? `${service}.${dep.fediversity.domain}` : undefined);
+    const explicitHost = opts.hostname;
+    const hostname = explicitHost ?? (dep.fediversity ? `${service}.${dep.fediversity.domain}` : undefined);
     for (const check of entry.http) {
+      if (check.when === "admin-api" && !opts.adminApi) continue;
+      if (check.when === "no-admin-api" && opts.adminApi) continue;
       const override = opts.checks?.[check.name];
       if (override?.enable === false) continue;
       let url = override?.url;
       let resolve: string | undefined;
+      let bearerTokenFile: string | undefined;
+      let viaNginx = false;
       if (!url && check.via === "address") {
-        const port = opts.port ?? check.defaultPort;
-        url = `${opts.scheme ?? "http"}://${bracket(host.address)}:${port}${override?.path ?? check.path}`;
+        const admin = check.when === "admin-api" ? opts.adminApi : undefined;
+        const port = admin?.port ?? opts.port ?? check.defaultPort;
+        url = `${opts.scheme ?? "http"}://${bracket(admin?.address ?? host.address)}:${port}${override?.path ?? check.path}`;
+        bearerTokenFile = admin?.tokenFile;
+      } else if (!url && service === "gotosocial" && explicitHost === undefined) {
+        // The module binds 127.0.0.1:8080 and makes no vhost: reachable only on the host itself.
+        if (host.address !== "localhost" && host.transport !== "local") {
+          issues.push({
+            path: `${optPath}.hostname`,
+            message:
+              "GoToSocial listens on 127.0.0.1:8080 and the nixpkgs module makes no vhost: name the vhost your proxy serves it on, or run NixGuard on that host (transport local)",
+          });
+          continue;
+        }
+        url = `http://127.0.0.1:${opts.port ?? 8080}${override?.path ?? check.path}`;
       } else if (!url) {
         if (!hostname) {
           issues.push({
-            path: `${path}.serviceOptions.${service}.hostname`,
+            path: `${optPath}.hostname`,
             message: `service "${service}" needs a public hostname: set it here or a fediversity.domain on the deployment`,
           });
           continue;
@@ -177,12 +226,16 @@ function expandHost(
         url = `${opts.scheme ?? "https"}://${hostname}${port}${override?.path ?? check.path}`;
         // Probe this host, not whatever the public name resolves to (a load balancer, another host).
         resolve = host.address;
+        viaNginx = true;
       }
       const tied = check.units.flatMap((u) =>
         u === "streaming"
           ? catalogUnits.filter((c) => c.unit.startsWith("mastodon-streaming-")).map((c) => c.unit)
           : [u],
       );
+      // A vhost check goes through nginx: restarting through it needs nginx up as well, so a
+      // dead nginx (failing its own unit check) is restarted itself, not the apps behind it.
+      if (viaNginx) vhost = true;
       const expectBody = override?.expectBody ?? check.expectBody;
       http.push({
         id: `http:${service}-${check.name}`,
@@ -195,11 +248,16 @@ function expandHost(
         followRedirects: false,
         tlsVerify: true,
         ...(resolve ? { resolve } : {}),
-        units: tied.filter((u) => !skip.has(u)),
+        ...(bearerTokenFile ? { bearerTokenFile } : {}),
+        units: [
+          ...(viaNginx && !skip.has(NGINX_UNIT) ? [NGINX_UNIT] : []),
+          ...tied.filter((u) => !skip.has(u)),
+        ],
         service,
       });
     }
   }
+  if (vhost) addUnit(NGINX_UNIT, false);
   for (const unit of host.units) addUnit(unit, false);
   for (const unit of host.oneshotUnits) addUnit(unit, true);
 
@@ -293,6 +351,34 @@ function transportFor(config: Config, host: HostConfig, path: string, issues: Co
     connectTimeoutMs: config.ssh.connectTimeout,
     controlPersistMs: config.ssh.controlPersist,
   };
+}
+
+/** Whether a catalog unit's module option is on: as configured, else nixpkgs' default. */
+function unitEnabled(u: CatalogUnit, options: Record<string, boolean> | undefined): boolean {
+  if (!u.conditional) return true;
+  const { option, defaultOn } = u.conditional;
+  if (option === undefined) return false;
+  return options?.[option] ?? defaultOn;
+}
+
+function checkServiceOptions(
+  service: ServiceName,
+  opts: { options?: Record<string, boolean> | undefined; adminApi?: unknown },
+  path: string,
+  issues: ConfigIssue[],
+): void {
+  const known = catalogOptions(service);
+  for (const name of Object.keys(opts.options ?? {}))
+    if (!known.includes(name))
+      issues.push({
+        path: `${path}.options.${name}`,
+        message: known.length
+          ? `not an option NixGuard knows for ${service}: ${known.join(", ")}`
+          : `${service} has no option that creates units`,
+        value: name,
+      });
+  if (opts.adminApi !== undefined && service !== "garage")
+    issues.push({ path: `${path}.adminApi`, message: "adminApi is for garage only" });
 }
 
 const bracket = (address: string) => (address.includes(":") ? `[${address}]` : address);

@@ -84,9 +84,31 @@ const ServiceCheckOverride = z.strictObject({
 const ServiceOverride = z.strictObject({
   hostname: HostAddress.optional().meta({ description: "Public hostname; default <service>.<domain>" }),
   scheme: z.enum(["http", "https"]).optional(),
-  streamingProcesses: z.number().int().min(0).max(64).optional().meta({ description: "Mastodon only" }),
+  streamingProcesses: z.number().int().min(0).max(64).optional().meta({
+    description: "Mastodon only, required: services.mastodon.streamingProcesses (nixpkgs has no default)",
+  }),
   port: Port.optional().meta({ description: "Port of the health endpoint when it is not the public vhost" }),
   skipUnits: z.array(UnitName).optional().meta({ description: "Catalog units not to check on this host" }),
+  options: z
+    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9.]*$/), z.boolean())
+    .optional()
+    .meta({
+      description:
+        "Module options (relative to services.<name>, e.g. redis.createLocally) that create conditional units, when not nixpkgs' default",
+    }),
+  adminApi: z
+    .strictObject({
+      address: HostAddress.optional().meta({ description: "Default: the host's address" }),
+      port: Port.default(3903),
+      tokenFile: AbsPath.optional().meta({
+        description: "Bearer token for the admin API (not needed for /health)",
+      }),
+    })
+    .optional()
+    .meta({
+      description:
+        "Garage only: its admin API ([admin] api_bind_addr), which the nixpkgs module does not enable; unset: the unit and the S3 port are checked",
+    }),
   checks: z.record(Name, ServiceCheckOverride).optional(),
 });
 
@@ -113,16 +135,39 @@ export const HostConfig = z.strictObject({
   http: z.array(HttpCheckConfig).default([]),
 });
 
-const EnableFlag = z.strictObject({ enable: z.boolean().default(false) });
+/**
+ * Fediversity's own NixOS options (fediversity.*), as a deployment sets them: NixGuard reads
+ * `domain`, each service's `enable` and derives Garage; everything else Fediversity has
+ * (s3AccessKeyFile, secretsFile, temp.*, and options added later) is kept as it is, not refused,
+ * so a block copied from a Fediversity deployment loads unchanged.
+ */
+const FediversityService = (extra: Record<string, z.ZodType>) =>
+  z.looseObject({ enable: z.boolean().default(false), ...extra });
 
-export const FediversityConfig = z.strictObject({
+export const FediversityConfig = z.looseObject({
   domain: HostAddress,
-  garage: EnableFlag.optional(),
-  mastodon: EnableFlag.optional(),
-  pixelfed: EnableFlag.optional(),
-  peertube: EnableFlag.optional(),
-  gotosocial: EnableFlag.optional(),
+  garage: FediversityService({}).optional().meta({
+    description: "Derived: Garage runs whenever mastodon, pixelfed or peertube is enabled",
+  }),
+  mastodon: FediversityService({
+    s3AccessKeyFile: z.string().optional(),
+    s3SecretKeyFile: z.string().optional(),
+  }).optional(),
+  pixelfed: FediversityService({
+    s3AccessKeyFile: z.string().optional(),
+    s3SecretKeyFile: z.string().optional(),
+  }).optional(),
+  peertube: FediversityService({ secretsFile: z.string().optional() }).optional(),
+  gotosocial: FediversityService({})
+    .optional()
+    .meta({ description: "Not in Fediversity (yet); NixGuard's catalog has it" }),
+  temp: z
+    .looseObject({ cores: z.number().int().min(1).optional(), initialUser: z.looseObject({}).optional() })
+    .optional(),
 });
+
+/** Apps that keep their media in Garage: any of them enabled means Garage runs. */
+export const GARAGE_USERS = ["mastodon", "pixelfed", "peertube"] as const;
 
 export const DeploymentConfig = z.strictObject({
   flake: AbsPath.meta({ description: "Flake directory nixops4 runs in (its working directory)" }),

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_STREAMING_PROCESSES } from "../config/catalog.js";
 import type { ConfigInput, ServiceName } from "../config/schema.js";
 import {
   defaultRouting,
@@ -81,6 +82,10 @@ export function simConfig(opts: SimConfigOptions): ConfigInput {
           ...(h.hostnames[service] !== `${service}.${layout.domain}`
             ? { hostname: h.hostnames[service] }
             : {}),
+          // nixpkgs has no default: a config says how many streaming processes run.
+          ...(service === "mastodon" ? { streamingProcesses: DEFAULT_STREAMING_PROCESSES } : {}),
+          // The simulated Garage has its admin API on (address-routed, like its S3 port).
+          ...(service === "garage" ? { adminApi: { port } } : {}),
           // Without a per-host address to connect to, address-routed checks go by path instead.
           ...(routing === "path" && service === "garage"
             ? { checks: { "admin-health": { url: `${base}/addr/${h.name}/health` } } }

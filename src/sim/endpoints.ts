@@ -76,6 +76,13 @@ export function serveEndpoint(
       break;
     }
   }
+  if (!found && via === "vhost" && services.includes("mastodon") && path.startsWith("/api/v1/streaming/")) {
+    // nixpkgs' nginx strips /api/v1/streaming/ before the streaming server sees the path; any
+    // path it does not know (its health is /api/v1/streaming/health *after* the strip) is a
+    // channel it refuses.
+    send(req, res, 400, '{"error":"Unknown channel requested"}', "application/json; charset=utf-8");
+    return;
+  }
   if (!found) {
     if (via === "vhost") send(req, res, 404, nginxPage(404), "text/html");
     else send(req, res, 404, "Not found\n", "text/plain");

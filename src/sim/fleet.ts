@@ -1,4 +1,10 @@
-import { CATALOG, type CatalogHttpCheck, DEFAULT_STREAMING_PROCESSES } from "../config/catalog.js";
+import {
+  CATALOG,
+  type CatalogHttpCheck,
+  type CatalogUnit,
+  DEFAULT_STREAMING_PROCESSES,
+  NGINX_UNIT,
+} from "../config/catalog.js";
 import type { ServiceName } from "../config/schema.js";
 import { type ActiveFault, type ClearedBy, defaultClearedBy, type FaultSpec } from "./faults.js";
 import { layoutHosts, type SimHostDef, type SimLayout } from "./layout.js";
@@ -422,8 +428,14 @@ export class Fleet {
   private restoreHost(host: SimHost, generation: number): void {
     const keep = new Map(host.units);
     host.units.clear();
+    // nginx serves every vhost: a host with a vhost-checked service runs it.
+    const vhost = host.def.services.some((s) => CATALOG[s].http.some((c) => c.via === "vhost"));
+    const nginx: CatalogUnit[] = vhost ? [{ unit: NGINX_UNIT }] : [];
     for (const service of host.def.services) {
-      for (const u of CATALOG[service].units({ streamingProcesses: DEFAULT_STREAMING_PROCESSES })) {
+      for (const u of [
+        ...CATALOG[service].units({ streamingProcesses: DEFAULT_STREAMING_PROCESSES }),
+        ...nginx,
+      ]) {
         const old = keep.get(u.unit);
         // A switch leaves running units running (same ActiveEnterTimestamp) and starts the rest.
         host.units.set(

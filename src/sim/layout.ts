@@ -34,7 +34,7 @@ export interface LayoutOptions {
   domain?: string;
   /** Numbered fleets: hosts per deployment (default 100). */
   hostsPerDeployment?: number;
-  /** Numbered fleets: services of every host, or "rotate" through the catalog (default mastodon: 8 checks). */
+  /** Numbered fleets: services of every host, or "rotate" through the catalog (default mastodon: 9 checks). */
   services?: ServiceName[] | "rotate";
 }
 

@@ -62,7 +62,8 @@ function skipped(u: UnitState): string | undefined {
 
 /**
  * Unit semantics (as real systemd reports them, see test/fixtures/golden/systemctl):
- * - LoadState must be `loaded`; `not-found` means the unit is not installed (missing → redeploy).
+ * - LoadState must be `loaded`; `not-found` means the unit is not installed (missing → redeploy),
+ *   except for a conditional unit (config/catalog.ts), which passes then.
  * - a unit skipped by ExecCondition= or Condition…= passes: it was told not to run.
  * - `activating (auto-restart)` fails: the process died and systemd waits RestartSec to start it
  *   again (seen again and again, the unit is down; a crash loop is judged over time in
@@ -75,6 +76,10 @@ function skipped(u: UnitState): string | undefined {
  * - every other unit must be `active`.
  */
 export function judgeUnit(check: UnitCheck, u: UnitState | undefined, service?: UnitState): Verdict {
+  // A unit only a module option creates, with that option off or unknown: not installed is
+  // how it should be (no redeploy would create it); judged like any other once the host has it.
+  if (check.conditional && (!u || u.loadState === "not-found"))
+    return { outcome: "pass", reason: "not installed (exists only when its module option is on)" };
   if (!u) return { outcome: "fail", reason: "not reported by the host" };
   const activeState = u.activeState;
   if (u.loadState === "not-found") {

@@ -183,8 +183,13 @@ describe("simulated HTTP endpoints", () => {
     const down = await get("127.10.0.2", sim.port, host, "/health");
     expect(down.status).toBe(502);
     expect(down.body).toContain("<center><h1>502 Bad Gateway</h1></center>");
-    // The streaming API has its own units and stays up.
-    expect((await get("127.10.0.2", sim.port, host, "/api/v1/streaming/health")).status).toBe(200);
+    // The streaming API has its own units and stays up; through nixpkgs' location its health
+    // endpoint is under the stripped prefix, and the path that looks right is a refused channel.
+    expect(await get("127.10.0.2", sim.port, host, "/api/v1/streaming/api/v1/streaming/health")).toEqual({
+      status: 200,
+      body: "OK",
+    });
+    expect((await get("127.10.0.2", sim.port, host, "/api/v1/streaming/health")).status).toBe(400);
   });
 
   it("route Garage's admin API by the host's own address, and by /addr/<host>/ on the shared port", async () => {

@@ -16,6 +16,8 @@ const fedi = (hosts: Record<string, unknown>, enable: Record<string, boolean>) =
   },
 });
 
+const garageHost = { address: "10.0.0.9", services: ["garage"] };
+
 const issues = (raw: unknown) => {
   try {
     parseConfig(raw);
@@ -28,7 +30,7 @@ const issues = (raw: unknown) => {
 describe("Fediversity catalog", () => {
   it("judges oneshot units by Result, not by running", () => {
     const { desired } = parseConfig(
-      fedi({ p: { address: "10.0.0.2", services: ["peertube"] } }, { peertube: true }),
+      fedi({ p: { address: "10.0.0.2", services: ["peertube"] }, g: garageHost }, { peertube: true }),
     );
     const units = allHosts(desired)[0]!.units;
     expect(units.find((u) => u.unit === "peertube-init-db.service")).toMatchObject({ oneshot: true });
@@ -44,6 +46,7 @@ describe("Fediversity catalog", () => {
             services: ["mastodon"],
             serviceOptions: { mastodon: { streamingProcesses: 3 } },
           },
+          g: garageHost,
         },
         { mastodon: true },
       ),
@@ -54,7 +57,13 @@ describe("Fediversity catalog", () => {
       "mastodon-streaming-2.service",
       "mastodon-streaming-3.service",
     ]);
-    expect(host.http.find((c) => c.name === "mastodon-streaming")!.units).toHaveLength(3);
+    // Through the vhost: nginx first, then every streaming process.
+    expect(host.http.find((c) => c.name === "mastodon-streaming")!.units).toEqual([
+      "nginx.service",
+      "mastodon-streaming-1.service",
+      "mastodon-streaming-2.service",
+      "mastodon-streaming-3.service",
+    ]);
   });
 
   it("lets a host override hostname, scheme, port, paths and skip units", () => {
@@ -74,6 +83,7 @@ describe("Fediversity catalog", () => {
               },
             },
           },
+          g: garageHost,
         },
         { pixelfed: true },
       ),
@@ -87,11 +97,119 @@ describe("Fediversity catalog", () => {
     expect(host.units.map((u) => u.unit)).not.toContain("pixelfed-cron.timer");
   });
 
-  it("puts Garage's admin health on the host address", () => {
+  it("checks Garage's S3 port when no admin API is configured (the nixpkgs module enables none)", () => {
     const { desired } = parseConfig(
       fedi({ g: { address: "10.0.0.5", services: ["garage"] } }, { garage: true }),
     );
-    expect(allHosts(desired)[0]!.http[0]!.url).toBe("http://10.0.0.5:3903/health");
+    const host = allHosts(desired)[0]!;
+    expect(host.http).toEqual([
+      expect.objectContaining({ name: "garage-s3", url: "http://10.0.0.5:3900/", units: ["garage.service"] }),
+    ]);
+    expect(host.units.map((u) => u.unit)).toEqual(["garage.service"]);
+  });
+
+  it("puts Garage's admin health where its admin API is configured, with its token file", () => {
+    const { desired } = parseConfig(
+      fedi(
+        {
+          g: {
+            address: "10.0.0.5",
+            services: ["garage"],
+            serviceOptions: {
+              garage: { adminApi: { address: "10.9.0.5", port: 3904, tokenFile: "/run/t" } },
+            },
+          },
+        },
+        { garage: true },
+      ),
+    );
+    expect(allHosts(desired)[0]!.http).toEqual([
+      expect.objectContaining({
+        name: "garage-admin-health",
+        url: "http://10.9.0.5:3904/health",
+        bearerTokenFile: "/run/t",
+      }),
+    ]);
+  });
+
+  it("needs mastodon's streamingProcesses from the config (nixpkgs has no default)", () => {
+    const list = issues(
+      fedi({ m: { address: "10.0.0.1", services: ["mastodon"] }, g: garageHost }, { mastodon: true }),
+    );
+    expect(list).toEqual([
+      expect.objectContaining({ path: "deployments.f.hosts.m.serviceOptions.mastodon.streamingProcesses" }),
+    ]);
+  });
+
+  it("marks units that exist only under an option conditional, unless the option is on", () => {
+    const peertube = (options?: Record<string, boolean>) =>
+      allHosts(
+        parseConfig(
+          fedi(
+            {
+              p: {
+                address: "10.0.0.2",
+                services: ["peertube"],
+                ...(options ? { serviceOptions: { peertube: { options } } } : {}),
+              },
+              g: garageHost,
+            },
+            { peertube: true },
+          ),
+        ).desired,
+      ).find((h) => h.name === "p")!.units;
+    // nixpkgs' defaults: redis.createLocally and database.createLocally are off for PeerTube.
+    expect(
+      peertube()
+        .filter((u) => u.conditional)
+        .map((u) => u.unit),
+    ).toEqual(["redis-peertube.service", "peertube-init-db.service"]);
+    expect(
+      peertube({ "redis.createLocally": true }).find((u) => u.unit === "redis-peertube.service")!.conditional,
+    ).toBeUndefined();
+    expect(
+      issues(
+        fedi(
+          {
+            p: {
+              address: "10.0.0.2",
+              services: ["peertube"],
+              serviceOptions: { peertube: { options: { nope: true } } },
+            },
+            g: garageHost,
+          },
+          { peertube: true },
+        ),
+      ),
+    ).toEqual([
+      expect.objectContaining({ path: "deployments.f.hosts.p.serviceOptions.peertube.options.nope" }),
+    ]);
+  });
+
+  it("checks nginx.service on a host with vhost checks, and redis-pixelfed (on by default)", () => {
+    const { desired } = parseConfig(
+      fedi({ px: { address: "10.0.0.3", services: ["pixelfed"] }, g: garageHost }, { pixelfed: true }),
+    );
+    const px = allHosts(desired).find((h) => h.name === "px")!;
+    expect(px.units.find((u) => u.unit === "nginx.service")).toMatchObject({ oneshot: false });
+    expect(px.units.find((u) => u.unit === "redis-pixelfed.service")?.conditional).toBeUndefined();
+    expect(px.http[0]!.units).toEqual(["nginx.service", "phpfpm-pixelfed.service"]);
+  });
+
+  it("probes GoToSocial at 127.0.0.1:8080 on a local host, and needs a vhost for a remote one", () => {
+    const local = parseConfig(
+      fedi({ g: { address: "localhost", services: ["gotosocial"] } }, { gotosocial: true }),
+    );
+    expect(allHosts(local.desired)[0]!.http.map((c) => c.url)).toEqual([
+      "http://127.0.0.1:8080/livez",
+      "http://127.0.0.1:8080/readyz",
+    ]);
+    expect(
+      issues(fedi({ g: { address: "10.0.0.5", services: ["gotosocial"] } }, { gotosocial: true })),
+    ).toEqual([
+      expect.objectContaining({ path: "deployments.f.hosts.g.serviceOptions.gotosocial.hostname" }),
+      expect.objectContaining({ path: "deployments.f.hosts.g.serviceOptions.gotosocial.hostname" }),
+    ]);
   });
 
   it("adds a host's own units and checks to the catalog's", () => {
@@ -101,6 +219,7 @@ describe("Fediversity catalog", () => {
           g: {
             address: "10.0.0.5",
             services: ["gotosocial"],
+            serviceOptions: { gotosocial: { hostname: "gts.example.org" } },
             units: ["extra.service"],
             http: [{ name: "home", url: "https://gts.example.org/" }],
           },
@@ -109,7 +228,7 @@ describe("Fediversity catalog", () => {
       ),
     );
     const host = allHosts(desired)[0]!;
-    expect(host.units.map((u) => u.unit)).toEqual(["gotosocial.service", "extra.service"]);
+    expect(host.units.map((u) => u.unit)).toEqual(["gotosocial.service", "nginx.service", "extra.service"]);
     expect(host.http.map((c) => c.id)).toEqual([
       "http:gotosocial-livez",
       "http:gotosocial-readyz",

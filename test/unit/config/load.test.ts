@@ -225,8 +225,8 @@ describe("hostile values are refused in every field", () => {
 });
 
 describe("examples", () => {
-  it("fediversity.json expands mastodon's units and health check", () => {
-    const { desired } = loadConfigFile(
+  it("fediversity.json loads Fediversity's own shape and expands mastodon's units and checks", () => {
+    const { config, desired } = loadConfigFile(
       new URL("../../../examples/fediversity.json", import.meta.url).pathname,
     );
     const mastodon = allHosts(desired).find((h) => h.name === "mastodon")!;
@@ -234,17 +234,56 @@ describe("examples", () => {
       expect.arrayContaining([
         "mastodon-web.service",
         "mastodon-streaming-1.service",
+        "mastodon-streaming-2.service",
         "mastodon-sidekiq-all.service",
         "redis-mastodon.service",
+        "nginx.service",
       ]),
     );
-    expect(mastodon.http.find((c) => c.url === "https://mastodon.example.org/health")).toMatchObject({
+    expect(mastodon.http.find((c) => c.url === "https://mastodon.fediversity.net/health")).toMatchObject({
       expectBody: "OK",
       resolve: "10.0.0.11",
-      units: ["mastodon-web.service"],
+      units: ["nginx.service", "mastodon-web.service"],
     });
-    expect(mastodon.target).toBe("fediversity.mastodon");
-    expect(allHosts(desired).find((h) => h.name === "garage")!.target).toBe("fediversity");
+    // An older-CLI deployment applied whole: no per-machine dot paths.
+    expect(allHosts(desired).map((h) => [h.target, h.ownTarget])).toEqual([
+      ["check-deployment-cli-mastodon-pixelfed", false],
+      ["check-deployment-cli-mastodon-pixelfed", false],
+      ["check-deployment-cli-mastodon-pixelfed", false],
+    ]);
+    // Fediversity's options NixGuard does not read are kept as they are.
+    const fedi = config.deployments["mastodon-pixelfed"]!.fediversity!;
+    expect(fedi.mastodon?.["s3SecretKeyFile"]).toBe("/run/secrets/mastodon-s3-secret-key");
+    expect(fedi.temp?.["initialUser"]).toMatchObject({ username: "admin" });
+  });
+
+  it("a Fediversity block loads as it is: unknown-but-real options kept, Garage derived from the apps", () => {
+    const raw = {
+      deployments: {
+        d: {
+          flake: "/srv/d",
+          target: "check-deployment-cli-peertube",
+          fediversity: {
+            domain: "example.org",
+            garage: { enable: false },
+            peertube: { enable: true, secretsFile: "/run/secrets/peertube", futureOption: { x: 1 } },
+            temp: { cores: 4, initialUser: { username: "a" }, somethingNew: true },
+          },
+          hosts: {
+            garage: { address: "10.0.0.1", services: ["garage"] },
+            peertube: { address: "10.0.0.2", services: ["peertube"] },
+          },
+        },
+      },
+    };
+    // Garage placed and not enabled by itself: it runs because PeerTube does.
+    expect(issuesOf(raw)).toEqual([]);
+    const noApps = structuredClone(raw);
+    noApps.deployments.d.fediversity.peertube.enable = false;
+    delete (noApps.deployments.d.hosts as Record<string, unknown>)["peertube"];
+    expect(issuesOf(noApps)).toEqual([
+      expect.objectContaining({ path: "deployments.d.hosts.garage.services" }),
+    ]);
   });
 
   it("minimal.json is one host, one unit, one HTTP check", () => {

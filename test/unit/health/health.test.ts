@@ -221,6 +221,20 @@ describe("evaluateHost: resources and units", () => {
 });
 
 describe("judgeUnit", () => {
+  it("a conditional unit (its module option off) that is not installed passes; judged once the host has it", () => {
+    const cond: UnitCheck = { ...unit("redis-peertube.service"), conditional: true };
+    const notFound = state("redis-peertube.service", "inactive", { loadState: "not-found" });
+    expect(judgeUnit(cond, notFound)).toMatchObject({ outcome: "pass" });
+    expect(judgeUnit(cond, notFound).missing).toBeUndefined();
+    expect(judgeUnit(cond, undefined).outcome).toBe("pass");
+    expect(judgeUnit(cond, state("redis-peertube.service", "failed")).outcome).toBe("fail");
+    // Not conditional: missing, which calls for a redeploy.
+    expect(judgeUnit(unit("redis-peertube.service"), notFound)).toMatchObject({
+      outcome: "fail",
+      missing: true,
+    });
+  });
+
   const j = (s: Partial<UnitState>, oneshot = false) =>
     judgeUnit(unit("x.service", oneshot), { ...state("x.service", "active"), ...s }).outcome;
 

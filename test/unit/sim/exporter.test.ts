@@ -42,9 +42,11 @@ describe("fake node_exporter", () => {
     const state = families.find((m) => m.name === "node_systemd_unit_state")!;
     const on = state.metrics.filter((m) => "value" in m && m.value === "1").map((m) => m.labels);
     expect(on).toEqual([
+      { name: "nginx.service", state: "active", type: "simple" },
       { name: "pixelfed-cron.timer", state: "active", type: "" },
       { name: "pixelfed-data-setup.service", state: "inactive", type: "oneshot" },
       { name: "pixelfed-horizon.service", state: "failed", type: "simple" },
+      { name: "redis-pixelfed.service", state: "active", type: "notify" },
     ]);
   });
 
