@@ -6,7 +6,22 @@
 export type Action =
   | { kind: "restart"; deployment: string; host: string; units: string[] }
   | { kind: "redeploy"; deployment: string; target: string; host?: string }
-  | { kind: "quarantine"; deployment: string; host?: string };
+  | { kind: "quarantine"; deployment: string; host?: string }
+  /**
+   * Switch the host back to the first of `to` (store paths, newest known-good first) still on
+   * it; `toGeneration` (manual) names a profile generation number instead. `from`: the system
+   * it leaves (the generation judged bad), when known.
+   */
+  | {
+      kind: "rollback";
+      deployment: string;
+      host: string;
+      to: string[];
+      toGeneration?: number;
+      from?: string;
+      /** What failed on `from`: the hold's alert says it. */
+      broke?: string;
+    };
 
 export type ActionKind = Action["kind"];
 
@@ -22,6 +37,8 @@ export function actionKey(a: Action): string {
       return a.host ? `redeploy__${a.deployment}__${a.host}` : `redeploy__${a.deployment}`;
     case "quarantine":
       return a.host ? `quarantine__${a.deployment}__${a.host}` : `quarantine__${a.deployment}`;
+    case "rollback":
+      return `rollback__${a.deployment}__${a.host}`;
   }
 }
 
@@ -71,4 +88,6 @@ export interface ActionOutcome {
   finishedAt: number;
   message: string;
   exitCode?: number;
+  /** rollback: the system the host was switched to. */
+  switchedTo?: string;
 }

@@ -223,6 +223,7 @@ export class Manager {
         lockTtlMs: config.worker.lockTtl,
         restartTimeoutMs: () => this.loaded.config.remediation.restartTimeout,
         logLimitBytes: config.worker.logLimitBytes,
+        rollbackTimeoutMs: () => this.loaded.config.remediation.rollback.switchTimeout,
         onOutcome: (o) => this.recordOutcome(o),
         ...(this.opts.bull ? { bull: this.opts.bull } : {}),
       });

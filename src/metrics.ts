@@ -10,7 +10,7 @@ import { BLOCK_REASONS } from "./controller/types.js";
  */
 export const PROBE_KINDS = ["systemd", "http", "host"] as const;
 export const PROBE_RESULTS = ["ok", "fail", "error", "timeout", "skipped"] as const;
-export const ACTION_KINDS = ["restart", "redeploy", "quarantine"] as const;
+export const ACTION_KINDS = ["restart", "redeploy", "quarantine", "rollback"] as const;
 /** Every ActionOutcomeKind (src/action.ts): the outcome label's values and the API schema's enum. */
 export const ACTION_OUTCOMES = [
   "success",
@@ -147,6 +147,12 @@ export function createMetrics(opts: MetricsOptions) {
     quarantined: new Gauge({
       name: "nixguard_quarantined",
       help: '1 while the host (or whole deployment, host="") is quarantined.',
+      labelNames: ["deployment", "host"],
+      registers: [registry],
+    }),
+    held: new Gauge({
+      name: "nixguard_held",
+      help: "1 while the host is held at the generation NixGuard rolled it back to.",
       labelNames: ["deployment", "host"],
       registers: [registry],
     }),

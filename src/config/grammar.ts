@@ -214,3 +214,16 @@ export const relativePath: Check = (v) => {
   if (!/^[A-Za-z0-9._/@+,=:%-]+$/.test(v)) return "path may contain only letters, digits and ._/@+,=:%-";
   return undefined;
 };
+
+// Nix's base32 alphabet (no e, o, u, t) and the store-path name characters, minus `?` and `=`
+// (allowed by Nix, never in a system toplevel's name, and `?` is a shell glob).
+const STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+_-][A-Za-z0-9+._-]{0,210}$/;
+
+/** A store path as `readlink /run/current-system` prints it: `/nix/store/<hash>-nixos-system-…`. */
+export const storePath: Check = (v) =>
+  common(v, "store path") ??
+  (STORE_PATH.test(v) ? undefined : "expected /nix/store/<32 base-32 characters>-<name>");
+
+/** A system profile generation number (`system-<N>-link`). */
+export const generationNumber = (n: number): string | undefined =>
+  Number.isSafeInteger(n) && n >= 1 && n <= 1_000_000_000 ? undefined : `generation ${n} out of range`;

@@ -286,6 +286,31 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
       quarantine: z.strictObject({ cooldown: Duration.prefault("6h") }).prefault({}),
       drift: z.enum(["redeploy", "alert", "ignore"]).default("redeploy"),
+      rollback: z
+        .strictObject({
+          mode: z.enum(["off", "automatic"]).default("automatic").meta({
+            description:
+              "automatic: a host failing soon after switching to a never-known-good generation, that a restart did not heal, is switched back to its newest known-good generation",
+          }),
+          knownGoodAfter: Duration.optional().meta({
+            description:
+              "Healthy this long on a generation makes it known-good; default 3 × settle (a few settle periods: longer than the ladder takes to see a crash loop)",
+          }),
+          window: Duration.prefault("30m").meta({
+            description:
+              "A host that turns failing this long after a switch or sooner blames the new generation",
+          }),
+          afterRestarts: z.number().int().min(0).max(100).default(1).meta({
+            description: "Restarts tried (and not healing) before rolling back; 0 rolls back at once",
+          }),
+          keep: z.number().int().min(2).max(100).default(16).meta({
+            description: "Generations remembered per host (the oldest are forgotten)",
+          }),
+          switchTimeout: Duration.prefault("10m").meta({
+            description: "Longest a rollback's switch-to-configuration may run",
+          }),
+        })
+        .prefault({}),
       maintenance: z
         .array(z.strictObject({ cron: CronExpr, duration: Duration, deployments: z.array(Name).optional() }))
         .default([]),
@@ -372,7 +397,18 @@ export const ConfigSchema = z.strictObject({
       z.strictObject({
         url: HttpUrl,
         events: z
-          .array(z.enum(["quarantine", "breaker", "action", "blocked", "drift", "unreachable", "deploy"]))
+          .array(
+            z.enum([
+              "quarantine",
+              "breaker",
+              "action",
+              "blocked",
+              "drift",
+              "unreachable",
+              "deploy",
+              "rollback",
+            ]),
+          )
           .min(1),
         timeout: Duration.prefault("5s"),
         retries: z.number().int().min(0).max(10).default(3),

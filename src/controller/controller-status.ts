@@ -1,5 +1,6 @@
 import type { DesiredState } from "../config/desired.js";
 import type { Config } from "../config/schema.js";
+import type { HoldEntry } from "./hold.js";
 import type { BreakerStatus } from "./policy/breaker.js";
 import { activeWindow } from "./policy/maintenance.js";
 import { activePauses } from "./policy/pause.js";
@@ -17,6 +18,8 @@ export interface ControllerStatus {
   maintenance: { deployment?: string; cron: string; until: number }[];
   quarantined: QuarantineEntry[];
   drift: { deployment: string; host: string; since: number }[];
+  /** Hosts held at the generation NixGuard rolled them back to. */
+  held: HoldEntry[];
 }
 
 export interface StatusInput {
@@ -33,7 +36,7 @@ export interface StatusInput {
 /** Mode, pauses, breaker, maintenance, quarantines and drift as the API shows them. */
 export async function controllerStatus(input: StatusInput): Promise<ControllerStatus> {
   const { config, desired, now, store } = input;
-  const { pauses, quarantines, drift } = await store.policyRecords();
+  const [{ pauses, quarantines, drift }, held] = await Promise.all([store.policyRecords(), store.holds()]);
   const maintenance: ControllerStatus["maintenance"] = [];
   for (const window of config.remediation.maintenance) {
     const targets = window.deployments ?? [undefined];
@@ -69,5 +72,6 @@ export async function controllerStatus(input: StatusInput): Promise<ControllerSt
       const [deployment = "", host = ""] = key.split("/");
       return { deployment, host, since };
     }),
+    held,
   };
 }

@@ -13,6 +13,9 @@ export type { Decision } from "./decide.js";
 import { type ControllerStatus, controllerStatus } from "./controller-status.js";
 import { hostsCoveredBy, hostsUnderRedeploy } from "./drift.js";
 import type { EventLog } from "./events.js";
+import { emptyGenerations, type HostGenerations, knownGood } from "./generations.js";
+import type { HoldEntry } from "./hold.js";
+import { HoldKeeper } from "./hold-keeper.js";
 import { Housekeeping } from "./housekeeping.js";
 import { ReconcileLoop } from "./loop.js";
 import {
@@ -74,6 +77,7 @@ export class Controller {
   private readonly decider: Decider;
   private readonly loop: ReconcileLoop;
   private readonly housekeeping: Housekeeping;
+  private readonly holdKeeper: HoldKeeper;
   /** One read-decide-write section per deployment at a time (see serial.ts). */
   private readonly serial = new KeyedSerial();
   private breaker: { open: boolean; since?: number } | undefined;
@@ -90,6 +94,7 @@ export class Controller {
     const emit = (e: Omit<NixGuardEvent, "time">) => this.emit(e);
     this.housekeeping = new Housekeeping({ ...deps, now: this.now, emit });
     this.decider = new Decider({ ...deps, emit });
+    this.holdKeeper = new HoldKeeper({ ...deps, decider: this.decider, emit, now: this.now });
   }
 
   /**
@@ -236,7 +241,7 @@ export class Controller {
 
   /**
    * The part of an outcome kept in Redis — settle, backoff from its end, drift bookkeeping, a
-   * usage error's stop — done by the process that ran the job, before the job completes: every
+   * usage error's stop, a rollback's hold — done by the process that ran the job, before the job completes: every
    * process reads it from there, and nothing is lost while no process leads.
    */
   async recordOutcome(o: ActionOutcome): Promise<void> {
@@ -272,6 +277,8 @@ export class Controller {
       }
     }
     if (o.outcome === "usage-error") await this.stopAfterUsageError(o);
+    // A hold, or the quarantine of a refused rollback: Redis state, so here, where the job ran.
+    await this.holdKeeper.onOutcome(o);
   }
 
   /**
@@ -321,6 +328,55 @@ export class Controller {
     await this.deps.store.setQuarantine({ deployment, since: now, until: UNTIL_RESET, reason });
     this.deps.metrics.quarantined.set({ deployment, host: "" }, 1);
     await this.emit({ kind: "quarantine", deployment, action: "quarantine", reason, actor: "controller" });
+  }
+
+  /**
+   * Manual rollback: to `to` (a store path or a profile generation number), else to the newest
+   * known-good generation NixGuard remembers. The worker refuses a generation the host no longer has.
+   */
+  async requestRollback(
+    deployment: string,
+    host: string,
+    to: string | number | undefined,
+    opts: { actor: string; force?: boolean },
+  ): Promise<Decision> {
+    this.checkScope({ kind: "host", deployment, host });
+    const mem = (await this.deps.store.generationMemory(deployment, host)) ?? emptyGenerations();
+    let action: Action;
+    if (typeof to === "number") action = { kind: "rollback", deployment, host, to: [], toGeneration: to };
+    else if (to !== undefined) action = { kind: "rollback", deployment, host, to: [to] };
+    else {
+      const good = knownGood(mem);
+      if (good.length === 0)
+        throw new NixGuardError(
+          "CONFLICT",
+          `no known-good generation remembered for ${deployment}/${host}: name one with --to`,
+        );
+      action = { kind: "rollback", deployment, host, to: good };
+    }
+    return this.requestAction(action, opts);
+  }
+
+  /** What NixGuard remembers of a host's generations, and its hold. */
+  async generations(
+    deployment: string,
+    host: string,
+  ): Promise<{ memory: HostGenerations; hold?: HoldEntry }> {
+    this.checkScope({ kind: "host", deployment, host });
+    const [memory, holds] = await Promise.all([
+      this.deps.store.generationMemory(deployment, host),
+      this.deps.store.holds(),
+    ]);
+    const hold = holds.find((h) => h.deployment === deployment && h.host === host);
+    return { memory: memory ?? emptyGenerations(), ...(hold ? { hold } : {}) };
+  }
+
+  /** Operator: end a host's hold. NOT_FOUND when it is not held. */
+  async release(deployment: string, host: string, actor: string): Promise<HoldEntry> {
+    this.checkScope({ kind: "host", deployment, host });
+    const released = await this.holdKeeper.release(deployment, host, actor);
+    this.loop.wake(deployment);
+    return released;
   }
 
   async pause(scope: PauseScope, reason: string, actor: string, until?: number): Promise<Pause> {

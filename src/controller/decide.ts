@@ -3,6 +3,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Metrics } from "../metrics.js";
 import type { ActionQueue } from "../queue/types.js";
 import { hostsCoveredBy } from "./drift.js";
+import { withVerdict } from "./generations.js";
 import { type ActionOrigin, type BreakerStatus, evaluatePolicy, recordAttempt } from "./policy/index.js";
 import type { PolicyState } from "./policy-state.js";
 import type { PlannedAction } from "./reconciler.js";
@@ -71,6 +72,7 @@ export class Decider {
         backoff: state.backoff[p.key],
         budget: state.budget,
         quarantines: state.quarantines,
+        holds: Object.values(state.holds),
         ...(this.deps.timezone ? { timezone: this.deps.timezone } : {}),
       },
       now,
@@ -124,6 +126,8 @@ export class Decider {
       await this.deps.store.markInFlight(spec.name, p.key, res.jobId, now);
     }
     state.inFlight.push({ key: p.key, jobId: res.jobId, since: now });
+    if (p.action.kind === "rollback" && p.action.from !== undefined && !origin.manual)
+      await this.markBad(spec.name, p.action.host, p.action.from, p.action.broke ?? p.reason, now, state);
     const covered = hostsCoveredBy(p.action, spec);
     if (covered.length > 0) {
       await this.deps.store.markGenerationPending(spec.name, covered, 0);
@@ -148,7 +152,27 @@ export class Decider {
     };
   }
 
-  private async quarantine(p: PlannedAction, actor: string, now: number): Promise<Decision> {
+  /**
+   * The ladder gave up on this generation (it is being rolled back): bad, never deployed again
+   * automatically. Kept in the host's generation memory.
+   */
+  private async markBad(
+    deployment: string,
+    host: string,
+    path: string,
+    reason: string,
+    now: number,
+    state: PolicyState,
+  ): Promise<void> {
+    const mem = state.memory[host] ?? (await this.deps.store.generationMemory(deployment, host));
+    if (!mem?.entries.some((e) => e.path === path)) return;
+    const next = withVerdict(mem, path, "bad", now, reason);
+    await this.deps.store.setGenerationMemory(deployment, host, next);
+    state.memory[host] = next;
+  }
+
+  /** Also the outcome of a rollback that found no generation to go back to: no gates, it is a consequence. */
+  async quarantine(p: PlannedAction, actor: string, now: number): Promise<Decision> {
     const { config } = this.deps.getConfig();
     const { deployment, host } = p.action;
     const entry = {

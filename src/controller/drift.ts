@@ -32,6 +32,7 @@ export function driftedHosts(
 
 /** Hosts whose system an apply of this action changes. */
 export function hostsCoveredBy(action: Action, deployment: DeploymentSpec): string[] {
+  if (action.kind === "rollback") return [action.host];
   if (action.kind !== "redeploy") return [];
   if (action.host !== undefined) return [action.host];
   return deployment.hosts.map((h) => h.name);
@@ -59,16 +60,17 @@ export function hostsOfKey(spec: DeploymentSpec, key: string): string[] {
       return [h.name];
     if (key === actionKey({ kind: "redeploy", deployment: spec.name, target: "", host: h.name }))
       return [h.name];
+    if (key === actionKey({ kind: "rollback", deployment: spec.name, host: h.name, to: [] })) return [h.name];
   }
   const whole = { kind: "redeploy", deployment: spec.name, target: "" } as const;
   return key === actionKey(whole) ? hostsCoveredBy(whole, spec) : [];
 }
 
-/** Hosts that a redeploy still marked in flight will switch (its outcome records their system). */
+/** Hosts that a redeploy or rollback still marked in flight will switch (its outcome records their system). */
 export function hostsUnderRedeploy(spec: DeploymentSpec, inFlightKeys: readonly string[]): Set<string> {
   const out = new Set<string>();
   for (const key of inFlightKeys) {
-    if (!key.startsWith("redeploy__")) continue;
+    if (!key.startsWith("redeploy__") && !key.startsWith("rollback__")) continue;
     for (const h of hostsOfKey(spec, key)) out.add(h);
   }
   return out;

@@ -4,6 +4,15 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { ActionQueue } from "../queue/types.js";
 import { generationToRecord, hostsOfKey, isDrifted } from "./drift.js";
+import {
+  causeFor,
+  emptyGenerations,
+  generationName,
+  judgeCurrent,
+  noteSystem,
+  type SwitchedBy,
+} from "./generations.js";
+import { holdEndedBy } from "./hold.js";
 import { resetAfterHealth } from "./policy/backoff.js";
 import { describeScope, pauseLabel } from "./policy/types.js";
 import type { PolicyState } from "./policy-state.js";
@@ -45,6 +54,9 @@ export class Housekeeping {
     now: number,
   ): Promise<void> {
     await this.expirePauses(state, now);
+    // Before recordGenerations: a pending mark says the switch is NixGuard's, and that clears it.
+    await this.rememberGenerations(spec, state, health, now);
+    await this.endHolds(spec, state, health);
     await this.recordGenerations(spec, state, health);
     await this.dropLostJobs(spec, state, now);
     await this.resetBackoffs(spec, state, health, now);
@@ -65,6 +77,67 @@ export class Housekeeping {
       });
     }
     state.pauses = state.pauses.filter((p) => !expired.includes(p));
+  }
+
+  /**
+   * Generation memory: a system read after the last one NixGuard noted is a switch (NixGuard's
+   * when one of its applies or rollbacks was pending on the host); a system up for
+   * knownGoodAfter becomes known-good. Written only when it changed.
+   */
+  private async rememberGenerations(
+    spec: DeploymentSpec,
+    state: PolicyState,
+    health: ReadonlyMap<string, HostHealth>,
+    now: number,
+  ): Promise<void> {
+    const { config } = this.deps.getConfig();
+    const rb = config.remediation.rollback;
+    const knownGoodAfter = rb.knownGoodAfter ?? 3 * config.remediation.settle;
+    const causeWindow = Math.max(2 * config.probes.interval, config.remediation.settle);
+    for (const host of spec.hosts) {
+      const h = health.get(host.name);
+      if (!h?.currentSystem || h.systemAt === undefined) continue;
+      const before = state.memory[host.name] ?? emptyGenerations();
+      let mem = before;
+      if (before.current !== h.currentSystem) {
+        const by: SwitchedBy = state.generationPending[host.name] !== undefined ? "nixguard" : "other";
+        const others = spec.hosts.filter((o) => o.name !== host.name).map((o) => state.memory[o.name]);
+        const seen = { at: h.systemAt, by };
+        const cause = causeFor(
+          spec.name,
+          seen,
+          others.filter((m) => m !== undefined),
+          causeWindow,
+        );
+        mem = noteSystem(before, { path: h.currentSystem, ...seen, cause }, rb.keep);
+      }
+      mem = judgeCurrent(mem, h, now, knownGoodAfter);
+      if (mem === before) continue;
+      await this.deps.store.setGenerationMemory(spec.name, host.name, mem);
+      state.memory[host.name] = mem;
+    }
+  }
+
+  /** A held host running a third generation (the panel's fix, an operator's deploy) is released. */
+  private async endHolds(
+    spec: DeploymentSpec,
+    state: PolicyState,
+    health: ReadonlyMap<string, HostHealth>,
+  ): Promise<void> {
+    for (const [host, hold] of Object.entries(state.holds)) {
+      const h = health.get(host);
+      if (!h || h.systemAt === undefined || !holdEndedBy(hold, h.currentSystem)) continue;
+      await this.deps.store.removeHold(spec.name, host);
+      delete state.holds[host];
+      this.deps.metrics.held.set({ deployment: spec.name, host }, 0);
+      await this.deps.emit({
+        kind: "hold",
+        deployment: spec.name,
+        host,
+        outcome: "released",
+        reason: `hold released: ${host} now runs ${generationName(h.currentSystem ?? "")}, neither the generation that broke it (${generationName(hold.bad)}) nor the one it was held at`,
+      });
+    }
   }
 
   private async recordGenerations(
@@ -100,10 +173,8 @@ export class Housekeeping {
         { deployment: spec.name, key: entry.key, jobId: entry.jobId },
         "in-flight job vanished",
       );
-      const redeploy = entry.key.startsWith("redeploy__");
-      if (redeploy) {
-        const host = entry.key.split("__")[2];
-        const covered = host !== undefined ? [host] : spec.hosts.map((h) => h.name);
+      if (entry.key.startsWith("redeploy__") || entry.key.startsWith("rollback__")) {
+        const covered = hostsOfKey(spec, entry.key);
         await this.deps.store.markGenerationPending(spec.name, covered, now);
         for (const h of covered) state.generationPending[h] = now;
       }

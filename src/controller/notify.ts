@@ -18,7 +18,11 @@ export function notifyKinds(e: NixGuardEvent): NotifyKind[] {
     case "action":
       return [e.kind];
     case "outcome":
+      if (e.action === "rollback") return ["action", "rollback"];
       return e.action === "redeploy" ? ["action", "deploy"] : ["action"];
+    case "hold":
+    case "cause":
+      return ["rollback"];
     default:
       return [];
   }

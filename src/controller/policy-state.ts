@@ -1,3 +1,5 @@
+import type { HostGenerations } from "./generations.js";
+import type { HoldEntry } from "./hold.js";
 import type { InFlightEntry } from "./policy/inflight.js";
 import type { BackoffState, Pause, QuarantineEntry } from "./policy/types.js";
 
@@ -25,6 +27,10 @@ export interface PolicyState {
    * (epoch ms) and the next observation after it becomes the recorded generation.
    */
   generationPending: Record<string, number>;
+  /** Generation memory per host name (generations.ts). */
+  memory: Record<string, HostGenerations>;
+  /** Hosts held at the generation NixGuard rolled them back to (hold.ts). */
+  holds: Record<string, HoldEntry>;
 }
 
 export function emptyPolicyState(): PolicyState {
@@ -37,5 +43,7 @@ export function emptyPolicyState(): PolicyState {
     inFlight: [],
     generations: {},
     generationPending: {},
+    memory: {},
+    holds: {},
   };
 }

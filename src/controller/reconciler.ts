@@ -7,6 +7,7 @@ import { budgetExhausted } from "./policy/budget.js";
 import { activeQuarantines } from "./policy/quarantine.js";
 import type { RemediationConfig } from "./policy/types.js";
 import type { PolicyState } from "./policy-state.js";
+import { planRollback } from "./rollback-rung.js";
 import type { CheckHealth, HostHealth } from "./types.js";
 
 export interface PlannedAction {
@@ -42,6 +43,7 @@ export function reconcileDeployment(input: ReconcileInput): ReconcileOutput {
   const drifted = config.drift === "redeploy" ? new Set(driftedHosts(deployment, health, state)) : new Set();
   const quarantines: PlannedAction[] = [];
   const restarts: PlannedAction[] = [];
+  const rollbacks: PlannedAction[] = [];
   const redeploys = new Map<string, PlannedAction>();
   let requeueAt: number | undefined;
 
@@ -53,6 +55,27 @@ export function reconcileDeployment(input: ReconcileInput): ReconcileOutput {
     if (drifted.has(host.name)) redeployWhy.push("drift");
 
     const { units, missing, unrestartable } = failingChecks(h);
+    const rollback = planRollback({
+      deployment: deployment.name,
+      host: host.name,
+      health: h,
+      state,
+      config,
+      now,
+      restartable: units,
+      failing: Object.values(h.checks)
+        .filter((c) => c.state === "failing")
+        .map((c) => c.id)
+        .sort(),
+    });
+    if (rollback) {
+      if (shouldQuarantine(input, host.name, h, rollback.key)) {
+        const q: Action = { kind: "quarantine", deployment: deployment.name, host: host.name };
+        const why = `rollback did not heal within the budget (${rollback.reason})`;
+        quarantines.push({ action: q, key: actionKey(q), reason: why, hosts: [host.name] });
+      } else rollbacks.push({ ...rollback, hosts: [host.name] });
+      continue;
+    }
     for (const id of missing) redeployWhy.push(`${id} missing`);
     for (const id of unrestartable) redeployWhy.push(`${id} failing, no unit tied to it`);
     if (units.length > 0 && !CAN_RESTART[host.transport.kind]) {
@@ -96,7 +119,7 @@ export function reconcileDeployment(input: ReconcileInput): ReconcileOutput {
     }
   }
 
-  const plan = [...quarantines, ...restarts, ...redeploys.values()];
+  const plan = [...quarantines, ...restarts, ...rollbacks, ...redeploys.values()];
   return requeueAt === undefined ? { plan } : { plan, requeueAfterMs: Math.max(0, requeueAt - now) };
 }
 

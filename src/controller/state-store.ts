@@ -3,6 +3,8 @@ import type { ChainableCommander, Redis } from "ioredis";
 import { actionKey } from "../action.js";
 import type { DeploymentSpec } from "../config/desired.js";
 import type { Logger } from "../log.js";
+import type { HostGenerations } from "./generations.js";
+import type { HoldEntry } from "./hold.js";
 import type { InFlightEntry } from "./policy/inflight.js";
 import {
   type BackoffState,
@@ -50,6 +52,9 @@ export class StateStore {
     settle: () => `${this.p}:settle`,
     drift: () => `${this.p}:drift`,
     breaker: () => `${this.p}:breaker`,
+    memory: () => `${this.p}:generations`,
+    holds: () => `${this.p}:hold`,
+    causes: (deployment: string) => `${this.p}:causes:${deployment}`,
     /** Pub/sub: every write of pauses, quarantines or drift is announced here (PolicyMirror). */
     policyChannel: () => `${this.p}:policy-changed`,
   };
@@ -125,6 +130,8 @@ export class StateStore {
     pipe.hget(this.k.settle(), deployment.name);
     pipe.hmget(this.k.generation(), ...hostKeys);
     pipe.hmget(this.k.generationPending(), ...hostKeys);
+    pipe.hmget(this.k.memory(), ...hostKeys);
+    pipe.hmget(this.k.holds(), ...hostKeys);
     const out = await exec(pipe);
     let i = 0;
     const next = () => out[i++];
@@ -153,11 +160,19 @@ export class StateStore {
     const generationPending: Record<string, number> = {};
     const gens = next() as (string | null)[];
     const pend = next() as (string | null)[];
+    const mems = next() as (string | null)[];
+    const holdJson = next() as (string | null)[];
+    const memory: Record<string, HostGenerations> = {};
+    const holds: Record<string, HoldEntry> = {};
     deployment.hosts.forEach((h, j) => {
       const g = gens[j];
       const pending = pend[j];
       if (g) generations[h.name] = g;
       if (pending !== null && pending !== undefined) generationPending[h.name] = Number(pending);
+      const m = mems[j];
+      if (m) memory[h.name] = JSON.parse(m) as HostGenerations;
+      const hold = holdJson[j];
+      if (hold) holds[h.name] = JSON.parse(hold) as HoldEntry;
     });
     return {
       attempts,
@@ -169,6 +184,8 @@ export class StateStore {
       ...(settle ? { settleUntil: Number(settle) } : {}),
       generations,
       generationPending,
+      memory,
+      holds,
     };
   }
 
@@ -309,7 +326,48 @@ export class StateStore {
       m.hdel(this.k.generation(), ...fields);
       m.hdel(this.k.generationPending(), ...fields);
       m.hdel(this.k.drift(), ...fields);
+      m.hdel(this.k.memory(), ...fields);
+      m.hdel(this.k.holds(), ...fields);
     });
+  }
+
+  async generationMemory(deployment: string, host: string): Promise<HostGenerations | undefined> {
+    const json = await this.redis.hget(this.k.memory(), `${deployment}/${host}`);
+    return json ? (JSON.parse(json) as HostGenerations) : undefined;
+  }
+
+  /** One host's generation memory, whole (bounded by the caller: generations.ts noteSystem). */
+  async setGenerationMemory(deployment: string, host: string, mem: HostGenerations): Promise<void> {
+    await this.redis.hset(this.k.memory(), `${deployment}/${host}`, JSON.stringify(mem));
+  }
+
+  async setHold(h: HoldEntry): Promise<void> {
+    await this.redis.hset(this.k.holds(), `${h.deployment}/${h.host}`, JSON.stringify(h));
+  }
+
+  /** Returns the hold removed, if there was one. */
+  async removeHold(deployment: string, host: string): Promise<HoldEntry | undefined> {
+    const field = `${deployment}/${host}`;
+    const [json, removed] = (await exec(
+      this.redis.multi().hget(this.k.holds(), field).hdel(this.k.holds(), field),
+    )) as [string | null, number];
+    return removed > 0 && json ? (JSON.parse(json) as HoldEntry) : undefined;
+  }
+
+  async holds(): Promise<HoldEntry[]> {
+    return Object.values(await this.redis.hgetall(this.k.holds())).map((j) => JSON.parse(j) as HoldEntry);
+  }
+
+  /**
+   * True the first time a cause is announced for the deployment (one apply named once however
+   * many hosts it broke). The newest 100 causes per deployment are remembered.
+   */
+  async announceCause(deployment: string, cause: string, at: number): Promise<boolean> {
+    const key = this.k.causes(deployment);
+    const [added] = (await exec(
+      this.redis.multi().zadd(key, "NX", at, cause).zremrangebyrank(key, 0, -101),
+    )) as [number, number];
+    return added === 1;
   }
 
   async recordGeneration(deployment: string, host: string, system: string): Promise<void> {
@@ -360,6 +418,7 @@ export function attemptKeys(deployment: DeploymentSpec): string[] {
   for (const h of deployment.hosts) {
     keys.add(actionKey({ kind: "restart", deployment: deployment.name, host: h.name, units: [] }));
     keys.add(actionKey({ kind: "redeploy", deployment: deployment.name, target: "", host: h.name }));
+    keys.add(actionKey({ kind: "rollback", deployment: deployment.name, host: h.name, to: [] }));
   }
   return [...keys];
 }

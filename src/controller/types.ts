@@ -68,7 +68,8 @@ export type BlockReason =
   | "inflight"
   | "backoff"
   | "budget"
-  | "quarantine";
+  | "quarantine"
+  | "held";
 export const BLOCK_REASONS: readonly BlockReason[] = [
   "mode",
   "paused",
@@ -78,6 +79,7 @@ export const BLOCK_REASONS: readonly BlockReason[] = [
   "backoff",
   "budget",
   "quarantine",
+  "held",
 ];
 
 export type EventKind =
@@ -93,7 +95,11 @@ export type EventKind =
   | "unreachable"
   | "pause"
   | "config"
-  | "leader";
+  | "leader"
+  /** A host held at the generation NixGuard rolled it back to (started, released). */
+  | "hold"
+  /** One apply named once as what broke the hosts rolled back after it. */
+  | "cause";
 
 export interface NixGuardEvent {
   time: number;

@@ -1,5 +1,6 @@
 import type { HostSpec, HttpCheck } from "../config/desired.js";
 import type { Abortable } from "./cancel.js";
+import type { GenerationListing } from "./systemd/generations.js";
 
 /** One unit as `systemctl show` reports it. Values are systemd's own strings. */
 export interface UnitState {
@@ -52,6 +53,13 @@ export interface Transport {
   fetch(units: readonly string[], signal: Abortable): Promise<HostFacts>;
   /** `systemctl restart UNIT...`; rejects with CommandError on failure. Exporter transport cannot. */
   restart(units: readonly string[], signal: Abortable): Promise<void>;
+  /** System profile generations still on the host (ssh, local; the exporter cannot read them). */
+  generations?(signal: Abortable): Promise<GenerationListing>;
+  /**
+   * Set the system profile to `path` and run its switch-to-configuration in the transient unit
+   * `unit` (systemd/generations.ts). Rejects with CommandError; exit 3: the path is not on the host.
+   */
+  switchSystem?(path: string, unit: string, signal: Abortable): Promise<void>;
   close(): Promise<void>;
 }
 

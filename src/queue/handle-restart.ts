@@ -4,6 +4,7 @@ import { formatDuration } from "../config/duration.js";
 import { unitName } from "../config/grammar.js";
 import { isNixGuardError, NixGuardError } from "../errors.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
+import { configuredHost } from "./job-context.js";
 import { formatRecord } from "./log-record.js";
 
 /** Pure: a transport error as an outcome. */
@@ -28,16 +29,8 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
   const { job } = run;
   const action = job.data.action;
   if (action.kind !== "restart") throw new Error("handleRestart: not a restart job");
-  const host = deps
-    .getDesired()
-    .deployments.find((d) => d.name === action.deployment)
-    ?.hosts.find((h) => h.name === action.host);
-  if (!host)
-    return {
-      outcome: "cancelled",
-      message: `host ${action.deployment}/${action.host} is no longer configured`,
-      durationMs: 0,
-    };
+  const host = configuredHost(deps, action);
+  if ("outcome" in host) return host;
   // Every unit asked for since the last run started, not only this job's request (restart-units.ts).
   const units = await deps.units.take(job.data.key, action.units).catch(() => action.units);
   const bad = units.map(unitName).find(Boolean);

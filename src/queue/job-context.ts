@@ -1,6 +1,6 @@
 import type { Job } from "bullmq";
 import type { ActionJobData, ActionOutcomeKind } from "../action.js";
-import type { DesiredState } from "../config/desired.js";
+import type { DesiredState, HostSpec } from "../config/desired.js";
 import type { Logger } from "../log.js";
 import type { TransportBorrow } from "../probes/transports/registry.js";
 import type { FlakeLock } from "./flake-lock.js";
@@ -27,6 +27,8 @@ export interface HandlerDeps {
   restartTimeoutMs: () => number;
   /** Environment added for nixops4's own ssh (identity, known hosts); see nixops4/ssh-env.ts. */
   nixops4Env?: () => Record<string, string>;
+  /** remediation.rollback.switchTimeout, read at each rollback. */
+  rollbackTimeoutMs?: () => number;
 }
 
 /** One job being handled. */
@@ -43,4 +45,24 @@ export interface HandlerResult {
   message: string;
   exitCode?: number;
   durationMs: number;
+  /** rollback: the system the host was switched to. */
+  switchedTo?: string;
+}
+
+/** The job's host as configured now, or the cancelled result for a host a reload removed. */
+export function configuredHost(
+  deps: HandlerDeps,
+  action: { deployment: string; host: string },
+): HostSpec | HandlerResult {
+  const host = deps
+    .getDesired()
+    .deployments.find((d) => d.name === action.deployment)
+    ?.hosts.find((h) => h.name === action.host);
+  return (
+    host ?? {
+      outcome: "cancelled",
+      message: `host ${action.deployment}/${action.host} is no longer configured`,
+      durationMs: 0,
+    }
+  );
 }

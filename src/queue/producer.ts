@@ -153,6 +153,7 @@ export class BullActionQueue implements ActionQueue {
     const keys = [
       actionKey({ kind: "restart", deployment, host, units: [] }),
       actionKey({ kind: "redeploy", deployment, target: "", host }),
+      actionKey({ kind: "rollback", deployment, host, to: [] }),
     ];
     removed += await this.redis.del(...keys.map((k) => this.bullKey(`dn:${k}`)));
     await this.units.drop(keys[0]!);

@@ -8,6 +8,7 @@ import { createRedis } from "../redis/connection.js";
 import { FlakeLock } from "./flake-lock.js";
 import { handleRedeploy } from "./handle-redeploy.js";
 import { handleRestart } from "./handle-restart.js";
+import { handleRollback } from "./handle-rollback.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { JobLogStore } from "./job-log.js";
 import type { Nixops4Settings } from "./nixops4.js";
@@ -35,6 +36,8 @@ export interface StartWorkerOptions {
   flakeLockRetryMs?: number;
   /** remediation.restartTimeout, read at each restart. */
   restartTimeoutMs: () => number;
+  /** remediation.rollback.switchTimeout, read at each rollback. */
+  rollbackTimeoutMs?: () => number;
 }
 
 export interface ActionWorker {
@@ -73,13 +76,14 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     lockWaitMs: opts.flakeLockWaitMs ?? 2_000,
     lockRetryMs: opts.flakeLockRetryMs ?? 10_000,
     restartTimeoutMs: opts.restartTimeoutMs,
+    ...(opts.rollbackTimeoutMs !== undefined ? { rollbackTimeoutMs: opts.rollbackTimeoutMs } : {}),
   };
   const running = new Map<string, AbortController>();
 
   const processor = async (job: Job<ActionJobData>, token?: string, bullSignal?: AbortSignal) => {
     const data = job.data;
     const kind = data?.action?.kind;
-    if (kind !== "restart" && kind !== "redeploy") {
+    if (kind !== "restart" && kind !== "redeploy" && kind !== "rollback") {
       throw new UnrecoverableError(`not a queued action: ${String(kind)} (quarantine is the controller's)`);
     }
     const shutdown = new AbortController();
@@ -95,7 +99,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     logger.info({ jobId: id, key: data.key, attempt: job.attemptsStarted }, "action started");
     let result: HandlerResult;
     try {
-      result = kind === "restart" ? await handleRestart(deps, run) : await handleRedeploy(deps, run);
+      result = await HANDLERS[kind](deps, run);
     } finally {
       running.delete(id);
     }
@@ -110,6 +114,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
       finishedAt: Date.now(),
       message: result.message,
       ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+      ...(result.switchedTo !== undefined ? { switchedTo: result.switchedTo } : {}),
     };
     record(opts.metrics, outcome, result);
     logger.info(
@@ -157,6 +162,8 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     },
   };
 }
+
+const HANDLERS = { restart: handleRestart, redeploy: handleRedeploy, rollback: handleRollback } as const;
 
 function record(m: Metrics, o: ActionOutcome, r: HandlerResult): void {
   m.actionsTotal.inc({ deployment: o.action.deployment, action: o.action.kind, outcome: o.outcome });

@@ -1,8 +1,10 @@
 import type { Action } from "../../action.js";
+import type { HoldEntry } from "../hold.js";
 import type { BlockReason } from "../types.js";
 import { backoffGate } from "./backoff.js";
 import { type BreakerStatus, breakerGate } from "./breaker.js";
 import { budgetGate } from "./budget.js";
+import { heldGate } from "./held.js";
 import { type InFlightEntry, inFlightGate } from "./inflight.js";
 import { maintenanceGate } from "./maintenance.js";
 import { modeGate } from "./mode.js";
@@ -21,6 +23,7 @@ import {
 export * from "./backoff.js";
 export * from "./breaker.js";
 export * from "./budget.js";
+export * from "./held.js";
 export * from "./inflight.js";
 export * from "./maintenance.js";
 export * from "./mode.js";
@@ -43,6 +46,8 @@ export interface PolicyInput {
   backoff: BackoffState | undefined;
   budget: { deployment: readonly number[]; global: readonly number[] };
   quarantines: readonly QuarantineEntry[];
+  /** Hosts of the deployment held after a rollback. */
+  holds?: readonly HoldEntry[];
   timezone?: string;
 }
 
@@ -124,6 +129,19 @@ export const GATES: readonly Gate[] = [
           deployment: i.action.deployment,
           touchedHosts: touchedHosts(i.action, i.deploymentHosts),
           entries: i.quarantines,
+          origin: i.origin,
+        },
+        now,
+      ),
+  },
+  {
+    reason: "held",
+    run: (i, now) =>
+      heldGate(
+        {
+          action: i.action,
+          touchedHosts: touchedHosts(i.action, i.deploymentHosts),
+          holds: i.holds ?? [],
           origin: i.origin,
         },
         now,

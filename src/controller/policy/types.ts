@@ -99,6 +99,10 @@ export function describeAction(a: Action): string {
       return `redeploy ${a.deployment} (target ${a.target})`;
     case "quarantine":
       return a.host ? `quarantine ${a.deployment}/${a.host}` : `quarantine ${a.deployment}`;
+    case "rollback": {
+      const to = a.toGeneration !== undefined ? `generation ${a.toGeneration}` : (a.to[0] ?? "?");
+      return `roll ${a.deployment}/${a.host} back to ${to}`;
+    }
   }
 }
 

@@ -1,6 +1,12 @@
 import { CommandError } from "../../errors.js";
 import type { Abortable } from "../cancel.js";
 import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
+import {
+  buildListGenerationsCommand,
+  buildSwitchCommand,
+  type GenerationListing,
+  parseGenerations,
+} from "../systemd/generations.js";
 import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
 import { CAN_RESTART } from "./capabilities.js";
@@ -39,6 +45,26 @@ export class LocalTransport implements Transport {
         stderrTail: stderrTail(r.stderr),
       });
     }
+  }
+
+  async generations(signal: Abortable): Promise<GenerationListing> {
+    return parseGenerations(await this.sh(buildListGenerationsCommand(), "list generations", signal));
+  }
+
+  async switchSystem(path: string, unit: string, signal: Abortable): Promise<void> {
+    await this.sh(buildSwitchCommand(path, unit), `switch to ${path}`, signal);
+  }
+
+  private async sh(line: string, what: string, signal: Abortable): Promise<string> {
+    const r = await this.run("sh", ["-c", line], signal);
+    if (r.exitCode !== 0) {
+      throw new CommandError("COMMAND_FAILED", `${what} exited ${r.exitCode}`, {
+        argv: ["sh", "-c", line],
+        exitCode: r.exitCode,
+        stderrTail: stderrTail(r.stderr),
+      });
+    }
+    return r.stdout;
   }
 
   async close(): Promise<void> {}

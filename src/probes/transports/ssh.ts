@@ -6,6 +6,12 @@ import { absolutePath, hostAddress, sshUser } from "../../config/grammar.js";
 import { CommandError, NixGuardError, ProbeError } from "../../errors.js";
 import type { Abortable } from "../cancel.js";
 import { buildProbeCommand, buildRestartCommand } from "../systemd/command.js";
+import {
+  buildListGenerationsCommand,
+  buildSwitchCommand,
+  type GenerationListing,
+  parseGenerations,
+} from "../systemd/generations.js";
 import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
 import { CAN_RESTART } from "./capabilities.js";
@@ -166,18 +172,31 @@ export class SshTransport implements Transport {
   }
 
   async restart(units: readonly string[], signal: Abortable): Promise<void> {
-    const remote = buildRestartCommand(units);
+    await this.runRemote(buildRestartCommand(units), `systemctl restart ${units.join(" ")}`, signal);
+  }
+
+  async generations(signal: Abortable): Promise<GenerationListing> {
+    return parseGenerations(await this.runRemote(buildListGenerationsCommand(), "list generations", signal));
+  }
+
+  async switchSystem(path: string, unit: string, signal: Abortable): Promise<void> {
+    await this.runRemote(buildSwitchCommand(path, unit), `switch to ${path}`, signal);
+  }
+
+  /** Runs a line on the host; stdout, or CommandError carrying the remote exit status. */
+  private async runRemote(remote: string, what: string, signal: Abortable): Promise<string> {
     this.ensureRuntimeDir();
     const argv = this.argv(remote);
     const r = await runCommand(this.command, argv, { signal });
     if (r.exitCode === 255) throw sshFailure(r.stderr, this.spec.address);
     if (r.exitCode !== 0) {
-      throw new CommandError(
-        "COMMAND_FAILED",
-        `${this.spec.address}: systemctl restart ${units.join(" ")} exited ${r.exitCode}`,
-        { argv: [this.command, ...argv], exitCode: r.exitCode, stderrTail: stderrTail(r.stderr) },
-      );
+      throw new CommandError("COMMAND_FAILED", `${this.spec.address}: ${what} exited ${r.exitCode}`, {
+        argv: [this.command, ...argv],
+        exitCode: r.exitCode,
+        stderrTail: stderrTail(r.stderr),
+      });
     }
+    return r.stdout;
   }
 
   /** Stops the shared connection (the ControlPersist master), if one is up. */

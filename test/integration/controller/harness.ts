@@ -60,7 +60,11 @@ export function harness(
   const failUnit = (host: string, unit = "a.service", extra = {}) =>
     observe(host, { state: "failing", checks: { [unit]: check(unit, "failing", extra) } });
   /** The worker finished the job of `key` now with this outcome. */
-  const finish = async (key: string, outcome: ActionOutcome["outcome"] = "success") => {
+  const finish = async (
+    key: string,
+    outcome: ActionOutcome["outcome"] = "success",
+    extra: Partial<ActionOutcome> = {},
+  ) => {
     const req = queue.requests.findLast((r) => actionKey(r.action) === key);
     const jobId = queue.finish(key);
     await ctl.onOutcome({
@@ -72,6 +76,7 @@ export function harness(
       startedAt: clock.now,
       finishedAt: clock.now,
       message: outcome,
+      ...extra,
     });
   };
   const metric = async (name: string) => (await metrics.registry.getSingleMetricAsString(name)).toString();

@@ -7,6 +7,18 @@ import { fleetConfig } from "../fixtures.js";
 
 const H = 3_600_000;
 const restart: Action = { kind: "restart", deployment: "fedi", host: "a", units: ["a.service"] };
+const redeploy: Action = { kind: "redeploy", deployment: "fedi", target: "fedi" };
+const BAD = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-b-25.05.20250602.bbbbbbb";
+const GOOD = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-b-25.05.20250601.aaaaaaa";
+const held = {
+  deployment: "fedi",
+  host: "b",
+  bad: BAD,
+  to: GOOD,
+  since: 0,
+  reason: "b.service",
+  actor: "controller",
+};
 
 function input(over: Partial<PolicyInput> = {}, remediation = {}): PolicyInput {
   return {
@@ -40,6 +52,10 @@ describe("policy gates in order", () => {
         backoff: { attempts: 1, nextAt: 10 * H },
         budget: { deployment: [1, 2, 3], global: [] },
         quarantines: [{ deployment: "fedi", host: "a", since: 0, until: 10 * H, reason: "r" }],
+        holds: [held],
+        // The held gate holds redeploys only: a deployment apply touches every host.
+        action: redeploy,
+        key: actionKey(redeploy),
       },
       { mode: "dry-run", maintenance: [{ cron: "* * * * *", duration: "1h" }] },
     );
@@ -54,6 +70,7 @@ describe("policy gates in order", () => {
       backoff: { backoff: undefined },
       budget: { budget: { deployment: [], global: [] } },
       quarantine: { quarantines: [] },
+      held: { holds: [] },
     };
     for (;;) {
       const r = evaluatePolicy(cur, 100);
@@ -103,5 +120,29 @@ describe("policy gates in order", () => {
       touchedHosts({ kind: "redeploy", deployment: "fedi", target: "t", host: "b" }, ["a", "b"]),
     ).toEqual(["b"]);
     expect(touchedHosts(restart, ["a", "b"])).toEqual(["a"]);
+  });
+});
+
+describe("held gate", () => {
+  const hostRedeploy: Action = { kind: "redeploy", deployment: "fedi", target: "fedi.a", host: "a" };
+  const rollback: Action = { kind: "rollback", deployment: "fedi", host: "b", to: [GOOD] };
+
+  it("blocks an automatic redeploy touching a held host, naming the generation and the way out", () => {
+    const r = evaluatePolicy(input({ action: redeploy, key: actionKey(redeploy), holds: [held] }), 0);
+    expect(r).toMatchObject({ allowed: false, reason: "held" });
+    if (r.allowed) return;
+    expect(r.detail).toContain("nixos-system-b-25.05.20250602.bbbbbbb broke b.service on fedi/b");
+    expect(r.detail).toContain("nixguard release fedi/b");
+  });
+
+  it("lets through redeploys of other hosts, restarts, rollbacks and manual redeploys", () => {
+    for (const action of [hostRedeploy, restart, rollback])
+      expect(evaluatePolicy(input({ action, key: actionKey(action), holds: [held] }), 0)).toEqual({
+        allowed: true,
+      });
+    const manual = { manual: true, force: false };
+    expect(
+      evaluatePolicy(input({ action: redeploy, key: actionKey(redeploy), holds: [held], origin: manual }), 0),
+    ).toEqual({ allowed: true });
   });
 });
