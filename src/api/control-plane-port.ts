@@ -54,6 +54,15 @@ export interface ControlPlane {
   resume(req: ResumeRequest, ctx: CommandContext): Promise<ResumeResult>;
   /** Clears quarantine, backoff and budget of the host. */
   resetHost(ref: HostRef, ctx: CommandContext): Promise<ResetResult>;
+  /** What NixGuard remembers of the host's generations, and its hold. */
+  generations(ref: HostRef): Promise<HostGenerationsInfo>;
+  /**
+   * Manual rollback to `to` (a store path or a profile generation number), else to the newest
+   * known-good generation; CONFLICT when none is remembered, or as redeploy.
+   */
+  rollback(ref: HostRef, to: string | number | undefined, ctx: CommandContext): Promise<CommandResult>;
+  /** Ends the host's hold; NOT_FOUND when it is not held. */
+  release(ref: HostRef, ctx: CommandContext): Promise<ReleaseResult>;
   resetDeployment(deployment: string, ctx: CommandContext): Promise<ResetResult>;
   /** Re-reads the config file; an invalid one is refused (ok: false) and the old one keeps running. */
   reloadConfig(ctx: CommandContext): Promise<ReloadResult>;
@@ -118,6 +127,8 @@ export interface FleetStatus {
   /** Maintenance windows open now; `deployment` absent means all deployments. */
   maintenance: { deployment?: string; until: number }[];
   quarantined: { deployment: string; host?: string; since: number; until?: number }[];
+  /** Hosts held at the generation NixGuard rolled them back to. */
+  held?: HoldInfo[];
   hosts: Record<HostState, number>;
   queue: Record<QueueCountState, number>;
   /** The NixGuard host itself (load, memory, state dir and /nix/store filesystems), when measured. */
@@ -146,6 +157,41 @@ export interface DeploymentSummary {
 
 export interface DeploymentDetail extends DeploymentSummary {
   hostHealth: HostHealth[];
+}
+
+export interface GenerationInfo {
+  path: string;
+  firstSeen: number;
+  since: number;
+  by: "nixguard" | "other";
+  cause?: string;
+  verdict: "unknown" | "good" | "bad";
+  verdictAt?: number;
+  reason?: string;
+}
+
+export interface HoldInfo {
+  deployment: string;
+  host: string;
+  bad: string;
+  to: string;
+  since: number;
+  reason: string;
+  cause?: string;
+  actor: string;
+}
+
+export interface HostGenerationsInfo {
+  deployment: string;
+  host: string;
+  current?: string;
+  /** Newest switch first. */
+  generations: GenerationInfo[];
+  hold?: HoldInfo;
+}
+
+export interface ReleaseResult {
+  released: HoldInfo;
 }
 
 export interface HostDetail {

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerActions } from "./commands/actions.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerEvents } from "./commands/events.js";
+import { registerGenerations } from "./commands/generations.js";
 import { registerFleet } from "./commands/hosts.js";
 import { registerJobs } from "./commands/jobs.js";
 import { registerPause } from "./commands/pause.js";
@@ -27,6 +28,7 @@ export function registerClientCommands(
   registerFleet(program, kit);
   registerJobs(program, kit);
   registerActions(program, kit);
+  registerGenerations(program, kit);
   registerPause(program, kit);
   registerEvents(program, kit, signal);
   registerCompletion(program, kit);

@@ -1,4 +1,10 @@
-import type { DeploymentSummary, FleetStatus, JobInfo, PlannedAction } from "../api/control-plane-port.js";
+import type {
+  DeploymentSummary,
+  FleetStatus,
+  HostGenerationsInfo,
+  JobInfo,
+  PlannedAction,
+} from "../api/control-plane-port.js";
 import type { HostHealth, NixGuardEvent } from "../controller/types.js";
 import type { HostObservation } from "../probes/types.js";
 import { age } from "./age.js";
@@ -33,6 +39,7 @@ export function formatStatus(s: FleetStatus, now: number): string {
     `paused       ${pauses.length ? pauses.join("; ") : "no"}`,
     `maintenance  ${s.maintenance.length ? s.maintenance.map((m) => `${m.deployment ?? "all"} until ${iso(m.until)}`).join("; ") : "no"}`,
     `quarantined  ${s.quarantined.length ? s.quarantined.map((q) => `${q.host ? `${q.deployment}/${q.host}` : q.deployment} (${age(q.since, now)})`).join(", ") : "none"}`,
+    `held         ${s.held?.length ? s.held.map((h) => `${h.deployment}/${h.host} at ${generationName(h.to)} (${generationName(h.bad)} broke ${h.reason}; ${age(h.since, now)})`).join("; ") : "none"}`,
     `hosts        ${Object.entries(s.hosts)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
@@ -153,4 +160,29 @@ export function formatObservation(o: HostObservation, now: number): string {
   const http = o.http.map((h) => ["http", h.check, h.reason]);
   const rows = [...units, ...http];
   return rows.length === 0 ? head : head + table(["KIND", "CHECK", "STATE"], rows);
+}
+
+/** `nixos-system-web-25.05.20250601.abc1234` of a store path (the hash says nothing to people). */
+const generationName = (path: string) => path.replace(/^\/nix\/store\/[0-9a-z]{32}-/, "");
+
+export function formatGenerations(g: HostGenerationsInfo, now: number, wide: boolean): string {
+  const head = g.hold
+    ? `${g.deployment}/${g.host} HELD at ${generationName(g.hold.to)} since ${when(g.hold.since, now, wide)}: ${generationName(g.hold.bad)} broke ${g.hold.reason}\n`
+    : "";
+  if (g.generations.length === 0) return `${head}no generations seen yet\n`;
+  return (
+    head +
+    table(
+      ["", "GENERATION", "SINCE", "BY", "VERDICT", "REASON", ...(wide ? ["STORE PATH", "CAUSE"] : [])],
+      g.generations.map((e) => [
+        e.path === g.current ? "*" : "",
+        generationName(e.path),
+        when(e.since, now, wide),
+        e.by,
+        e.verdict,
+        e.reason,
+        ...(wide ? [e.path, e.cause] : []),
+      ]),
+    )
+  );
 }

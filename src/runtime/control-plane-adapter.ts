@@ -12,6 +12,7 @@ import {
   type FleetStatus,
   type HostDetail,
   type HostFilter,
+  type HostGenerationsInfo,
   type HostRef,
   type JobFilter,
   type JobInfo,
@@ -23,6 +24,7 @@ import {
   type Readiness,
   type ReconcileRequest,
   type ReconcileResult,
+  type ReleaseResult,
   type ReloadResult,
   type ResetResult,
   type ResumeRequest,
@@ -34,7 +36,9 @@ import { hostsNamed } from "../config/host-index.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Decision } from "../controller/controller.js";
 import type { ControllerStatus } from "../controller/controller-status.js";
+import type { HostGenerations } from "../controller/generations.js";
 import { selfReasons } from "../controller/health.js";
+import type { HoldEntry } from "../controller/hold.js";
 import type { Pause } from "../controller/policy/index.js";
 import { activePauses } from "../controller/policy/pause.js";
 import { activeQuarantines } from "../controller/policy/quarantine.js";
@@ -72,6 +76,14 @@ export interface ControllerCommands {
   status(): Promise<ControllerStatus>;
   reconcile(deployment: string, opts: { dryRun?: boolean; actor?: string }): Promise<{ actions: Decision[] }>;
   requestAction(action: Action, opts: { actor: string; force?: boolean }): Promise<Decision>;
+  requestRollback(
+    deployment: string,
+    host: string,
+    to: string | number | undefined,
+    opts: { actor: string; force?: boolean },
+  ): Promise<Decision>;
+  generations(deployment: string, host: string): Promise<{ memory: HostGenerations; hold?: HoldEntry }>;
+  release(deployment: string, host: string, actor: string): Promise<HoldEntry>;
   pause(scope: PolicyScope, reason: string, actor: string, until?: number): Promise<Pause>;
   resume(scope: PolicyScope, actor: string): Promise<Pause>;
   reset(scope: PolicyScope, actor: string): Promise<ResetResult>;
@@ -159,6 +171,7 @@ export class RuntimeControlPlane implements ControlPlane {
         since: q.since,
         until: q.until,
       })),
+      held: ctl.held,
       hosts: countStates(all),
       queue,
       ...(self ? { self: this.selfStatus(self) } : {}),
@@ -378,6 +391,32 @@ export class RuntimeControlPlane implements ControlPlane {
     return this.m.controller.reset({ kind: "host", deployment: spec.deployment, host: spec.name }, ctx.actor);
   }
 
+  async generations(ref: HostRef): Promise<HostGenerationsInfo> {
+    const spec = this.hostSpec(ref);
+    const { memory, hold } = await this.m.controller.generations(spec.deployment, spec.name);
+    return {
+      deployment: spec.deployment,
+      host: spec.name,
+      ...(memory.current !== undefined ? { current: memory.current } : {}),
+      generations: memory.entries,
+      ...(hold ? { hold } : {}),
+    };
+  }
+
+  async rollback(ref: HostRef, to: string | number | undefined, ctx: CommandContext): Promise<CommandResult> {
+    const spec = this.hostSpec(ref);
+    const d = await this.m.controller.requestRollback(spec.deployment, spec.name, to, {
+      actor: ctx.actor,
+      force: ctx.force,
+    });
+    return this.commandResult(d);
+  }
+
+  async release(ref: HostRef, ctx: CommandContext): Promise<ReleaseResult> {
+    const spec = this.hostSpec(ref);
+    return { released: await this.m.controller.release(spec.deployment, spec.name, ctx.actor) };
+  }
+
   async resetDeployment(deployment: string, ctx: CommandContext): Promise<ResetResult> {
     this.spec(deployment);
     return this.m.controller.reset({ kind: "deployment", deployment }, ctx.actor);
@@ -416,7 +455,12 @@ export class RuntimeControlPlane implements ControlPlane {
   // ---- internals ----
 
   private async command(action: Action, ctx: CommandContext): Promise<CommandResult> {
-    const d: Decision = await this.m.controller.requestAction(action, { actor: ctx.actor, force: ctx.force });
+    return this.commandResult(
+      await this.m.controller.requestAction(action, { actor: ctx.actor, force: ctx.force }),
+    );
+  }
+
+  private commandResult(d: Decision): CommandResult {
     if (d.decision === "blocked") {
       const reason = (d.blockedBy && CONFLICT_OF[d.blockedBy]) ?? "paused";
       throw new ConflictError(reason, `${d.blockedBy ?? "blocked"}: ${d.detail ?? "blocked by policy"}`);

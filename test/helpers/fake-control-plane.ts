@@ -10,6 +10,7 @@ import type {
   FleetStatus,
   HostDetail,
   HostFilter,
+  HostGenerationsInfo,
   HostRef,
   JobFilter,
   JobInfo,
@@ -20,6 +21,7 @@ import type {
   Readiness,
   ReconcileRequest,
   ReconcileResult,
+  ReleaseResult,
   ReloadResult,
   ResetResult,
   ResumeRequest,
@@ -395,6 +397,43 @@ export class FakeControlPlane implements ControlPlane {
     const h = this.resolveHost(ref);
     // As the controller: only what was there is cleared (the fake keeps no backoff or budget).
     return { cleared: this.quarantined.delete(hk(h.deployment, h.host)) ? ["quarantine"] : [] };
+  }
+  /** Generation memory per host key (deployment/host), as tests set it. */
+  readonly generationsOf = new Map<string, HostGenerationsInfo>();
+  async generations(ref: HostRef): Promise<HostGenerationsInfo> {
+    this.gate("generations", [ref]);
+    const h = this.resolveHost(ref);
+    return (
+      this.generationsOf.get(hk(h.deployment, h.host)) ?? {
+        deployment: h.deployment,
+        host: h.host,
+        generations: [],
+      }
+    );
+  }
+  async rollback(ref: HostRef, to: string | number | undefined, ctx: CommandContext): Promise<CommandResult> {
+    this.gate("rollback", [ref, to], ctx);
+    const h = this.resolveHost(ref);
+    this.blockers(h.deployment, h.host, ctx);
+    const action =
+      typeof to === "number"
+        ? { kind: "rollback" as const, deployment: h.deployment, host: h.host, to: [], toGeneration: to }
+        : {
+            kind: "rollback" as const,
+            deployment: h.deployment,
+            host: h.host,
+            to: to === undefined ? [] : [to],
+          };
+    return this.enqueue(action, ctx);
+  }
+  async release(ref: HostRef, ctx: CommandContext): Promise<ReleaseResult> {
+    this.gate("release", [ref], ctx);
+    const h = this.resolveHost(ref);
+    const info = this.generationsOf.get(hk(h.deployment, h.host));
+    if (!info?.hold) throw new NixGuardError("NOT_FOUND", `${h.deployment}/${h.host} is not held`);
+    const { hold, ...rest } = info;
+    this.generationsOf.set(hk(h.deployment, h.host), rest);
+    return { released: hold };
   }
   async resetDeployment(deployment: string, ctx: CommandContext): Promise<ResetResult> {
     this.gate("resetDeployment", [deployment], ctx);

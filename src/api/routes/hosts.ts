@@ -1,8 +1,18 @@
 import type { FastifyInstance } from "fastify";
 import { HOST_STATES, type HostState } from "../../controller/types.js";
 import type { RouteOptions } from "../app.js";
-import { arr, CommandBody, HostRefQuery, NameParams, obj, responses, strEnum } from "../schemas/common.js";
-import { ResetResultSchema } from "../schemas/fleet.js";
+import {
+  arr,
+  bool,
+  CommandBody,
+  HostRefQuery,
+  NameParams,
+  obj,
+  responses,
+  str,
+  strEnum,
+} from "../schemas/common.js";
+import { HoldSchema, HostGenerationsSchema, ResetResultSchema } from "../schemas/fleet.js";
 import { NameSchema, UnitNameSchema } from "../schemas/grammar.js";
 import { HostDetailSchema, HostHealthSchema, HostObservationSchema } from "../schemas/health.js";
 import { CommandResultSchema } from "../schemas/jobs.js";
@@ -13,6 +23,9 @@ interface HostRoute {
   Params: { name: string };
   Querystring: { deployment?: string };
   Body: { force?: boolean };
+}
+interface RollbackRoute extends HostRoute {
+  Body: { force?: boolean; to?: string };
 }
 interface UnitRoute extends HostRoute {
   Params: { name: string; unit: string };
@@ -102,5 +115,59 @@ export async function hostRoutes(app: FastifyInstance, opts: RouteOptions): Prom
       },
     },
     async (req) => control.resetHost(hostRef(req.params.name, req.query.deployment), commandContext(req)),
+  );
+
+  app.get<HostRoute>(
+    "/hosts/:name/generations",
+    {
+      config: { auth: "read" },
+      schema: {
+        summary: "Generations NixGuard saw the host run (newest switch first), their verdicts, the hold",
+        params: NameParams,
+        querystring: HostRefQuery,
+        response: responses({ 200: HostGenerationsSchema }),
+      },
+    },
+    async (req) => control.generations(hostRef(req.params.name, req.query.deployment)),
+  );
+
+  app.post<RollbackRoute>(
+    "/hosts/:name/rollback",
+    {
+      config: { auth: "admin" },
+      schema: {
+        summary:
+          "Queue a rollback to `to` (store path or profile generation number), else to the newest known-good generation",
+        params: NameParams,
+        querystring: HostRefQuery,
+        body: obj({
+          force: { ...bool, description: "Run despite pause or maintenance (recorded in the event)" },
+          to: str({ "x-grammar": "rollbackTarget", description: "Store path or profile generation number" }),
+        }),
+        response: responses({ 202: CommandResultSchema }),
+      },
+    },
+    async (req, reply) => {
+      const to = req.body?.to;
+      const target = to === undefined ? undefined : /^\d+$/.test(to) ? Number(to) : to;
+      const ref = hostRef(req.params.name, req.query.deployment);
+      return reply.code(202).send(await control.rollback(ref, target, commandContext(req)));
+    },
+  );
+
+  app.post<HostRoute>(
+    "/hosts/:name/release",
+    {
+      config: { auth: "admin" },
+      schema: {
+        summary:
+          "End the host's hold: automatic redeploys may bring any generation again (404 when not held)",
+        params: NameParams,
+        querystring: HostRefQuery,
+        body: CommandBody,
+        response: responses({ 200: obj({ released: HoldSchema }, ["released"]) }),
+      },
+    },
+    async (req) => control.release(hostRef(req.params.name, req.query.deployment), commandContext(req)),
   );
 }

@@ -15,6 +15,45 @@ export const PauseInfoSchema = obj(
   ["scope", "reason", "actor", "since"],
 );
 
+export const HoldSchema = obj(
+  {
+    deployment: str(),
+    host: str(),
+    bad: str({ description: "The generation that broke the host" }),
+    to: str({ description: "The generation NixGuard rolled it back to" }),
+    since: epochMs,
+    reason: str({ description: "What failed on the bad generation" }),
+    cause: str({ description: "The apply that brought it" }),
+    actor: str(),
+  },
+  ["deployment", "host", "bad", "to", "since", "reason", "actor"],
+);
+
+export const HostGenerationsSchema = obj(
+  {
+    deployment: str(),
+    host: str(),
+    current: str(),
+    generations: arr(
+      obj(
+        {
+          path: str(),
+          firstSeen: epochMs,
+          since: epochMs,
+          by: strEnum(["nixguard", "other"]),
+          cause: str(),
+          verdict: strEnum(["unknown", "good", "bad"]),
+          verdictAt: epochMs,
+          reason: str(),
+        },
+        ["path", "firstSeen", "since", "by", "verdict"],
+      ),
+    ),
+    hold: HoldSchema,
+  },
+  ["deployment", "host", "generations"],
+);
+
 export const StatusSchema = obj(
   {
     version: str(),
@@ -26,6 +65,7 @@ export const StatusSchema = obj(
     quarantined: arr(
       obj({ deployment: str(), host: str(), since: epochMs, until: epochMs }, ["deployment", "since"]),
     ),
+    held: arr(HoldSchema),
     hosts: hostStateCounts,
     queue: countsBy(QUEUE_STATES),
     self: obj(

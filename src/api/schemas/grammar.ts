@@ -12,6 +12,11 @@ import { parseScope } from "../scope.js";
 export const GRAMMARS = {
   resourceName: g.resourceName,
   unitName: g.unitName,
+  /** A store path or a profile generation number (`rollback --to`). */
+  rollbackTarget: (v: string) =>
+    /^\d{1,10}$/.test(v)
+      ? g.generationNumber(Number(v))
+      : g.storePath(v) && `expected a generation number or ${g.storePath(v)}`,
   pauseScope: (v: string) => {
     const s = parseScope(v);
     return typeof s === "string" ? s : undefined;

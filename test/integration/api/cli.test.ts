@@ -151,3 +151,42 @@ test("an unreachable API exits 69 (closed loopback port); so does a 503", async 
     api.control.redisDown = false;
   }
 });
+
+test("generations HOST, rollback HOST [--to], release HOST", async () => {
+  const path = (n: number) =>
+    `/nix/store/${String(n).repeat(32)}-nixos-system-garage-25.05.2025060${n}.abc1234`;
+  api.control.generationsOf.set("fedi/garage", {
+    deployment: "fedi",
+    host: "garage",
+    current: path(1),
+    generations: [
+      { path: path(2), firstSeen: 3, since: 3, by: "other", verdict: "bad", reason: "garage.service" },
+      { path: path(1), firstSeen: 1, since: 4, by: "nixguard", verdict: "good" },
+    ],
+    hold: {
+      deployment: "fedi",
+      host: "garage",
+      bad: path(2),
+      to: path(1),
+      since: 5,
+      reason: "garage.service",
+      actor: "controller",
+    },
+  });
+  const g = await run(["generations", "fedi/garage"]);
+  expect(g.code).toBe(0);
+  expect(g.stdout).toMatch(
+    /^fedi\/garage HELD at nixos-system-garage-25\.05\.20250601\.abc1234 since .*: nixos-system-garage-25\.05\.20250602\.abc1234 broke garage\.service$/m,
+  );
+  expect(g.stdout).toMatch(/^\*\s+nixos-system-garage-25\.05\.20250601\.abc1234\s+\S+\s+nixguard\s+good/m);
+  expect(g.stdout).toMatch(
+    /^\s+nixos-system-garage-25\.05\.20250602\.abc1234\s+\S+\s+other\s+bad\s+garage\.service$/m,
+  );
+  const r = await run(["rollback", "garage", "--to", "1"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^rollback__fedi__garage: job \S+ added$/m);
+  expect((await run(["rollback", "garage", "--to", "/etc/passwd"])).code).toBe(64); // 400: a usage error
+  expect((await run(["release", "fedi/garage"])).stdout).toBe("released fedi/garage\n");
+  expect((await run(["release", "fedi/garage"])).code).toBe(1);
+  expect((await run(["generations", "a/b/c"])).code).toBe(64);
+});

@@ -20,7 +20,7 @@ const concrete = (url: string) => url.replace(/:(\w+)/g, (_, p: string) => SAMPL
 
 test("the route table is what the API documents", () => {
   const routes = registeredRoutes(app);
-  expect(routes.length).toBe(22);
+  expect(routes.length).toBe(25);
   expect(
     routes
       .filter((r) => r.auth === "public")
@@ -50,7 +50,7 @@ test("every non-public route refuses a missing or wrong token with 401 and WWW-A
 test("every admin route refuses a read token with 403 and changes nothing", async () => {
   control.calls.length = 0;
   const routes = registeredRoutes(app).filter((r) => r.auth === "admin");
-  expect(routes.length).toBe(9);
+  expect(routes.length).toBe(11);
   for (const r of routes) {
     const res = await app.inject({
       method: r.method as "POST",
