@@ -74,7 +74,7 @@ export type ActionOutcomeKind =
   | "usage-error" // nixops4 exit 2: its command line was refused; never retried
   | "panic" // nixops4 exit 101
   | "timeout"
-  | "not-found" // nixops4 (or ssh) not on PATH
+  | "not-found" // nixops4 (or ssh) not on PATH; rollback: the generation is no longer on the host
   | "unreachable" // transport could not reach the host
   | "cancelled"; // shutdown or host removed by config reload
 
