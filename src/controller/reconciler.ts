@@ -1,7 +1,7 @@
 import { type Action, actionKey } from "../action.js";
 import type { DeploymentSpec, HostSpec } from "../config/desired.js";
 import { formatDuration } from "../config/duration.js";
-import { CAN_RESTART } from "../probes/transports/capabilities.js";
+import { CAN_RESTART, CAN_SWITCH } from "../probes/transports/capabilities.js";
 import { driftedHosts } from "./drift.js";
 import { budgetExhausted } from "./policy/budget.js";
 import { activeQuarantines } from "./policy/quarantine.js";
@@ -55,19 +55,22 @@ export function reconcileDeployment(input: ReconcileInput): ReconcileOutput {
     if (drifted.has(host.name)) redeployWhy.push("drift");
 
     const { units, missing, unrestartable } = failingChecks(h);
-    const rollback = planRollback({
-      deployment: deployment.name,
-      host: host.name,
-      health: h,
-      state,
-      config,
-      now,
-      restartable: units,
-      failing: Object.values(h.checks)
-        .filter((c) => c.state === "failing")
-        .map((c) => c.id)
-        .sort(),
-    });
+    const rollback =
+      CAN_SWITCH[host.transport.kind] &&
+      planRollback({
+        deployment: deployment.name,
+        host: host.name,
+        health: h,
+        state,
+        config,
+        now,
+        // A restart through a read-only transport cannot heal: nothing restartable for the rung either.
+        restartable: CAN_RESTART[host.transport.kind] ? units : [],
+        failing: Object.values(h.checks)
+          .filter((c) => c.state === "failing")
+          .map((c) => c.id)
+          .sort(),
+      });
     if (rollback) {
       if (shouldQuarantine(input, host.name, h, rollback.key)) {
         const q: Action = { kind: "quarantine", deployment: deployment.name, host: host.name };

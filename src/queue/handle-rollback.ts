@@ -56,7 +56,8 @@ export async function handleRollback(deps: HandlerDeps, run: JobRun): Promise<Ha
   const bad = unsafe(action);
   if (bad) return { outcome: "failed", message: `refusing rollback: ${bad}`, durationMs: 0 };
   const started = Date.now();
-  const transport = deps.transportFor(host);
+  const lease = deps.borrow(host);
+  const { transport } = lease;
   const log = (line: string) =>
     deps.logs
       .append(job.id ?? "?", formatRecord(Date.now(), "nixguard", `[nixguard] ${line}`))
@@ -117,6 +118,7 @@ export async function handleRollback(deps: HandlerDeps, run: JobRun): Promise<Ha
       ...(exitCode !== undefined ? { exitCode } : {}),
     });
   } finally {
-    await transport.close().catch(() => undefined);
+    // Released, never closed: the probe scheduler reaches the host through the same transport.
+    lease.release();
   }
 }

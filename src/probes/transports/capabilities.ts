@@ -12,3 +12,13 @@ export const CAN_RESTART: Readonly<Record<TransportKind, boolean>> = {
   local: true,
   exporter: false,
 };
+
+/**
+ * It can list the system profile's generations and switch to one (a rollback): it runs commands
+ * on the host. The exporter only reads metrics.
+ */
+export const CAN_SWITCH: Readonly<Record<TransportKind, boolean>> = {
+  ssh: true,
+  local: true,
+  exporter: false,
+};
