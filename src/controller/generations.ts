@@ -22,6 +22,11 @@ export interface GenerationEntry {
   verdictAt?: number;
   /** bad: what failed on it. */
   reason?: string;
+  /**
+   * Since when the host has been up on it with no failure seen at all (not even one that
+   * hysteresis or an action's settle period keeps from counting); absent while it is not.
+   */
+  upSince?: number;
 }
 
 export interface HostGenerations {
@@ -44,8 +49,9 @@ export interface SwitchSeen {
 export function noteSystem(mem: HostGenerations, seen: SwitchSeen, keep: number): HostGenerations {
   if (mem.current === seen.path) return mem;
   const old = mem.entries.find((e) => e.path === seen.path);
+  const { upSince: _reset, ...kept } = old ?? { upSince: undefined };
   const entry: GenerationEntry = old
-    ? { ...old, since: seen.at, by: seen.by, cause: seen.cause }
+    ? { ...(kept as GenerationEntry), since: seen.at, by: seen.by, cause: seen.cause }
     : {
         path: seen.path,
         firstSeen: seen.at,
@@ -85,20 +91,44 @@ export function currentEntry(mem: HostGenerations): GenerationEntry | undefined 
 const isUp = (s: HostHealth["state"]) => s === "healthy" || s === "degraded";
 
 /**
- * The running generation becomes known-good once the host has been up on it for
- * `knownGoodAfter` without a break. Only an unproven one: a generation judged bad stays bad
- * (an operator who wants it again deploys it by hand).
+ * Up with nothing failing at all: a failure seen while an action settles leaves the host's state
+ * healthy (suppressed), and one below failureThreshold leaves its check healthy; neither is health
+ * a generation can be trusted on. A broken deploy is an action in flight, then settling.
+ */
+export function cleanlyUp(h: Pick<HostHealth, "state" | "suppressed" | "checks">): boolean {
+  if (!isUp(h.state) || h.suppressed) return false;
+  for (const id in h.checks) if ((h.checks[id]?.consecutiveFailures ?? 0) > 0) return false;
+  return true;
+}
+
+/**
+ * The running generation becomes known-good once the host has been cleanly up on it for
+ * `knownGoodAfter` without a break (`upSince`, reset by any failure). Only an unproven one: a
+ * generation judged bad stays bad (an operator who wants it again deploys it by hand).
  */
 export function judgeCurrent(
   mem: HostGenerations,
-  health: Pick<HostHealth, "state" | "since" | "currentSystem">,
+  health: Pick<HostHealth, "state" | "suppressed" | "checks" | "currentSystem" | "lastObservedAt">,
   now: number,
   knownGoodAfter: number,
 ): HostGenerations {
   const cur = currentEntry(mem);
-  if (cur?.verdict !== "unknown" || health.currentSystem !== cur.path || !isUp(health.state)) return mem;
-  if (now - Math.max(cur.since, health.since) < knownGoodAfter) return mem;
+  if (cur?.verdict !== "unknown" || health.currentSystem !== cur.path) return mem;
+  if (!cleanlyUp(health)) return cur.upSince === undefined ? mem : withUpSince(mem, cur.path, undefined);
+  if (cur.upSince === undefined) return withUpSince(mem, cur.path, health.lastObservedAt ?? now);
+  if (now - cur.upSince < knownGoodAfter) return mem;
   return withVerdict(mem, cur.path, "good", now);
+}
+
+function withUpSince(mem: HostGenerations, path: string, upSince: number | undefined): HostGenerations {
+  return {
+    ...mem,
+    entries: mem.entries.map((e) => {
+      if (e.path !== path) return e;
+      const { upSince: _old, ...rest } = e;
+      return upSince === undefined ? rest : { ...rest, upSince };
+    }),
+  };
 }
 
 export function withVerdict(

@@ -9,6 +9,7 @@ import {
   withVerdict,
 } from "../../../src/controller/generations.js";
 import { systemStorePath } from "../../../src/sim/store-path.js";
+import { check } from "./fixtures.js";
 
 const M = 60_000;
 const gen = (n: number) => systemStorePath("mastodon", n);
@@ -44,16 +45,44 @@ describe("generation memory", () => {
     expect(knownGood(m)).toEqual([gen(1)]);
   });
 
-  it("a generation up for knownGoodAfter without a break becomes known-good; failing or too soon does not", () => {
-    const m = noteSystem(emptyGenerations(), seen(1, 10 * M), 16);
-    const up = { state: "healthy" as const, since: 0, currentSystem: gen(1) };
-    expect(judgeCurrent(m, up, 15 * M, 6 * M)).toBe(m); // 5 min on it
-    expect(currentEntry(judgeCurrent(m, up, 16 * M, 6 * M))?.verdict).toBe("good");
-    // Healthy only since 12 min (it failed after the switch): counted from then.
-    expect(judgeCurrent(m, { ...up, since: 12 * M }, 17 * M, 6 * M)).toBe(m);
-    expect(judgeCurrent(m, { ...up, state: "failing" }, 60 * M, 6 * M)).toBe(m);
+  it("a generation cleanly up for knownGoodAfter without a break becomes known-good", () => {
+    let m = noteSystem(emptyGenerations(), seen(1, 10 * M), 16);
+    const up = (at: number, extra: object = {}) => ({
+      state: "healthy" as const,
+      checks: {},
+      currentSystem: gen(1),
+      lastObservedAt: at,
+      ...extra,
+    });
+    m = judgeCurrent(m, up(11 * M), 11 * M, 6 * M);
+    expect(currentEntry(m)).toMatchObject({ verdict: "unknown", upSince: 11 * M });
+    expect(judgeCurrent(m, up(16 * M), 16 * M, 6 * M)).toBe(m); // 5 min up
+    expect(currentEntry(judgeCurrent(m, up(17 * M), 17 * M, 6 * M))?.verdict).toBe("good");
+    // Any failure restarts the count: a failing host, or one whose failure an action's settle
+    // period suppressed (state still healthy: what a broken deploy looks like at first), or a
+    // check failing below failureThreshold.
+    for (const broken of [
+      { state: "failing" },
+      { suppressed: true },
+      { checks: { "a.service": check("a.service", "healthy", { consecutiveFailures: 1 }) } },
+    ]) {
+      const reset = judgeCurrent(m, up(16 * M, broken), 16 * M, 6 * M);
+      expect(currentEntry(reset)?.upSince, JSON.stringify(broken)).toBeUndefined();
+      expect(currentEntry(judgeCurrent(reset, up(30 * M), 30 * M, 6 * M))).toMatchObject({
+        verdict: "unknown",
+        upSince: 30 * M,
+      });
+    }
     const bad = withVerdict(m, gen(1), "bad", 11 * M, "a.service");
-    expect(judgeCurrent(bad, up, 60 * M, 6 * M)).toBe(bad);
+    expect(judgeCurrent(bad, up(60 * M), 60 * M, 6 * M)).toBe(bad);
+  });
+
+  it("a switch back to a remembered generation starts its clean-up count afresh", () => {
+    let m = noteSystem(emptyGenerations(), seen(1, 0), 16);
+    m = judgeCurrent(m, { state: "healthy", checks: {}, currentSystem: gen(1), lastObservedAt: M }, M, 6 * M);
+    m = noteSystem(m, seen(2, 2 * M), 16);
+    m = noteSystem(m, seen(1, 3 * M), 16);
+    expect(currentEntry(m)?.upSince).toBeUndefined();
   });
 
   it("known-good targets exclude the running system, newest switch first", () => {
