@@ -298,16 +298,19 @@ export const ConfigSchema = z.strictObject({
           }),
           window: Duration.prefault("30m").meta({
             description:
-              "A host that turns failing this long after a switch or sooner blames the new generation",
+              "A host that turns failing this long after a switch or sooner blames the new generation; default the restart window's 30m: later failures are rarely the deploy's",
           }),
           afterRestarts: z.number().int().min(0).max(100).default(1).meta({
-            description: "Restarts tried (and not healing) before rolling back; 0 rolls back at once",
+            description:
+              "Restarts tried (and not healing) before rolling back; 0 rolls back at once. Default 1: a unit that lost a start-order race on the switch comes back with one restart, and each further one costs a settle period of downtime",
           }),
           keep: z.number().int().min(2).max(100).default(16).meta({
-            description: "Generations remembered per host (the oldest are forgotten)",
+            description:
+              "Generations remembered per host; the oldest not known-good are forgotten first. 16 covers weeks of daily deploys, more than hosts usually keep before garbage collection",
           }),
           switchTimeout: Duration.prefault("10m").meta({
-            description: "Longest a rollback's switch-to-configuration may run",
+            description:
+              "Longest a rollback's switch-to-configuration may run (it restarts every changed unit, so minutes on a big host)",
           }),
         })
         .prefault({}),
