@@ -237,7 +237,7 @@ export const ConfigSchema = z.strictObject({
           }),
           window: Duration.prefault("5m").meta({
             description:
-              "How far back restarts count; a count that goes down (an explicit restart, a reboot) starts afresh",
+              "How far back restarts count; a count that goes down (an explicit restart, a reboot), or running steadily for window / restarts, starts afresh",
           }),
         })
         .prefault({})

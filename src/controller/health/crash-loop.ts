@@ -64,6 +64,10 @@ export function trackRestarts(
   const from = now - settings.windowMs;
   let events = reset || !prev ? [] : prev.events.filter((e) => e[0] >= from);
   if (added > 0) events = [...events, [now, prevAt, added] as const];
+  // Running steadily for longer than the threshold's spacing (window / restarts): whatever the
+  // window still holds, the loop is over — a switch that fixed the unit need not restart it
+  // explicitly, and systemd keeps NRestarts when a start replaces a pending automatic restart.
+  if (steadyFor(u, now) >= settings.windowMs / settings.restarts) events = [];
   const lastExit = exit ?? (reset ? undefined : prev?.lastExit);
   const memory = seen > 0 || events.length > 0 ? memoryOf(seen, events, lastExit) : undefined;
   let restarts = 0;
@@ -76,6 +80,12 @@ export function trackRestarts(
   const loop: CrashLoop = { restarts, spanMs: now - start };
   if (lastExit) loop.lastExit = lastExit;
   return { ...(memory ? { memory } : {}), loop };
+}
+
+/** How long the unit has been active (running) without a restart; 0 when it is not active. */
+function steadyFor(u: UnitState, now: number): number {
+  if (u.activeState !== "active" || u.activeEnterTimestamp === undefined) return 0;
+  return now - u.activeEnterTimestamp;
 }
 
 function memoryOf(

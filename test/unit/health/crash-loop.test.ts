@@ -88,6 +88,34 @@ describe("crash loops judged over time", () => {
     expect(check(again[4]!).reason).toBe("crash loop: 3 restarts in 30 s");
   });
 
+  it("a unit running steadily for longer than window / restarts is out of the loop (found on a real host: a switch fixed it, NRestarts kept)", () => {
+    // Before: the restarts stayed in the window and the fixed unit was called a crash loop for 5 min.
+    const steady = (n: number, since: number) => ({ ...running(n), activeEnterTimestamp: since });
+    const h = run([
+      running(0),
+      running(4),
+      running(8),
+      steady(8, 70_000),
+      steady(8, 70_000),
+      steady(8, 70_000),
+      steady(8, 70_000),
+      steady(8, 70_000),
+    ]);
+    expect(h[3]!.state).toBe("failing");
+    // 300 s / 3 restarts = 100 s of steady running: from t = 170 s on.
+    expect(h.map((x) => check(x).reason.startsWith("crash loop"))).toEqual([
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(h.at(-1)!.state).toBe("healthy");
+  });
+
   it("the first observation is only a baseline: restarts made before NixGuard looked are not dated", () => {
     const h = run([running(57), running(57)]);
     expect(h.map((x) => x.state)).toEqual(["healthy", "healthy"]);
