@@ -19,6 +19,18 @@ const service = (exec: string, extra = "") =>
 // Fails until /run/heal-me exists: a failed unit a restart can heal.
 const FLAKY = service("/bin/sh -c 'test -e /run/heal-me || exit 1; exec sleep infinity'");
 const signal = () => AbortSignal.timeout(20_000);
+const TRANSIENT = "nixos-rebuild-switch-to-configuration.service";
+
+/** The switch's transient unit is collected once it finished (asynchronously: polled, bounded). */
+async function expectTransientCollected(host: RealHost): Promise<void> {
+  const loadState = async () => (await host.exec(`systemctl show -P LoadState ${TRANSIENT}`)).stdout.trim();
+  if (await waitFor(async () => (await loadState()) === "not-found", 15_000, 200)) return;
+  const why = await host.exec(
+    `systemctl show -p LoadState,ActiveState,SubState,Result,MainPID,Job,CollectMode ${TRANSIENT}; systemctl status --no-pager ${TRANSIENT}; systemctl list-jobs --no-pager`,
+  );
+  expect.fail(`${TRANSIENT} still loaded:\n${why.stdout}${why.stderr}`);
+}
+
 /** nixops4 settings for the stand-in: NixGuard's apply path with a test's timeout. */
 const settings = (command: string, timeout: number) => ({
   command,
@@ -137,9 +149,7 @@ describeRealhost("real-host test bed", () => {
       expect((await web.run("systemctl show -P MainPID app.service")).trim()).not.toBe(pidBefore);
       expect((await web.run("readlink /nix/var/nix/profiles/system")).trim()).toBe("system-2-link");
       // The switch ran in the transient unit, which is gone (--collect) once it finished.
-      expect(
-        (await web.run("systemctl show -P LoadState nixos-rebuild-switch-to-configuration.service")).trim(),
-      ).toBe("not-found");
+      await expectTransientCollected(web);
     } finally {
       flake.cleanup();
     }
@@ -157,9 +167,7 @@ describeRealhost("real-host test bed", () => {
       },
     });
     const transient = async () =>
-      (
-        await web.exec("systemctl show -P ActiveState nixos-rebuild-switch-to-configuration.service")
-      ).stdout.trim();
+      (await web.exec(`systemctl show -P ActiveState ${TRANSIENT}`)).stdout.trim();
     const cut = new AbortController();
     const session = web.switchTo(g, "switch", 60_000, cut.signal);
     // The session dies while the switch runs in its transient unit (app's restart takes 3 s).
@@ -167,16 +175,13 @@ describeRealhost("real-host test bed", () => {
     cut.abort();
     expect((await session).exitCode).toBeNull();
     expect(await transient()).toBe("active");
-    const switched = await waitFor(
-      async () =>
-        (await web.exec("systemctl is-active late.service")).stdout.trim() === "active" &&
-        (
-          await web.exec("systemctl show -P LoadState nixos-rebuild-switch-to-configuration.service")
-        ).stdout.trim() === "not-found",
+    const started = await waitFor(
+      async () => (await web.exec("systemctl is-active late.service")).stdout.trim() === "active",
       30_000,
       200,
     );
-    expect(switched).toBe(true);
+    expect(started).toBe(true);
+    await expectTransientCollected(web);
     expect(await web.currentSystem()).toBe(g.toplevel);
     expect((await web.run("systemctl is-active app.service")).trim()).toBe("active");
   }, 60_000);
