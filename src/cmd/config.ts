@@ -22,9 +22,23 @@ export function registerConfigCommands(program: Command): void {
       "--no-files",
       "skip the files the config names (a build sandbox or another machine, where credentials do not exist yet)",
     )
-    .action(async (file: string, opts: { quiet?: boolean; files: boolean }) => {
+    .option(
+      "--deep",
+      "also ask nixops4 in each deployment's directory what it can apply (runs nixops4's read-only list commands, which evaluate the deployment) and refuse targets it cannot",
+    )
+    .action(async (file: string, opts: { quiet?: boolean; files: boolean; deep?: boolean }) => {
       const { checkConfigFile } = await import("../config/load.js");
       const r = checkConfigFile(file, { files: opts.files });
+      if (opts.deep && r.loaded && r.errors.length === 0) {
+        const { checkTargets } = await import("../nixops4/check-targets.js");
+        const deep = await checkTargets(r.loaded);
+        for (const [dir, generation] of Object.entries(deep.generations))
+          if (!opts.quiet)
+            process.stdout.write(
+              `${dir}: nixops4 ${generation === "members" ? "newer CLI (members)" : "older CLI (deployments)"}\n`,
+            );
+        r.errors.push(...deep.issues);
+      }
       if (r.warnings.length > 0)
         process.stderr.write(
           `${file}: ${r.warnings.length} warning(s)\n${r.warnings.map(issueLine).join("\n")}\n`,

@@ -171,7 +171,15 @@ export const GARAGE_USERS = ["mastodon", "pixelfed", "peertube"] as const;
 
 export const DeploymentConfig = z.strictObject({
   flake: AbsPath.meta({ description: "Flake directory nixops4 runs in (its working directory)" }),
-  target: Target.default("default").meta({ description: "nixops4 deployment name or dot path" }),
+  target: z
+    .union([Target, z.array(Target).max(32)])
+    .default("default")
+    // Kept as one string: paths separated by spaces (the grammar has none), "" = the whole root.
+    .transform((t) => (Array.isArray(t) ? t.join(" ") : t))
+    .meta({
+      description:
+        "What nixops4 applies: a deployment name (older CLI), or composite paths, [] for the whole root (newer CLI)",
+    }),
   fediversity: FediversityConfig.optional(),
   hosts: z
     .record(Name, HostConfig)

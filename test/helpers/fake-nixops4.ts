@@ -31,6 +31,12 @@ export interface FakeControl {
   rejectFlags?: string[];
   /** Replay nixops4's recorded output of a successful apply, as that CLI generation prints it. */
   cli?: "older" | "newer";
+  /** Older CLI: what `deployments list` prints. */
+  deployments?: string[];
+  /** Newer CLI: members of each composite path ("" = the root), for `members list`. */
+  composites?: Record<string, string[]>;
+  /** Newer CLI: paths that are resources (`members list` refuses them). */
+  resources?: string[];
 }
 
 export interface FakeCall {
