@@ -38,7 +38,8 @@ describe("nixguard config", () => {
     // The example's credentials live on its NixOS host, not here.
     const r = await nixguard("config", "check", "--no-files", "examples/fediversity.json");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/ok \(1 deployment\(s\), 4 host\(s\)/);
+    // Fediversity's real shape: check-deployment-cli-mastodon-pixelfed (garage derived from the apps).
+    expect(r.stdout).toMatch(/ok \(1 deployment\(s\), 3 host\(s\)/);
   });
 
   it("show lists mastodon's units and the /health check", async () => {
@@ -55,7 +56,10 @@ describe("nixguard config", () => {
     ]) {
       expect(units).toContain(u);
     }
-    expect(mastodon.http.map((c: any) => c.url)).toContain("https://mastodon.example.org/health");
+    const urls = mastodon.http.map((c: any) => c.url);
+    expect(urls).toContain("https://mastodon.fediversity.net/health");
+    // Streaming through nixpkgs' vhost, which strips /api/v1/streaming/.
+    expect(urls).toContain("https://mastodon.fediversity.net/api/v1/streaming/api/v1/streaming/health");
   });
 
   it.each([

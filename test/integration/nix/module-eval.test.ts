@@ -44,7 +44,8 @@ interface Evaluation {
 }
 
 const FAKE_NIXOPS4 = `derivation { name = "nixops4"; system = "x86_64-linux"; builder = "/bin/sh"; }`;
-const HOSTS = `hosts.mastodon = { address = "10.0.0.11"; services = [ "mastodon" ]; };`;
+// streamingProcesses has no default in nixpkgs, so NixGuard requires it for mastodon.
+const HOSTS = `hosts.mastodon = { address = "10.0.0.11"; services = [ "mastodon" ]; serviceOptions.mastodon.streamingProcesses = 1; };`;
 const DEPLOYMENT = `{
   flake = "/var/lib/fediversity/deployment";
   target = "fediversity";
