@@ -14,9 +14,15 @@ let d: Daemon;
 beforeAll(async () => {
   redis = await startRedis();
   fleet = await startFaultFleet({ applyDelayMs: 3_000 });
-  // One job at a time: while the apply runs, the four restarts wait in the queue.
+  // One job at a time: while the apply runs, the four restarts wait in the queue. The flake lock
+  // must outlast the 4 s outage: its holder gives the lease up (and stops the apply) the whole
+  // nixops4 stop sequence before expiry (interrupt + kill + straggler graces, 3 s here), so a
+  // 5 s lock would stop the apply 2 s into the outage — the safety of ea71ede, not this fault.
   d = await startDaemon({
-    config: fleet.writeConfig({ redisUrl: redis.url, overrides: { worker: { concurrency: 1 } } }),
+    config: fleet.writeConfig({
+      redisUrl: redis.url,
+      overrides: { worker: { concurrency: 1, lockTtl: "10s" } },
+    }),
   });
 });
 afterAll(async () => {
