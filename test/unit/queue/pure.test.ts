@@ -190,7 +190,18 @@ describe("progress", () => {
     const bytes = Buffer.from("ab\ncdé\n0123456789ABCDEF\ntail");
     for (const b of bytes) s.push(Buffer.from([b]));
     s.end();
-    expect(lines).toEqual(["ab", "cdé", "0123456789", "tail"]);
+    expect(lines).toEqual(["ab", "cdé", "01234 … [6 characters left out] … BCDEF", "tail"]);
+  });
+  it("keeps the start and the end of a line that never ends, however it arrives", () => {
+    // A flood with no newline, then the next message on the same line (nixops4 fault 9).
+    for (const size of [1, 7, 4096]) {
+      const lines: string[] = [];
+      const s = new LineSplitter((l) => lines.push(l), 10);
+      const text = `${"x".repeat(10_000)}Applying\nnext`;
+      for (let i = 0; i < text.length; i += size) s.push(text.slice(i, i + size));
+      s.end();
+      expect(lines).toEqual(["xxxxx … [9998 characters left out] … lying", "next"]);
+    }
   });
 });
 
