@@ -140,7 +140,7 @@ describeRealhost("unit faults on real systemd hosts", () => {
   const hostState = async (name: string) =>
     (
       (await api(d.url, `/api/v1/hosts/${name}`, { token: admin })).body as {
-        health: { state: string; checks: Record<string, { reason: string }> };
+        health: { state: string; checks: Record<string, { state: string; reason: string }> };
       }
     ).health;
 
