@@ -44,6 +44,8 @@ export interface BullActionQueueOptions {
  *   finish script turns into a waiting job when the running one ends (later requests overwrite
  *   it: at most one rerun). Never two jobs of a key at once, across any number of processes.
  */
+const IN_FLIGHT = new Set<string>(["waiting", "active", "delayed", "prioritized"]);
+
 export class BullActionQueue implements ActionQueue {
   readonly queue: Queue<ActionJobData>;
   readonly name: string;
@@ -99,14 +101,18 @@ export class BullActionQueue implements ActionQueue {
     // follow-up carries our id — or already exists as a job when the running one just finished.
     // BullMQ's own keys (dn:<key>, the job hash): package.json pins the exact version this reads,
     // and test/integration/queue/bullmq-internals.test.ts fails when an upgrade moves them.
-    const [next, exists] = await this.redis
+    // Concurrent requests overwrite the follow-up one after another, so "it carries our id" is
+    // not enough: a request deduplicated against a job that is running went into the follow-up.
+    const current = job.id ?? jobId;
+    const [next, exists, running] = await this.redis
       .multi()
       .hget(this.bullKey(`dn:${key}`), "jid")
       .exists(this.bullKey(jobId))
+      .lpos(this.bullKey("active"), current)
       .exec()
       .then((r) => (r ?? []).map(([, v]) => v));
-    if (next === jobId || exists === 1) return { state: "rerun-scheduled", jobId };
-    return { state: "coalesced", jobId: job.id ?? jobId };
+    if (next === jobId || exists === 1 || running !== null) return { state: "rerun-scheduled", jobId };
+    return { state: "coalesced", jobId: current };
   }
 
   /** Jobs in these states, newest first per state (the API's job list). */
@@ -119,10 +125,17 @@ export class BullActionQueue implements ActionQueue {
   }
 
   async isInFlight(key: string): Promise<boolean> {
-    const id = await this.queue.getDeduplicationJobId(key);
-    if (!id) return false;
-    const state = await this.queue.getJobState(id);
-    return state === "waiting" || state === "active" || state === "delayed" || state === "prioritized";
+    // The key's job id and that job's state are two reads: a job that finishes between them
+    // hands the key to its follow-up in the same step, so a finished job is only an answer
+    // once the key still names it (seen: "not in flight" while the follow-up ran).
+    let id = await this.queue.getDeduplicationJobId(key);
+    for (let attempt = 0; id && attempt < 5; attempt++) {
+      if (IN_FLIGHT.has(await this.queue.getJobState(id))) return true;
+      const again = await this.queue.getDeduplicationJobId(key);
+      if (again === id) return false;
+      id = again;
+    }
+    return false;
   }
 
   async counts(): Promise<Record<"waiting" | "active" | "delayed" | "failed", number>> {

@@ -61,7 +61,7 @@ describe("BullActionQueue", () => {
     const states = new Set(results.map((x) => x.state));
     expect(states.has("added")).toBe(false);
     expect(states.has("rerun-scheduled")).toBe(true);
-    await waitFor(async () => !(await r.queue.isInFlight("redeploy__fedi")), 15_000);
+    expect(await waitFor(async () => !(await r.queue.isInFlight("redeploy__fedi")), 15_000)).toBe(true);
     const starts = f.calls().filter((c) => c.event === "start");
     expect(starts.length).toBe(2); // the apply and one follow-up
     // Never overlapping: the follow-up started after the first ended.
