@@ -14,6 +14,13 @@ let
   packageJson = lib.importJSON ../package.json;
   root = toString ../.;
 
+  # node's own flags, in front of the script: src/runtime/heap.ts HEAP_NODE_FLAGS
+  # (test/integration/nix/flake-eval.test.ts keeps the two equal).
+  nodeFlags = [
+    "--heap-growing-percent=100"
+    "--no-allocation-site-pretenuring"
+  ];
+
   # Paths relative to the repository root that the build and the installed package need.
   sourceFiles = [
     "package.json"
@@ -73,6 +80,19 @@ buildNpmPackage {
     ":"
     (lib.makeBinPath [ openssh ])
   ];
+
+  # The install hook's wrapper runs `node main.js`, and any flag it adds lands after
+  # the script, as the script's argument. Heap tuning must reach node itself, before
+  # the script (src/runtime/heap.ts: V8 flags are never changed at run time), so the
+  # wrapper is written again with them in front.
+  postInstall = ''
+    makeWrapper ${nodejs_22}/bin/node "$out/bin/nixguard" \
+      --add-flags ${lib.escapeShellArg (lib.concatStringsSep " " nodeFlags)} \
+      --add-flags "$out/lib/node_modules/${packageJson.name}/${packageJson.bin.nixguard}" \
+      "''${makeWrapperArgs[@]}"
+  '';
+
+  passthru = { inherit nodeFlags; };
 
   meta = {
     description = "Self-healing reconciliation daemon for NixOS fleets deployed with nixops4";

@@ -86,6 +86,8 @@ in
     npmDepsDrvPath = npmDeps.drvPath;
     src = "${package.drvAttrs.src}";
     tests = lib.attrNames package.tests;
+    inherit (package) nodeFlags;
+    postInstall = package.drvAttrs.postInstall or "";
   };
   lock = lib.genAttrs sample (entry npmDeps);
   overriddenLock = lib.genAttrs sample (entry overridden);

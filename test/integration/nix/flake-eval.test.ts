@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { HEAP_NODE_FLAGS } from "../../../src/runtime/heap.js";
 import { nixEval, nixpkgsLib, root, unusable } from "./nix-eval.js";
 
 interface Entry {
@@ -29,6 +30,8 @@ interface FlakeEvaluation {
     npmDepsDrvPath: string;
     src: string;
     tests: string[];
+    nodeFlags: string[];
+    postInstall: string;
   };
   lock: Record<string, Entry>;
   overriddenLock: Record<string, Entry>;
@@ -86,6 +89,20 @@ describe.skipIf(!nixpkgsLib)("the flake, evaluated with stand-in inputs", () => 
       nixpkgs: "github:NixOS/nixpkgs/nixos-unstable",
       nixops4: "github:nixops4/nixops4",
     });
+  });
+
+  it("the package's wrapper starts node with the heap flags in front of the script", () => {
+    expect(out.package.nodeFlags).toEqual([...HEAP_NODE_FLAGS]);
+    // One wrapper, written again after the install hook's: node, its flags, then the script.
+    const wrap = out.package.postInstall.replace(/\\\n/g, " ").replace(/\s+/g, " ").trim();
+    const m =
+      /makeWrapper (\/nix\/store\/\S+\/bin\/node) "\$out\/bin\/nixguard" --add-flags '([^']*)' --add-flags "([^"]*)"/.exec(
+        wrap,
+      );
+    expect(m, wrap).not.toBeNull();
+    expect(m![2]!.split(" ")).toEqual([...HEAP_NODE_FLAGS]);
+    expect(m![3]).toBe("$out/lib/node_modules/nixguard/dist/main.js");
+    expect(wrap).toMatch(/"\$\{makeWrapperArgs\[@\]\}"$/);
   });
 
   it("the package evaluates to a whole derivation, its npm dependencies included", () => {
