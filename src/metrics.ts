@@ -60,14 +60,14 @@ export function createMetrics(opts: MetricsOptions) {
     }),
     probesTotal: new Counter({
       name: "nixguard_probes_total",
-      help: "Probes run, by kind and result.",
-      labelNames: ["kind", "result"],
+      help: "Probes run, by deployment, kind and result.",
+      labelNames: ["deployment", "kind", "result"],
       registers: [registry],
     }),
     probeDuration: new Histogram({
       name: "nixguard_probe_duration_seconds",
-      help: "Duration of probes.",
-      labelNames: ["kind"],
+      help: "Duration of probes, by deployment and kind.",
+      labelNames: ["deployment", "kind"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
@@ -183,11 +183,6 @@ export function createMetrics(opts: MetricsOptions) {
   m.buildInfo.set({ version: opts.version }, 1);
   m.leader.set(0);
   m.breakerOpen.set(0);
-  for (const kind of PROBE_KINDS) {
-    m.probeDuration.zero({ kind });
-    for (const result of PROBE_RESULTS) m.probesTotal.inc({ kind, result }, 0);
-  }
-
   for (const state of QUEUE_STATES) m.queueJobs.set({ state }, 0);
   m.paused.set({ scope: "global" }, 0);
   return m;
@@ -202,6 +197,10 @@ export type Metrics = ReturnType<typeof createMetrics>;
  */
 export function initDeploymentSeries(m: Metrics, deployments: readonly string[]): void {
   for (const deployment of deployments) {
+    for (const kind of PROBE_KINDS) {
+      m.probeDuration.zero({ deployment, kind });
+      for (const result of PROBE_RESULTS) m.probesTotal.inc({ deployment, kind, result }, 0);
+    }
     for (const outcome of ACTION_OUTCOMES) {
       m.deployDuration.zero({ deployment, outcome });
       for (const action of ["restart", "redeploy"] as const)
@@ -220,6 +219,10 @@ export function forgetDeploymentSeries(m: Metrics, deployment: string): void {
     for (const action of ACTION_KINDS) m.actionsTotal.remove({ deployment, action, outcome });
   }
   m.lastDeploySuccess.remove({ deployment });
+  for (const kind of PROBE_KINDS) {
+    m.probeDuration.remove({ deployment, kind });
+    for (const result of PROBE_RESULTS) m.probesTotal.remove({ deployment, kind, result });
+  }
   for (const reason of BLOCK_REASONS) m.actionsBlockedTotal.remove({ deployment, reason });
 }
 

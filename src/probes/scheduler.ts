@@ -231,7 +231,7 @@ export class ProbeScheduler {
     // Fixed rate from the tick, not from the probe's end: a slow host does not drift.
     this.schedule(e, this.nextDelay());
     if (e.running) {
-      this.opts.metrics.probesTotal.inc({ kind: "host", result: "skipped" });
+      this.opts.metrics.probesTotal.inc({ deployment: e.spec.deployment, kind: "host", result: "skipped" });
       this.opts.logger.debug({ host: e.key }, "previous probe still running: skipped");
       return;
     }
@@ -279,7 +279,7 @@ export class ProbeScheduler {
     try {
       const [systemd, http] = await Promise.all([
         this.fetch(transport, spec, deadline),
-        Promise.all(spec.http.map((c) => this.http(c, cancel))),
+        Promise.all(spec.http.map((c) => this.http(spec.deployment, c, cancel))),
       ]);
       const obs: HostObservation = {
         deployment: spec.deployment,
@@ -292,8 +292,9 @@ export class ProbeScheduler {
         ...(systemd.error ? { error: systemd.error } : {}),
       };
       const result = obs.reachable ? "ok" : systemd.error?.code === "PROBE_TIMEOUT" ? "timeout" : "error";
-      metrics.probesTotal.inc({ kind: "host", result });
-      metrics.probeDuration.observe({ kind: "host" }, obs.durationMs / 1000);
+      const { deployment } = spec;
+      metrics.probesTotal.inc({ deployment, kind: "host", result });
+      metrics.probeDuration.observe({ deployment, kind: "host" }, obs.durationMs / 1000);
       // A reload that changed the host's spec meanwhile (units, checks) makes this observation
       // the answer to another question: judged against the new spec, a unit added by the reload
       // would count as "not reported by the host". The next probe asks the new one.
@@ -322,8 +323,9 @@ export class ProbeScheduler {
       outcome = { error: { code, message } };
     }
     const result = outcome.facts ? "ok" : outcome.error?.code === "PROBE_TIMEOUT" ? "timeout" : "error";
-    this.opts.metrics.probesTotal.inc({ kind: "systemd", result });
-    this.opts.metrics.probeDuration.observe({ kind: "systemd" }, (performance.now() - t0) / 1000);
+    const { deployment } = spec;
+    this.opts.metrics.probesTotal.inc({ deployment, kind: "systemd", result });
+    this.opts.metrics.probeDuration.observe({ deployment, kind: "systemd" }, (performance.now() - t0) / 1000);
     return outcome;
   }
 
@@ -333,7 +335,7 @@ export class ProbeScheduler {
    * answers at once. A timer and one listener, no controller of its own: per check at 10,000
    * hosts, each controller, link and race was a steady share of the probe path's CPU.
    */
-  private http(check: HostSpec["http"][number], signal: Abortable): Promise<HttpResult> {
+  private http(deployment: string, check: HostSpec["http"][number], signal: Abortable): Promise<HttpResult> {
     const t0 = performance.now();
     const timedOut = (): HttpResult => ({
       check: check.id,
@@ -349,8 +351,8 @@ export class ProbeScheduler {
         done = true;
         clearTimeout(watchdog);
         signal.removeEventListener("abort", settleCancelled);
-        this.opts.metrics.probesTotal.inc({ kind: "http", result: r.result });
-        this.opts.metrics.probeDuration.observe({ kind: "http" }, r.durationMs / 1000);
+        this.opts.metrics.probesTotal.inc({ deployment, kind: "http", result: r.result });
+        this.opts.metrics.probeDuration.observe({ deployment, kind: "http" }, r.durationMs / 1000);
         resolve(r);
       };
       const settleCancelled = () => settle(timedOut());

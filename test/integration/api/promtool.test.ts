@@ -25,8 +25,8 @@ beforeAll(async () => {
   m.quarantined.set({ deployment: "fedi", host: "garage" }, 0);
   m.drift.set({ deployment: "fedi", host: "garage" }, 0);
   m.reconcileDuration.observe(0.002);
-  m.probesTotal.inc({ kind: "systemd", result: "ok" });
-  m.probeDuration.observe({ kind: "http" }, 0.03);
+  m.probesTotal.inc({ deployment: "fedi", kind: "systemd", result: "ok" });
+  m.probeDuration.observe({ deployment: "fedi", kind: "http" }, 0.03);
 });
 afterAll(() => api.close());
 

@@ -110,7 +110,7 @@ function setup(
 
 async function counter(m: Metrics, kind: string, result: string): Promise<number> {
   const v = (await m.probesTotal.get()).values.find(
-    (x) => x.labels.kind === kind && x.labels.result === result,
+    (x) => x.labels.deployment === "d" && x.labels.kind === kind && x.labels.result === result,
   );
   return v?.value ?? 0;
 }

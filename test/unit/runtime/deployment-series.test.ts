@@ -8,6 +8,9 @@ test("outcome series exist at 0 from start, so the first failed apply is an incr
   expect(text).toContain('nixguard_deploy_duration_seconds_count{deployment="fedi",outcome="failed"} 0');
   expect(text).toContain('nixguard_deploy_duration_seconds_count{deployment="fedi",outcome="success"} 0');
   expect(text).toContain('nixguard_actions_total{deployment="fedi",action="restart",outcome="failed"} 0');
+  // Probe series carry the deployment too, so the dashboard's $deployment filters the probe panels.
+  expect(text).toContain('nixguard_probes_total{deployment="fedi",kind="http",result="timeout"} 0');
+  expect(text).toContain('nixguard_probe_duration_seconds_count{deployment="fedi",kind="systemd"} 0');
   // Idempotent: a reload keeps what was counted.
   m.actionsTotal.inc({ deployment: "fedi", action: "redeploy", outcome: "failed" });
   initDeploymentSeries(m, ["fedi"]);
