@@ -2,7 +2,9 @@ import type { Fleet } from "./fleet.js";
 import type { Nixops4Sim, Step } from "./nixops4.js";
 import type { RelayRequest } from "./relay.js";
 import { Snippet } from "./relay.js";
+import { hostShellStep } from "./remote-script.js";
 import { df, loadavg, nproc, readlink } from "./render/coreutils.js";
+import { nixEnv, systemdRun } from "./render/nixos.js";
 import type { CommandResult } from "./render/result.js";
 import { systemctl } from "./render/systemctl.js";
 import { connectHost, parseSshArgv } from "./ssh-argv.js";
@@ -12,7 +14,15 @@ import { connectHost, parseSshArgv } from "./ssh-argv.js";
  * fleet; the HTTP plumbing is in server.ts.
  */
 
-export const FAKE_REMOTE_COMMANDS = ["systemctl", "readlink", "df", "cat", "nproc"] as const;
+export const FAKE_REMOTE_COMMANDS = [
+  "systemctl",
+  "readlink",
+  "df",
+  "cat",
+  "nproc",
+  "nix-env",
+  "systemd-run",
+] as const;
 export type FakeRemoteCommand = (typeof FAKE_REMOTE_COMMANDS)[number];
 
 const HOST_KEY_CHANGED = (host: string, knownHosts: string) =>
@@ -77,7 +87,10 @@ export function fakeSsh(fleet: Fleet, req: RelayRequest): string {
     return s.err(HOST_KEY_CHANGED(target, known)).exit(255);
   }
   if (!inv.hasCommand) s.err("Pseudo-terminal will not be allocated because stdin is not a terminal.\r\n");
-  return s.execRemote(host.def.name, inv.command).end();
+  const step = hostShellStep(host, inv.command);
+  if (!step) return s.execRemote(host.def.name, inv.command).end();
+  s.out(step.stdout).err(step.stderr);
+  return step.rest === undefined ? s.exit(step.exit ?? 0) : s.execRemote(host.def.name, step.rest).end();
 }
 
 export function fakeRemote(fleet: Fleet, command: FakeRemoteCommand, req: RelayRequest): string {
@@ -107,12 +120,19 @@ export function fakeRemote(fleet: Fleet, command: FakeRemoteCommand, req: RelayR
     case "nproc":
       r = nproc(host);
       break;
+    case "nix-env":
+      r = nixEnv(host, req.argv);
+      break;
+    case "systemd-run":
+      r = systemdRun(fleet, host, req.argv);
+      break;
     case "cat":
       if (req.argv.length !== 1 || req.argv[0] !== "/proc/loadavg") return s.passthrough().end();
       r = { stdout: loadavg(host), stderr: "", code: 0 };
       break;
   }
   if (r.hang) return s.out(r.stdout).err(r.stderr).hang().end();
+  s.sleep(r.delayMs ?? 0);
   return s.out(r.stdout).err(r.stderr).exit(r.code);
 }
 

@@ -48,6 +48,12 @@ export type FaultSpec =
    * or hangs; HTTP requests to it hang.
    */
   | { kind: "unreachable"; host: string; mode?: "timeout" | "refused" | "hang"; delayMs?: number }
+  /**
+   * The flake's next commit breaks `unit`: the host's desired system moves to a new generation on
+   * which the unit exits at once on every start (after a deploy brings it, and after every
+   * restart), while other generations run it fine. Stays until healed: the generation stays bad.
+   */
+  | { kind: "broken-generation"; host: string; unit: string }
   /** Someone switched the host to another system by hand: /run/current-system changes. */
   | { kind: "drift"; host: string }
   /** The host's SSH host key changed: ssh refuses with the real warning. */
@@ -60,6 +66,8 @@ export interface ActiveFault {
   spec: FaultSpec;
   since: number;
   clearedBy: ClearedBy;
+  /** broken-generation: the system it breaks. */
+  system?: string;
   /** Flaps: reads counted before the fault began, so it fails on the first read after. */
   baseCount?: number;
 }
@@ -74,6 +82,7 @@ const KINDS = new Set([
   "flap",
   "unreachable",
   "drift",
+  "broken-generation",
   "host-key",
   "resources",
 ]);
@@ -95,7 +104,8 @@ export function parseFaultSpec(raw: unknown): FaultSpec | string {
       o.kind === "unit-stop" ||
       o.kind === "unit-missing" ||
       o.kind === "crash-loop" ||
-      o.kind === "hung-stop") &&
+      o.kind === "hung-stop" ||
+      o.kind === "broken-generation") &&
     !o.unit
   )
     return `${o.kind} needs unit`;

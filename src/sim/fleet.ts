@@ -8,6 +8,7 @@ import {
 import type { ServiceName } from "../config/schema.js";
 import { type ActiveFault, type ClearedBy, defaultClearedBy, type FaultSpec } from "./faults.js";
 import { layoutHosts, type SimHostDef, type SimLayout } from "./layout.js";
+import { newProfile, type SimProfile, setProfile } from "./nixos-profile.js";
 import { systemStorePath } from "./store-path.js";
 import {
   EXITED,
@@ -30,6 +31,8 @@ export interface SimHost {
   units: Map<string, SimUnit>;
   generation: number;
   currentSystem: string;
+  /** The system profile's generation links (nixos-profile.ts). */
+  profile: SimProfile;
   diskSizeBytes: number;
   diskUsedBytes: number;
   load: [number, number, number];
@@ -205,7 +208,7 @@ export class Fleet {
         return { unit: id, outcome: "hung" };
       }
       const failing = fault("unit-fail");
-      if (failing?.spec.kind === "unit-fail" && failing.spec.keepFailing) {
+      if ((failing?.spec.kind === "unit-fail" && failing.spec.keepFailing) || this.brokenHere(host, id)) {
         host.units.set(id, failedRunUnit(u, at, pidFor(host.def.name, id, ++this.pidSeq), 1));
         return { unit: id, outcome: "failed" };
       }
@@ -291,6 +294,7 @@ export class Fleet {
       return u;
     };
     let clearedBy: ClearedBy = defaultClearedBy(normalized);
+    let broken: string | undefined;
     switch (normalized.kind) {
       case "unit-fail": {
         const u = unitOf(normalized.unit);
@@ -326,6 +330,11 @@ export class Fleet {
       case "drift":
         host.currentSystem = systemStorePath(host.def.name, host.generation, `drift-${++this.faultSeq}`);
         break;
+      case "broken-generation":
+        unitOf(normalized.unit);
+        // The flake's next commit is the broken one; it breaks the host when a deploy brings it.
+        broken = this.bumpGeneration(host.def.name);
+        break;
       case "resources":
         if (normalized.diskUsedFraction !== undefined)
           host.diskUsedBytes = Math.round(
@@ -339,7 +348,13 @@ export class Fleet {
       default:
         break;
     }
-    const fault: ActiveFault = { id: `f${++this.faultSeq}`, spec: normalized, since: at, clearedBy };
+    const fault: ActiveFault = {
+      id: `f${++this.faultSeq}`,
+      spec: normalized,
+      since: at,
+      clearedBy,
+      ...(broken ? { system: broken } : {}),
+    };
     if (normalized.kind === "flap")
       fault.baseCount = normalized.unit
         ? host.reads
@@ -375,7 +390,10 @@ export class Fleet {
   healAll(): void {
     this.faults = [];
     this.checkReads.clear();
-    for (const host of this.byName.values()) this.restoreHost(host, host.generation);
+    for (const host of this.byName.values()) {
+      this.restoreHost(host, this.desiredSystem(host));
+      setProfile(host.profile, host.currentSystem);
+    }
   }
 
   // ---- deploys ------------------------------------------------------------------------------
@@ -390,13 +408,29 @@ export class Fleet {
     return hosts.length > 0 ? hosts : undefined;
   }
 
-  /** What a successful switch does to one host: units as declared, its desired system current. */
-  applyDeploy(host: SimHost, newGeneration = false): void {
+  /**
+   * What a deploy does to one host (nixops4-nixos: `nix-env --set` the profile, then
+   * switch-to-configuration switch): its desired system current, units as declared. Returns the
+   * units that failed to start on it (the switch then exits 4, the apply fails).
+   */
+  applyDeploy(host: SimHost, newGeneration = false): string[] {
     if (newGeneration) host.generation++;
+    setProfile(host.profile, this.desiredSystem(host));
+    return this.switchSystem(host.def.name, this.desiredSystem(host));
+  }
+
+  /**
+   * `switch-to-configuration switch` of `system` (a deploy's, or a rollback's in a transient
+   * unit): /run/current-system is it, units as declared, faults a switch ends are gone. The
+   * units that failed to start on it.
+   */
+  switchSystem(hostKey: string, system: string): string[] {
+    const host = this.mustHost(hostKey);
     this.clearFaults(
       (f) => f.spec.host === host.def.name && (f.clearedBy === "deploy" || f.clearedBy === "restart"),
     );
-    this.restoreHost(host, host.generation);
+    this.restoreHost(host, system);
+    return [...host.units.values()].filter((u) => u.activeState === "failed").map((u) => u.id);
   }
 
   /** A new flake commit: the desired system changes, not yet deployed. */
@@ -409,11 +443,13 @@ export class Fleet {
   // ---- internals ------------------------------------------------------------------------------
 
   private freshHost(def: SimHostDef, generation: number): SimHost {
+    const system = systemStorePath(def.name, generation);
     const host: SimHost = {
       def,
       units: new Map(),
       generation,
-      currentSystem: systemStorePath(def.name, generation),
+      currentSystem: system,
+      profile: newProfile(system),
       diskSizeBytes: 107_374_182_400,
       diskUsedBytes: DEFAULT_DISK_USED,
       load: [...DEFAULT_LOAD],
@@ -421,11 +457,22 @@ export class Fleet {
       reads: 0,
       bootAt: BOOTED_AT,
     };
-    this.restoreHost(host, generation);
+    this.restoreHost(host, system);
     return host;
   }
 
-  private restoreHost(host: SimHost, generation: number): void {
+  /** `unit` fails on the system the host runs now (a broken generation). */
+  private brokenHere(host: SimHost, unit: string): boolean {
+    return this.faults.some(
+      (f) =>
+        f.spec.kind === "broken-generation" &&
+        f.spec.host === host.def.name &&
+        f.spec.unit === unit &&
+        f.system === host.currentSystem,
+    );
+  }
+
+  private restoreHost(host: SimHost, system: string): void {
     const keep = new Map(host.units);
     host.units.clear();
     // nginx serves every vhost: a host with a vhost-checked service runs it.
@@ -451,7 +498,11 @@ export class Fleet {
         );
       }
     }
-    host.currentSystem = systemStorePath(host.def.name, generation);
+    host.currentSystem = system;
+    // A broken generation's unit starts and exits at once, on every start.
+    for (const [id, u] of host.units)
+      if (this.brokenHere(host, id))
+        host.units.set(id, failedRunUnit(u, this.now(), this.nextPid(host, id), 1));
     host.diskUsedBytes = DEFAULT_DISK_USED;
     host.load = [...DEFAULT_LOAD];
   }

@@ -245,6 +245,7 @@ export class Nixops4Sim {
     }
     let stderr = "";
     let failed: string | undefined;
+    let resourceExit = 1;
     for (const name of run.hosts) {
       const h = this.fleet.host(name) as SimHost;
       const path = h.def.target;
@@ -259,7 +260,14 @@ export class Nixops4Sim {
         continue;
       }
       const changed = needsChange(this.fleet, h) || this.behavior.newGeneration;
-      this.fleet.applyDeploy(h, this.behavior.newGeneration);
+      const unitsFailed = this.fleet.applyDeploy(h, this.behavior.newGeneration);
+      if (unitsFailed.length > 0) {
+        // The switch landed, but switch-to-configuration exits 4: the resource fails with it.
+        stderr += `warning: the following units failed: ${unitsFailed.join(", ")}\n`;
+        if (failed === undefined) resourceExit = 4;
+        failed ??= path;
+        continue;
+      }
       if (changed)
         stderr += tracingLine(now, "INFO", [...spans, creatingResource(path)], closeMessage(12.3, idle));
       stderr += tracingLine(now, "INFO", spans, closeMessage(3.1, idle));
@@ -273,7 +281,7 @@ export class Nixops4Sim {
           stderr +
           nixops4Error([
             `Failed to create stateless resource ${failed}`,
-            "Local resource process failed with exit code: 1",
+            `Local resource process failed with exit code: ${resourceExit}`,
           ]),
         code: 1,
       };

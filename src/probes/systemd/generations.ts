@@ -38,12 +38,17 @@ export interface GenerationListing {
  * `current PATH` when readable, then the done marker (truncated output is detected).
  */
 export function buildListGenerationsCommand(): string {
+  return listGenerationsLines().join("; ");
+}
+
+/** The listing's statements (the simulator answers the first, the filesystem walk, itself). */
+export function listGenerationsLines(): string[] {
   return [
     `for l in ${PROFILE_DIR}/system-*-link; do [ -L "$l" ] && [ -d "$l" ] || continue; n=\${l#${PROFILE_DIR}/system-}; echo "gen \${n%-link} $(readlink "$l")"; done`,
     `p=$(readlink ${SYSTEM_PROFILE}) && echo "profile $p"`,
     `c=$(readlink /run/current-system) && echo "current $c"`,
     `echo '${DONE}'`,
-  ].join("; ");
+  ];
 }
 
 const parseError = (message: string) => new ProbeError("PROBE_PARSE", message);
@@ -78,6 +83,11 @@ function checked(problem: string | undefined, what: string, value: string): void
 
 /** Set the system profile to `path` and switch to it in the transient unit `unit`. */
 export function buildSwitchCommand(path: string, unit: string): string {
+  return switchLines(path, unit).join("; ");
+}
+
+/** The switch's statements: is it on the host, set the profile, switch in a transient unit. */
+export function switchLines(path: string, unit: string): string[] {
   checked(storePath(path), "store path", path);
   checked(unitName(unit), "unit name", unit);
   const p = `'${path}'`;
@@ -92,5 +102,5 @@ export function buildSwitchCommand(path: string, unit: string): string {
     `[ -x ${p}/bin/switch-to-configuration ] || { echo "nixguard: ${path} is not on this host" >&2; exit ${SWITCH_GONE_EXIT}; }`,
     `if command -v nix-env >/dev/null 2>&1; then nix-env -p ${SYSTEM_PROFILE} --set ${p}; else ${newLink}; fi || exit ${SWITCH_PROFILE_EXIT}`,
     `systemd-run --unit='${unit}' --wait --collect --quiet --service-type=exec -- ${p}/bin/switch-to-configuration switch`,
-  ].join("; ");
+  ];
 }

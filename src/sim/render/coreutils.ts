@@ -1,4 +1,5 @@
 import type { SimHost } from "../fleet.js";
+import { readProfileLink } from "../nixos-profile.js";
 import { type CommandResult, fail, ok } from "./result.js";
 
 /**
@@ -183,7 +184,8 @@ export function readlink(host: SimHost, argv: readonly string[]): CommandResult 
   let stdout = "";
   let code = 0;
   for (const p of paths) {
-    if (p === "/run/current-system") stdout += `${host.currentSystem}\n`;
+    const target = p === "/run/current-system" ? host.currentSystem : readProfileLink(host.profile, p);
+    if (target !== undefined) stdout += `${target}\n`;
     else code = 1; // readlink prints nothing for a non-link unless -v
   }
   if (paths.length === 0)

@@ -5,6 +5,8 @@ export interface CommandResult {
   code: number;
   /** The command never returns (a `systemctl restart` waiting on a stop that hangs). */
   hang?: boolean;
+  /** It takes this long before its output and exit (a switch running). */
+  delayMs?: number;
 }
 
 export const ok = (stdout: string): CommandResult => ({ stdout, stderr: "", code: 0 });
