@@ -33,8 +33,9 @@ import type { HostObservation } from "./probes/types.js";
 import { JobLogStore } from "./queue/job-log.js";
 import { ACTION_QUEUE, BullActionQueue } from "./queue/producer.js";
 import { type ActionWorker, startWorker } from "./queue/worker.js";
-import { createRedis } from "./redis/connection.js";
+import { createRedis, describeRedisTarget } from "./redis/connection.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";
+import { type RedisTarget, readSecretFile, redisTargetFromConfig } from "./redis/target.js";
 import { RuntimeControlPlane } from "./runtime/control-plane-adapter.js";
 import { HealthBook } from "./runtime/health-book.js";
 import { lastDeployKey } from "./runtime/last-deploy.js";
@@ -78,7 +79,8 @@ export class Manager {
   readonly roles: Roles;
   private loaded: LoadedConfig;
   private embedded: EmbeddedRedis | undefined;
-  private redisUrl = "";
+  /** A URL (given, or the embedded server's) or a Sentinel set; holds passwords: never logged. */
+  private redisTarget: RedisTarget = "";
   redis!: Redis;
   queue!: BullActionQueue;
   events!: EventLog;
@@ -131,8 +133,8 @@ export class Manager {
     return this.api?.url;
   }
 
-  get redisConnection(): string {
-    return this.redisUrl;
+  get redisConnection(): RedisTarget {
+    return this.redisTarget;
   }
 
   async start(): Promise<void> {
@@ -143,8 +145,12 @@ export class Manager {
     const tokens = this.roles.api ? (this.opts.tokens ?? loadTokens(config.api.tokens, log)) : [];
     mkdirSync(config.state.runtimeDir, { recursive: true, mode: 0o700 });
 
-    if (config.redis.url) {
-      this.redisUrl = config.redis.url;
+    const given = redisTargetFromConfig(config.redis, (file, what) =>
+      readSecretFile(file, what, (message) => log.warn(message)),
+    );
+    if (given !== undefined) {
+      this.redisTarget = given;
+      log.info({ redis: describeRedisTarget(given) }, "using Redis");
     } else {
       mkdirSync(config.state.dir, { recursive: true, mode: 0o700 });
       this.embedded = await startEmbeddedRedis({
@@ -156,16 +162,16 @@ export class Manager {
           for (const listener of this.fatalListeners) listener(err);
         },
       });
-      this.redisUrl = this.embedded.url;
+      this.redisTarget = this.embedded.url;
     }
     const prefix = config.redis.prefix;
-    this.redis = createRedis(this.redisUrl, { role: "client", logger: log });
-    this.queue = new BullActionQueue({ connection: this.redisUrl, prefix, logger: log });
+    this.redis = createRedis(this.redisTarget, { role: "client", logger: log });
+    this.queue = new BullActionQueue({ connection: this.redisTarget, prefix, logger: log });
     this.events = new EventLog(this.redis, prefix, { logger: log });
     this.store = new StateStore(this.redis, prefix);
     if (this.roles.api) {
       // The API reads pauses, quarantines and drift on every host request: mirror them in memory.
-      this.policySubscriber = createRedis(this.redisUrl, {
+      this.policySubscriber = createRedis(this.redisTarget, {
         role: "client",
         logger: log,
         overrides: { connectionName: "nixguard-policy-subscriber", autoResubscribe: false },
@@ -212,7 +218,7 @@ export class Manager {
 
     if (this.roles.worker) {
       this.worker = await startWorker({
-        connection: this.redisUrl,
+        connection: this.redisTarget,
         prefix,
         concurrency: config.worker.concurrency,
         logger: log,
@@ -255,7 +261,9 @@ export class Manager {
             events: this.events,
             ...(this.leader ? { leader: this.leader } : {}),
             lastDeploys: () => this.redis.hgetall(lastDeployKey(prefix)),
-            redisUp: async () => (await this.redis.ping()) === "PONG",
+            // Not connected (a failover under way, Redis down): not ready, at once — a ping
+            // would wait in the offline queue through the reconnect attempts.
+            redisUp: async () => this.redis.status === "ready" && (await this.redis.ping()) === "PONG",
             embeddedRedis: () => this.embedded?.status(),
             probeNow: (d, h) => this.probeNow(d, h),
             reload: () => this.reloadFromFile(),
@@ -503,7 +511,7 @@ export class Manager {
    * the deployment (a worker-only or standby process cannot: it does not probe).
    */
   private listenForOutcomes(prefix: string): void {
-    const connection = createRedis(this.redisUrl, { role: "worker", logger: this.logger });
+    const connection = createRedis(this.redisTarget, { role: "worker", logger: this.logger });
     const events = new QueueEvents(ACTION_QUEUE, { connection, prefix });
     events.on("error", (err) => this.logger.warn({ err: { message: err.message } }, "outcome events error"));
     events.on("completed", ({ returnvalue }) => {

@@ -9,7 +9,7 @@ export interface NeededFile {
   secret: boolean;
 }
 
-/** Every file path in the config that is read at run time: tokens, ssh keys, known_hosts, CAs. */
+/** Every file path in the config that is read at run time: tokens, passwords, ssh keys, known_hosts, CAs. */
 export function neededFiles(config: Config): NeededFile[] {
   const out: NeededFile[] = [];
   const add = (path: string, file: string | undefined, secret: boolean) => {
@@ -18,6 +18,8 @@ export function neededFiles(config: Config): NeededFile[] {
   config.api.tokens.forEach((t, i) => {
     add(`api.tokens[${i}].file`, t.file, true);
   });
+  add("redis.sentinels.passwordFile", config.redis.sentinels?.passwordFile, true);
+  add("redis.sentinels.sentinelPasswordFile", config.redis.sentinels?.sentinelPasswordFile, true);
   add("ssh.identityFile", config.ssh.identityFile, true);
   add("ssh.knownHostsFile", config.ssh.knownHostsFile, false);
   add("nixops4.ssh.identityFile", config.nixops4.ssh.identityFile, true);

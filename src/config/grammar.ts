@@ -33,6 +33,17 @@ export const hostAddress: Check = (v) => {
   return "expected a DNS name (letters, digits, '-' and '.'), an IPv4 or an IPv6 address";
 };
 
+/** HOST:PORT, or [IPv6]:PORT: a host address as above and a port 1-65535. */
+export const hostPort: Check = (v) => {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
+  if (!m) return "expected HOST:PORT ([IPv6]:PORT)";
+  const host = m[1] ?? m[2] ?? "";
+  if (m[1] !== undefined && isIP(host) !== 6) return "expected an IPv6 address inside [ ]";
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return "port must be 1-65535";
+  return hostAddress(host);
+};
+
 /** A POSIX user name as shadow-utils accepts by default. */
 export const sshUser: Check = (v) =>
   common(v, "ssh user") ??

@@ -196,8 +196,43 @@ export const ConfigSchema = z.strictObject({
         .string()
         .regex(/^(redis|rediss|unix):\/\/\S+$/, { message: "expected redis://, rediss:// or unix:// URL" })
         .optional()
-        .meta({ description: "Unset: NixGuard starts a private redis-server under state.dir" }),
+        .meta({
+          description:
+            "One Redis server; unset (and no redis.sentinels): NixGuard starts a private redis-server under state.dir",
+        }),
+      sentinels: z
+        .strictObject({
+          addresses: z.array(safe(g.hostPort, "HOST:PORT of a Sentinel ([v6]:PORT for IPv6)")).min(1).meta({
+            description: "Sentinels to ask for the master; tried in turn, more are learned from them",
+          }),
+          masterName: Name.meta({
+            description: "The master's name in the Sentinels' `sentinel monitor` line",
+          }),
+          passwordFile: AbsPath.optional().meta({
+            description: "File holding the Redis servers' password (requirepass/masterauth)",
+          }),
+          sentinelPasswordFile: AbsPath.optional().meta({
+            description: "File holding the Sentinels' own password, when they require one",
+          }),
+          db: z
+            .number()
+            .int()
+            .min(0)
+            .max(15)
+            .default(0)
+            .meta({ description: "Database number on the master" }),
+        })
+        .optional()
+        .meta({
+          description:
+            "Redis behind Sentinel: NixGuard asks them for the master and follows a failover (not with redis.url)",
+        }),
       prefix: Name.default("nixguard"),
+    })
+    .refine((r) => !(r.url && r.sentinels), {
+      message:
+        "set redis.url (one Redis) or redis.sentinels (Redis behind Sentinel), not both; neither: NixGuard runs its own",
+      path: ["sentinels"],
     })
     .prefault({}),
   state: z

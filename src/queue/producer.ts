@@ -4,6 +4,7 @@ import { type ActionJobData, type ActionRequest, actionKey, type EnqueueResult }
 import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createRedis } from "../redis/connection.js";
+import type { RedisTarget } from "../redis/target.js";
 import { jobIdFor, jobName } from "./job-id.js";
 import { RestartUnits } from "./restart-units.js";
 import type { ActionQueue } from "./types.js";
@@ -26,8 +27,8 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 };
 
 export interface BullActionQueueOptions {
-  /** Redis URL. */
-  connection: string;
+  /** A Redis URL or a Sentinel set. */
+  connection: RedisTarget;
   /** BullMQ key prefix (config `redis.prefix`). */
   prefix: string;
   logger: Logger;

@@ -5,6 +5,7 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { TransportBorrow } from "../probes/transports/registry.js";
 import { createRedis } from "../redis/connection.js";
+import type { RedisTarget } from "../redis/target.js";
 import { FlakeLock } from "./flake-lock.js";
 import { handleRedeploy } from "./handle-redeploy.js";
 import { handleRestart } from "./handle-restart.js";
@@ -16,7 +17,8 @@ import { ACTION_QUEUE } from "./producer.js";
 import { RestartUnits } from "./restart-units.js";
 
 export interface StartWorkerOptions {
-  connection: string;
+  /** A Redis URL or a Sentinel set. */
+  connection: RedisTarget;
   prefix: string;
   concurrency: number;
   logger: Logger;

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { type RedisTarget, sentinelOptions } from "./target.js";
 
 /**
  * The one place Redis connections are made. Settings follow BullMQ's production guide:
@@ -77,6 +78,12 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
+/** For logs: where, never a password. */
+export function describeRedisTarget(t: RedisTarget): string {
+  if (typeof t === "string") return redactRedisUrl(t);
+  return `sentinel master "${t.masterName}" via ${t.sentinels.map((s) => `${s.host}:${s.port}`).join(",")}`;
+}
+
 export function roleOptions(role: RedisRole): RedisOptions {
   const common: RedisOptions = {
     connectionName: `nixguard-${role}`,
@@ -94,8 +101,13 @@ export function roleOptions(role: RedisRole): RedisOptions {
   }
 }
 
-export function createRedis(url: string, opts: CreateRedisOptions): Redis {
-  const redis = new Redis({ ...redisOptionsFromUrl(url), ...roleOptions(opts.role), ...opts.overrides });
+/** Where to connect: a URL's server, or the master the Sentinels name (followed across failovers). */
+export function targetOptions(target: RedisTarget): RedisOptions {
+  return typeof target === "string" ? redisOptionsFromUrl(target) : sentinelOptions(target, reconnectDelay);
+}
+
+export function createRedis(target: RedisTarget, opts: CreateRedisOptions): Redis {
+  const redis = new Redis({ ...targetOptions(target), ...roleOptions(opts.role), ...opts.overrides });
   const log = opts.logger?.child({ component: "redis", role: opts.role });
   // ioredis emits an error on every failed reconnect; without a listener Node would crash the
   // process. Log the first of a streak and then at most every 30 s.

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { allHosts } from "../../../src/config/desired.js";
 import { loadConfigFile, parseConfig } from "../../../src/config/load.js";
 import { ConfigError } from "../../../src/errors.js";
+import { issuesOf } from "../../helpers/config-issues.js";
 import { HOSTILE_VALUES } from "../../helpers/hostile.js";
 
 const base = () => ({
@@ -21,16 +22,6 @@ const base = () => ({
     },
   },
 });
-
-function issuesOf(raw: unknown) {
-  try {
-    parseConfig(raw);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.issues;
-    throw e;
-  }
-  return [];
-}
 
 describe("parseConfig", () => {
   it("applies defaults in one place", () => {
