@@ -25,6 +25,7 @@ import {
   initDeploymentSeries,
   type Metrics,
 } from "./metrics.js";
+import { TargetDiscovery } from "./nixops4/start-discovery.js";
 import { ProbeScheduler } from "./probes/scheduler.js";
 import { probeSelf, publishSelf, type SelfResources } from "./probes/self.js";
 import { createTransport } from "./probes/transports/index.js";
@@ -66,6 +67,12 @@ export interface ManagerOptions {
   /** Test seams: BullMQ timings and the leader election's identity. */
   bull?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
   identity?: string;
+  /**
+   * Ask nixops4 in each deployment's directory what it can apply before starting (`serve` does):
+   * a target it refuses stops the start (exit 78); no answer is retried from `retryMs` doubling
+   * to `maxRetryMs` (defaults 30 s and 10 min).
+   */
+  discoverTargets?: boolean | { retryMs?: number; maxRetryMs?: number };
 }
 
 /**
@@ -109,6 +116,8 @@ export class Manager {
   self: SelfResources | undefined;
   private readonly startedAt = Date.now();
   private readonly fatalListeners: ((err: Error) => void)[] = [];
+  /** What nixops4 answered in each deployment's directory (only when asked to discover). */
+  private discovery: TargetDiscovery | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.loaded = opts.loaded;
@@ -140,6 +149,8 @@ export class Manager {
   async start(): Promise<void> {
     const { config } = this.loaded;
     const log = this.logger;
+    // Before anything starts: a target nixops4 says it cannot apply is a config error (exit 78).
+    await this.discoverTargets();
     initDeploymentSeries(this.metrics, Object.keys(config.deployments));
     // Token files first: a missing or empty one is a clear error before anything has started.
     const tokens = this.roles.api ? (this.opts.tokens ?? loadTokens(config.api.tokens, log)) : [];
@@ -181,6 +192,7 @@ export class Manager {
     this.suppression = new SuppressionCache({ store: this.store, getDesired: () => this.loaded.desired });
     this.notifier = new Notifier({ targets: () => this.loaded.config.notify, logger: log });
     this.events.subscribe((e) => this.notifier?.notify(e));
+    this.discovery?.announce();
 
     this.health = new HealthBook({
       getConfig: () => this.loaded.config,
@@ -268,6 +280,7 @@ export class Manager {
             probeNow: (d, h) => this.probeNow(d, h),
             reload: () => this.reloadFromFile(),
             self: () => this.self,
+            ...(this.discovery ? { nixops4: () => this.discovery?.status() ?? [] } : {}),
             startedAt: this.startedAt,
           }),
           metrics: this.metrics,
@@ -297,6 +310,7 @@ export class Manager {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.discovery?.stop();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.api?.close().catch((e) => this.logger.warn({ err: e }, "closing the API"));
@@ -388,6 +402,7 @@ export class Manager {
       })
       .catch(() => undefined);
     this.controller.reloaded();
+    this.discovery?.recheck();
     const schedules = this.schedules;
     if (schedules) {
       // node-cron tasks are built from the schedule at start: rebuild them from the new one —
@@ -419,6 +434,26 @@ export class Manager {
   }
 
   // ---- internals ----
+
+  private async discoverTargets(): Promise<void> {
+    const opt = this.opts.discoverTargets;
+    if (!opt) return;
+    this.discovery = new TargetDiscovery({
+      config: () => this.loaded,
+      logger: this.logger,
+      report: (deployment, reason) =>
+        void this.events
+          ?.append({ time: Date.now(), kind: "config", deployment, reason })
+          .catch(() => undefined),
+      retryMs: (typeof opt === "object" ? opt.retryMs : undefined) ?? 30_000,
+      maxRetryMs: (typeof opt === "object" ? opt.maxRetryMs : undefined) ?? 600_000,
+    });
+    const refused = await this.discovery.atStart();
+    if (refused.length > 0) {
+      this.discovery.stop();
+      throw new ConfigError(refused, this.loaded.file);
+    }
+  }
 
   private schedulerOptions() {
     const { config, desired } = this.loaded;

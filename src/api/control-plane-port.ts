@@ -3,6 +3,7 @@ import type { Config } from "../config/schema.js";
 import type { BlockReason, HostHealth, HostState, NixGuardEvent } from "../controller/types.js";
 import { type ConfigIssue, NixGuardError } from "../errors.js";
 import type { ApplyProgress } from "../nixops4/progress.js";
+import type { Nixops4DeploymentStatus } from "../nixops4/start-discovery.js";
 import type { HostObservation } from "../probes/types.js";
 import type { LogRecord } from "../queue/log-record.js";
 import type { QueueState } from "../queue/types.js";
@@ -133,6 +134,8 @@ export interface FleetStatus {
   queue: Record<QueueCountState, number>;
   /** The NixGuard host itself (load, memory, state dir and /nix/store filesystems), when measured. */
   self?: SelfStatus;
+  /** Per deployment, what nixops4 answered at start: its CLI generation, targets ok or not. */
+  nixops4?: Nixops4DeploymentStatus[];
 }
 
 export interface SelfStatus {

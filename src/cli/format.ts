@@ -47,6 +47,11 @@ export function formatStatus(s: FleetStatus, now: number): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
   ];
+  // What nixops4 answered at start, per deployment: its CLI generation, or why it could not tell.
+  for (const n of s.nixops4 ?? [])
+    lines.push(
+      `nixops4      ${n.deployment}: ${n.generation ? `${n.generation} CLI, ` : ""}${n.state === "ok" ? "targets ok" : n.state === "unknown" ? `no answer yet (${n.error ?? "?"})` : n.state === "refused" ? `refuses ${(n.problems ?? []).join("; ")}` : "not asked yet"}`,
+    );
   return `${lines.join("\n")}\n`;
 }
 

@@ -38,6 +38,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
     loaded,
     logger,
     roles,
+    // serve asks nixops4 what it can apply before it starts (a refused target: exit 78).
+    discoverTargets: true,
     ...(opts.listen ? { listen: opts.listen } : {}),
   });
   await runUntilSignalled(manager, logger);

@@ -122,6 +122,8 @@ export function reconcileDeployment(input: ReconcileInput): ReconcileOutput {
     }
   }
 
+  for (const p of redeploys.values())
+    if (p.action.kind === "redeploy" && !p.action.host) p.reason += throughDeployment(deployment, p.hosts);
   const plan = [...quarantines, ...restarts, ...rollbacks, ...redeploys.values()];
   return requeueAt === undefined ? { plan } : { plan, requeueAfterMs: Math.max(0, requeueAt - now) };
 }
@@ -156,6 +158,17 @@ function failingChecks(h: HostHealth): { units: string[]; missing: string[]; unr
     if (tied.every(looksActive)) for (const u of tied) units.add(u);
   }
   return { units: [...units].sort(), missing: missing.sort(), unrestartable: unrestartable.sort() };
+}
+
+/**
+ * The decision says when a host is redeployed through its deployment's target: the apply covers
+ * every host of the deployment, not just the failing one (nixops4 applies composites only, and a
+ * nixops4-nixos machine is a resource: a host rarely has an applicable target of its own).
+ */
+function throughDeployment(deployment: DeploymentSpec, hosts: readonly string[]): string {
+  const target = deployment.target === "" ? "the whole root" : deployment.target;
+  const who = hosts.length === 1 ? `${hosts[0]} has` : `${hosts.join(", ")} have`;
+  return ` (${who} no nixops4 target of ${hosts.length === 1 ? "its" : "their"} own: redeploying deployment ${deployment.name}'s target ${target}, all its hosts)`;
 }
 
 /** The host's own nixops4 target when it has one, else the whole deployment. */

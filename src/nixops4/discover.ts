@@ -64,18 +64,23 @@ export async function discover(
   dir: string,
   targets: string[],
   envSource: NodeJS.ProcessEnv = process.env,
+  /** Already detected in this directory: --help is asked once per directory. */
+  known?: Nixops4Generation,
 ): Promise<Discovery | { error: string }> {
   const env = boundedEnv(envSource);
   const g: Nixops4Globals = {
     extraArgs: settings.extraArgs,
     ...(settings.file !== undefined ? { file: settings.file } : {}),
   };
-  const help = await run(settings, dir, ["--help"], env);
-  const generation = generationFromHelp(help.stdout);
-  if (!generation)
-    return {
-      error: `cannot tell nixops4's CLI generation from its --help (exit ${help.code}): ${firstError(help.stderr)}`,
-    };
+  let generation = known;
+  if (!generation) {
+    const help = await run(settings, dir, ["--help"], env);
+    generation = generationFromHelp(help.stdout);
+    if (!generation)
+      return {
+        error: `cannot tell nixops4's CLI generation from its --help (exit ${help.code}): ${firstError(help.stderr)}`,
+      };
+  }
   const listed = await run(settings, dir, listArgv(generation, g), env);
   if (listed.code !== 0)
     return {

@@ -53,6 +53,7 @@ import {
 } from "../controller/types.js";
 import type { ConfigIssue } from "../errors.js";
 import { isApplyProgress } from "../nixops4/progress.js";
+import type { Nixops4DeploymentStatus } from "../nixops4/start-discovery.js";
 import type { SelfResources } from "../probes/self.js";
 import type { HostObservation } from "../probes/types.js";
 import { keyOfJobId } from "../queue/job-id.js";
@@ -129,6 +130,8 @@ export interface ControlPlaneDeps {
   reload(): Promise<{ ok: true } | { ok: false; issues: ConfigIssue[] }>;
   /** The NixGuard host's own resources, when measured. */
   self(): SelfResources | undefined;
+  /** What nixops4 answered in each deployment's directory at start (serve asks it). */
+  nixops4?: () => Nixops4DeploymentStatus[];
   /** Epoch ms this process started: a host never observed is unknown since then. */
   startedAt: number;
 }
@@ -175,6 +178,7 @@ export class RuntimeControlPlane implements ControlPlane {
       hosts: countStates(all),
       queue,
       ...(self ? { self: this.selfStatus(self) } : {}),
+      ...(this.m.nixops4 ? { nixops4: this.m.nixops4() } : {}),
     };
   }
 

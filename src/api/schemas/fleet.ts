@@ -82,6 +82,21 @@ export const StatusSchema = obj(
       },
       ["state", "reasons", "at", "load", "cpus", "memoryUsedFraction", "filesystems"],
     ),
+    nixops4: arr(
+      obj(
+        {
+          deployment: str(),
+          flake: str(),
+          state: strEnum(["pending", "ok", "refused", "unknown"]),
+          generation: strEnum(["older", "newer"]),
+          checkedAt: epochMs,
+          error: str(),
+          problems: arr(str()),
+          nextTryAt: epochMs,
+        },
+        ["deployment", "flake", "state"],
+      ),
+    ),
   },
   ["version", "mode", "leader", "pauses", "breaker", "maintenance", "quarantined", "hosts", "queue"],
 );

@@ -178,7 +178,12 @@ describe("controller: remediation ladder end to end", () => {
     // someone switches b by hand
     h.observe("b", { state: "healthy", currentSystem: "/nix/store/theirs-system" });
     r = await h.ctl.reconcile("fedi");
-    expect(r.actions.map((a) => [a.decision, a.reason])).toEqual([["enqueued", "b: drift"]]);
+    expect(r.actions.map((a) => [a.decision, a.reason])).toEqual([
+      [
+        "enqueued",
+        "b: drift (b has no nixops4 target of its own: redeploying deployment fedi's target fedi, all its hosts)",
+      ],
+    ]);
     expect(await h.metric("nixguard_drift")).toContain('nixguard_drift{deployment="fedi",host="b"} 1');
     expect((await h.events.list()).some((e) => e.kind === "drift" && e.host === "b")).toBe(true);
   });

@@ -21,6 +21,10 @@ function run(hosts: HostHealth[], state: Partial<PolicyState> = {}, cfg = config
   });
 }
 
+/** What a decision adds when a host is redeployed through its deployment's target. */
+const via = (host: string) =>
+  ` (${host} has no nixops4 target of its own: redeploying deployment fedi's target fedi, all its hosts)`;
+
 describe("reconciler: remediation ladder", () => {
   it("healthy, degraded, unknown and unreachable hosts get nothing", () => {
     const r = run([
@@ -71,7 +75,7 @@ describe("reconciler: remediation ladder", () => {
       now,
     });
     expect(r.plan.map((p) => p.action.kind)).toEqual(["redeploy"]);
-    expect(r.plan[0]?.reason).toBe("a: a.service failing; the exporter transport cannot restart");
+    expect(r.plan[0]?.reason).toBe(`a: a.service failing; the exporter transport cannot restart${via("a")}`);
   });
 
   it("after restartAttempts restarts in the window, redeploys the deployment", () => {
@@ -79,7 +83,7 @@ describe("reconciler: remediation ladder", () => {
     const r = run([hostHealth("a", "failing", [check("a.service", "failing")])], { attempts });
     expect(r.plan).toHaveLength(1);
     expect(r.plan[0]?.action).toEqual({ kind: "redeploy", deployment: "fedi", target: "fedi" });
-    expect(r.plan[0]?.reason).toBe("a: 2 restart(s) in 30m did not heal");
+    expect(r.plan[0]?.reason).toBe(`a: 2 restart(s) in 30m did not heal${via("a")}`);
     // the older restart leaves the window in 10 minutes: the ladder may restart again then
     expect(r.requeueAfterMs).toBe(10 * M);
   });
@@ -99,7 +103,9 @@ describe("reconciler: remediation ladder", () => {
       { kind: "redeploy", deployment: "fedi", target: "fedi" },
       { kind: "redeploy", deployment: "fedi", target: "fedi.mastodon", host: "mastodon" },
     ]);
-    expect(r.plan[0]?.reason).toBe("a: a.service missing");
+    expect(r.plan[0]?.reason).toBe(`a: a.service missing${via("a")}`);
+    // The host with a target of its own: its decision names nothing else.
+    expect(r.plan[1]?.reason).toBe("mastodon: mastodon-web.service missing");
   });
 
   it("hosts needing the deployment's apply share one action", () => {
@@ -107,6 +113,9 @@ describe("reconciler: remediation ladder", () => {
     const r = run([hostHealth("a", "failing", failing), hostHealth("b", "failing", failing)]);
     expect(r.plan).toHaveLength(1);
     expect(r.plan[0]?.hosts).toEqual(["a", "b"]);
+    expect(r.plan[0]?.reason).toBe(
+      "a: a.service missing; b: a.service missing (a, b have no nixops4 target of their own: redeploying deployment fedi's target fedi, all its hosts)",
+    );
   });
 
   it("an HTTP check failing while its units are active restarts those units", () => {
@@ -174,7 +183,7 @@ describe("reconciler: drift", () => {
       {
         action: { kind: "redeploy", deployment: "fedi", target: "fedi" },
         key: "redeploy__fedi",
-        reason: "b: drift",
+        reason: `b: drift${via("b")}`,
         hosts: ["b"],
       },
     ]);
