@@ -156,22 +156,6 @@ let
     });
   '';
 
-  # nixops4 runs its own ssh (nixops4-nixos: `nix copy --to ssh-ng://…`, then `ssh …
-  # switch`). Both read ssh_config, and nixops4-nixos overwrites NIX_SSHOPTS, so the
-  # identity and host keys reach it through ssh_config, for the nixguard user only.
-  nixops4KnownHosts =
-    lib.optional (cfg.nixops4.knownHostsFile != null) "${credentialsDir}/nixops4-known-hosts"
-    ++ lib.optional (cfg.knownHosts != { }) knownHostsPath;
-  nixops4SshConfig = lib.concatStringsSep "\n" (
-    [ "Match localuser nixguard" ]
-    ++ lib.optional (cfg.nixops4.sshKeyFile != null) "  IdentityFile ${credentialsDir}/nixops4-ssh-key"
-    # The system-wide file stays in the list: only the files here are read for this user.
-    ++ lib.optional (
-      nixops4KnownHosts != [ ]
-    ) "  GlobalKnownHostsFile ${lib.concatStringsSep " " nixops4KnownHosts} /etc/ssh/ssh_known_hosts"
-    # Whatever ssh_config text comes after this applies to every user again.
-    ++ [ "Match all" ]
-  );
 in
 {
   options.services.nixguard = {
@@ -328,10 +312,11 @@ in
         description = ''
           SSH private key nixops4 uses to reach the hosts it deploys (`nix copy --to
           ssh-ng://…` and the `ssh` that switches a host). nixops4 runs that ssh
-          itself; the module hands the key over with `LoadCredential=` and names it
-          in the system's `ssh_config` for the `nixguard` user only
-          (`Match localuser nixguard`), which both honour. `null` leaves nixops4 to
-          the user's own ssh setup (`~/.ssh` in {file}`/var/lib/nixguard`).
+          itself; the module hands the key over with `LoadCredential=` and sets
+          NixGuard's `nixops4.ssh.identityFile` to it: NixGuard writes an ssh_config
+          for nixops4 and puts an `ssh` wrapper reading it first on nixops4's PATH,
+          which both honour (see docs/operations.md). `null` leaves nixops4 to the
+          user's own ssh setup (`~/.ssh` in {file}`/var/lib/nixguard`).
         '';
       };
 
@@ -342,10 +327,11 @@ in
         example = "/etc/ssh/ssh_known_hosts";
         description = ''
           An OpenSSH `known_hosts` file for nixops4's ssh, handed over with
-          `LoadCredential=` and listed as `GlobalKnownHostsFile` for the `nixguard`
-          user, together with {option}`services.nixguard.knownHosts` and
-          {file}`/etc/ssh/ssh_known_hosts`. (nixops4-nixos also passes each machine's
-          `ssh.hostPublicKey` itself.)
+          `LoadCredential=` and set as NixGuard's `nixops4.ssh.knownHostsFile`
+          (its ssh_config's `GlobalKnownHostsFile`, with
+          {file}`/etc/ssh/ssh_known_hosts`). `null`: the hosts of
+          {option}`services.nixguard.knownHosts`, when there are any. (nixops4-nixos
+          also passes each machine's `ssh.hostPublicKey` itself.)
         '';
       };
     };
@@ -556,6 +542,15 @@ in
             "${credentialsDir}/known-hosts"
           else
             lib.mkIf (cfg.knownHosts != { }) knownHostsPath;
+        # nixops4's own ssh: NixGuard writes its ssh_config and ssh wrapper (one mechanism).
+        nixops4.ssh.identityFile = lib.mkIf (
+          cfg.nixops4.sshKeyFile != null
+        ) "${credentialsDir}/nixops4-ssh-key";
+        nixops4.ssh.knownHostsFile =
+          if cfg.nixops4.knownHostsFile != null then
+            "${credentialsDir}/nixops4-known-hosts"
+          else
+            lib.mkIf (cfg.knownHosts != { }) knownHostsPath;
         nixops4.command = lib.mkIf (cfg.nixops4Package != null) (
           lib.mkDefault (lib.getExe' cfg.nixops4Package "nixops4")
         );
@@ -585,10 +580,6 @@ in
     environment.etc."nixguard/known_hosts" = lib.mkIf (cfg.knownHosts != { }) {
       text = knownHostsText;
     };
-
-    programs.ssh.extraConfig = lib.mkIf (
-      cfg.nixops4.sshKeyFile != null || nixops4KnownHosts != [ ]
-    ) (lib.mkAfter nixops4SshConfig);
 
     security.polkit = lib.mkIf (cfg.localRestartUnits != [ ]) {
       enable = true;

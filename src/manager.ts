@@ -242,6 +242,7 @@ export class Manager {
         restartTimeoutMs: () => this.loaded.config.remediation.restartTimeout,
         logLimitBytes: config.worker.logLimitBytes,
         rollbackTimeoutMs: () => this.loaded.config.remediation.rollback.switchTimeout,
+        runtimeDir: config.state.runtimeDir,
         onOutcome: (o) => this.recordOutcome(o),
         ...(this.opts.bull ? { bull: this.opts.bull } : {}),
       });

@@ -20,12 +20,24 @@ let
   # specialisation) in nixops4-nixos's three steps: copy the closure with
   # `nix copy --to ssh-ng://`, set the system profile, run switch-to-configuration in
   # a transient unit that outlives the ssh session. Like nixops4-nixos it sets
-  # NIX_SSHOPTS itself and passes no identity: the key and host key come from the
-  # ssh_config the module writes for the nixguard user.
+  # NIX_SSHOPTS itself and passes no identity: the key and host key come from
+  # NixGuard's nixops4.ssh settings the module sets (the ssh wrapper first on PATH
+  # and the ssh_config NixGuard writes for nixops4).
   nixops4StandIn =
     target:
     pkgs.writeShellScriptBin "nixops4" ''
       set -euo pipefail
+      # What NixGuard asks at start (the older CLI's read-only commands): no switch.
+      case "''${1:-}" in
+        --help)
+          printf 'Usage: nixops4 [OPTIONS] <COMMAND>\n\nCommands:\n  apply        Apply changes so that the resources are in the desired state\n  deployments  Commands that operate on all deployments\n'
+          exit 0
+          ;;
+        deployments)
+          echo test
+          exit 0
+          ;;
+      esac
       echo "cwd=$PWD args=$*" >> /var/lib/nixguard/nixops4-calls
       toplevel=$(readlink -f ${target.system.build.toplevel}/specialisation/repaired)
       export NIX_SSHOPTS="-o ConnectTimeout=10 -o ConnectionAttempts=12 -o BatchMode=yes -o StrictHostKeyChecking=yes"

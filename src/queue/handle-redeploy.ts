@@ -32,6 +32,13 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
   }
   const badFlake = absolutePath(dep.flake);
   if (badFlake) return { outcome: "failed", message: `refusing flake directory: ${badFlake}`, durationMs: 0 };
+  // nixops4's own ssh (identity, known_hosts): its files are written before the apply runs.
+  let extraEnv: Record<string, string> | undefined;
+  try {
+    extraEnv = deps.nixops4Env?.();
+  } catch (e) {
+    return { outcome: "failed", message: `nixops4's ssh: ${(e as Error).message}`, durationMs: 0 };
+  }
 
   const lease = await deps.locks.acquire(dep.flake, job.id ?? "?", deps.lockWaitMs, run.signal);
   if (!lease) {
@@ -67,7 +74,7 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
       signal: AbortSignal.any([run.signal, lease.lost]),
       onStdout: output.stdout,
       onStderr: output.stderr,
-      ...(deps.nixops4Env ? { extraEnv: deps.nixops4Env() } : {}),
+      ...(extraEnv ? { extraEnv } : {}),
     });
   } finally {
     await lease.release().catch((err) => deps.logger.warn({ err }, "flake lock release failed"));

@@ -5,6 +5,7 @@ import { boundedEnv, resolveCommand } from "../exec/env.js";
 import { runGuarded } from "../exec/run.js";
 import { applyArgv, type Nixops4Globals } from "../nixops4/argv.js";
 import { classifyApply } from "../nixops4/outcome.js";
+import type { Nixops4Ssh } from "../nixops4/ssh-env.js";
 
 /**
  * `nixops4 apply` as NixGuard runs it: argv only, in the deployment's directory, through the
@@ -21,6 +22,8 @@ export interface Nixops4Settings {
   stragglerGrace: number;
   extraArgs: readonly string[];
   file?: string | undefined;
+  /** nixops4's own ssh: identity and known_hosts (nixops4/ssh-env.ts). */
+  ssh?: Nixops4Ssh;
 }
 
 export interface ApplyResult {

@@ -3,6 +3,7 @@ import type { ActionJobData, ActionOutcome } from "../action.js";
 import type { DesiredState } from "../config/desired.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import { prepareNixops4Ssh } from "../nixops4/ssh-env.js";
 import type { TransportBorrow } from "../probes/transports/registry.js";
 import { createRedis } from "../redis/connection.js";
 import type { RedisTarget } from "../redis/target.js";
@@ -40,6 +41,8 @@ export interface StartWorkerOptions {
   restartTimeoutMs: () => number;
   /** remediation.rollback.switchTimeout, read at each rollback. */
   rollbackTimeoutMs?: () => number;
+  /** Where nixops4's ssh_config and ssh wrapper are written (state.runtimeDir; nixops4/ssh-env.ts). */
+  runtimeDir?: string;
 }
 
 export interface ActionWorker {
@@ -79,6 +82,12 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     lockRetryMs: opts.flakeLockRetryMs ?? 10_000,
     restartTimeoutMs: opts.restartTimeoutMs,
     ...(opts.rollbackTimeoutMs !== undefined ? { rollbackTimeoutMs: opts.rollbackTimeoutMs } : {}),
+    ...(opts.runtimeDir !== undefined && opts.nixops4.ssh
+      ? {
+          nixops4Env: () =>
+            prepareNixops4Ssh(opts.nixops4.ssh ?? {}, opts.runtimeDir ?? "", process.env["PATH"]) ?? {},
+        }
+      : {}),
   };
   const running = new Map<string, AbortController>();
 

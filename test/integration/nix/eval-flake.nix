@@ -109,6 +109,7 @@ in
     controller = {
       nixops4 = vmNodes.controller.config.services.nixguard.nixops4Package.drvAttrs.text;
       sshConfig = vmNodes.controller.config.programs.ssh.extraConfig;
+      nixops4Ssh = vmNodes.controller.config.services.nixguard.settings.nixops4.ssh;
       failedAssertions = map (a: a.message) (
         lib.filter (a: !a.assertion) vmNodes.controller.config.assertions
       );

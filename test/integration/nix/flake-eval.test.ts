@@ -50,7 +50,13 @@ interface FlakeEvaluation {
   vm: {
     drvPath: string;
     nodes: string[];
-    controller: { nixops4: string; sshConfig: string; failedAssertions: string[]; unit: string };
+    controller: {
+      nixops4: string;
+      sshConfig: string;
+      nixops4Ssh: Record<string, string>;
+      failedAssertions: string[];
+      unit: string;
+    };
     target: { toplevel: string; specialisations: string[] };
   };
   devShell: string;
@@ -191,11 +197,16 @@ describe.skipIf(!nixpkgsLib)("the flake, evaluated with stand-in inputs", () => 
     expect(script).toContain("nix-env -p /nix/var/nix/profiles/system --set $toplevel");
     expect(script).toContain("systemd-run --unit=nixos-rebuild-switch-to-configuration --wait");
     expect(script).toContain("$toplevel/bin/switch-to-configuration switch");
-    // No identity on its command line: it must come from the module's ssh_config.
+    // No identity on its command line: it comes from NixGuard's nixops4.ssh (the ssh wrapper
+    // and ssh_config NixGuard writes), not from the system ssh_config.
     expect(script).not.toMatch(/ -i |IdentityFile/);
-    expect(out.vm.controller.sshConfig).toContain(
-      "IdentityFile /run/credentials/nixguard.service/nixops4-ssh-key",
-    );
+    expect(out.vm.controller.sshConfig).not.toContain("nixops4-ssh-key");
+    expect(out.vm.controller.nixops4Ssh).toEqual({
+      identityFile: "/run/credentials/nixguard.service/nixops4-ssh-key",
+      knownHostsFile: "/etc/nixguard/known_hosts",
+    });
+    // It answers NixGuard's start-up questions (the older CLI) without switching anything.
+    expect(script).toMatch(/--help\)\n\s+printf '.*deployments  Commands/);
     expect(out.vm.controller.unit).toMatch(
       /^LoadCredential=nixops4-ssh-key:\/nix\/store\/.+-privkey\.snakeoil$/m,
     );
