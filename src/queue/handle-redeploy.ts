@@ -5,6 +5,7 @@ import { ApplyOutput } from "./apply-output.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { JobLogWriter } from "./job-log.js";
 import { runApply } from "./nixops4.js";
+import { settleInterruptedApply } from "./settle-apply.js";
 
 /**
  * redeploy: `nixops4 apply` of the action's target in its deployment's flake directory, under
@@ -94,6 +95,25 @@ export async function handleRedeploy(deps: HandlerDeps, run: JobRun): Promise<Ha
       ...result,
       outcome: "failed",
       message: "nixops4 apply stopped: the flake directory lock was lost",
+    };
+  }
+  // A machine's ssh session that broke is not the apply's failure: the next probes decide.
+  const settled = await settleInterruptedApply({
+    deps,
+    dep,
+    host: action.host,
+    failure: result,
+    signal: run.signal,
+    deadlineMs: deps.nixops4.timeout - result.durationMs,
+    log: (line) => output.note(line),
+  });
+  if (settled) {
+    const { exitCode, ...rest } = result;
+    // nixops4's exit status stays with the outcome it explains, not with one a probe decided.
+    result = {
+      ...rest,
+      ...settled,
+      ...(settled.outcome === "failed" && exitCode !== undefined ? { exitCode } : {}),
     };
   }
   output.note(`[nixguard] outcome ${result.outcome}: ${result.message}`);

@@ -3,9 +3,12 @@ import type { ActionOutcomeKind } from "../action.js";
 import { formatDuration } from "../config/duration.js";
 import { unitName } from "../config/grammar.js";
 import { isNixGuardError, NixGuardError } from "../errors.js";
+import type { Transport } from "../probes/types.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { configuredHost } from "./job-context.js";
 import { formatRecord } from "./log-record.js";
+import { restartInterruption, unsettledOutcome } from "./settle.js";
+import { settleByProbe } from "./settle-probe.js";
 
 /** Pure: a transport error as an outcome. */
 export function restartErrorOutcome(err: unknown): ActionOutcomeKind {
@@ -67,10 +70,23 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
       durationMs: Date.now() - started,
     };
   } catch (err) {
-    if (run.shutdown.aborted) {
+    const requeue = async () => {
       await log("restart interrupted by shutdown; the job goes back to the queue");
       await job.moveToWait(run.token);
       throw new WaitingError();
+    };
+    if (run.shutdown.aborted) return await requeue();
+    const interrupted = deadline.signal.aborted || run.signal.aborted ? undefined : restartInterruption(err);
+    if (interrupted) {
+      const r = await settleAfterInterruption(transport, units, interrupted, deadline.signal, run, log);
+      if (run.shutdown.aborted) return await requeue();
+      const message = `systemctl restart on ${host.name} interrupted: ${interrupted}; ${r.message}`.slice(
+        0,
+        500,
+      );
+      await log(`outcome ${r.outcome}: ${message}`);
+      await deps.logs.close(job.id ?? "?").catch(() => undefined);
+      return { outcome: r.outcome, message, durationMs: Date.now() - started };
     }
     // The deadline first: a restart ended by it is `timeout` whatever error the kill produced.
     const outcome = deadline.signal.aborted
@@ -117,4 +133,42 @@ function restartDeadline(ms: number, host: string): { signal: AbortSignal; clear
     ms,
   );
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+/** Between the probes that decide an interrupted restart: a host coming back answers within seconds. */
+const SETTLE_PAUSE_MS = 1_000;
+
+/**
+ * An interrupted restart (settle.ts): the host is probed until it answers with the units settled,
+ * within what remediation.restartTimeout leaves. Unreachable meanwhile is that moment's state,
+ * not the outcome; the outcome is the units' state once the host answers again.
+ */
+async function settleAfterInterruption(
+  transport: Transport,
+  units: readonly string[],
+  why: string,
+  deadline: AbortSignal,
+  run: JobRun,
+  log: (line: string) => Promise<unknown>,
+): Promise<{ outcome: ActionOutcomeKind; message: string }> {
+  await log(`${why}: the next probes decide the outcome (within remediation.restartTimeout)`);
+  let said = "";
+  const settled = await settleByProbe({
+    fetch: (u, signal) => transport.fetch(u, signal),
+    units,
+    signal: AbortSignal.any([run.signal, deadline]),
+    pauseMs: SETTLE_PAUSE_MS,
+    onStep: (v) => {
+      const line = "wait" in v ? `probe: ${v.wait}` : `probe: ${v.note}`;
+      if (line !== said) void log(line);
+      said = line;
+    },
+  });
+  if (settled && "outcome" in settled) return { outcome: settled.outcome, message: `then ${settled.note}` };
+  if (run.signal.aborted) return { outcome: "cancelled", message: "cancelled while waiting for the host" };
+  const last = settled && "wait" in settled ? settled.wait : "no probe finished";
+  return {
+    outcome: unsettledOutcome(settled),
+    message: `not settled within remediation.restartTimeout (last: ${last})`,
+  };
 }

@@ -58,3 +58,7 @@ export const UNITS = {
     "ExecStartPre=/bin/sleep 60\nExecStart=/bin/sleep infinity",
   ),
 } as const;
+
+/** A service started at boot (WantedBy=multi-user.target): `exec` its ExecStart, `extra` more [Service] lines. */
+export const service = (exec: string, extra = "") =>
+  `[Unit]\nDescription=test unit\n[Service]\nExecStart=${exec}\n${extra}[Install]\nWantedBy=multi-user.target\n`;

@@ -12,9 +12,7 @@ import {
   realhostBed,
 } from "../../helpers/realhost/index.js";
 import { linkNames, netnsNames } from "../../helpers/realhost/network.js";
-
-const service = (exec: string, extra = "") =>
-  `[Unit]\nDescription=test unit\n[Service]\nExecStart=${exec}\n${extra}[Install]\nWantedBy=multi-user.target\n`;
+import { service } from "../../helpers/realhost/units.js";
 
 // Fails until /run/heal-me exists: a failed unit a restart can heal.
 const FLAKY = service("/bin/sh -c 'test -e /run/heal-me || exit 1; exec sleep infinity'");

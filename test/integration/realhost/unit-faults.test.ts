@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Daemon, killAllDaemons, startDaemon } from "../../helpers/fault-daemon.js";
-import { api, poll } from "../../helpers/fault-fleet.js";
+import { killAllDaemons } from "../../helpers/fault-daemon.js";
+import { poll } from "../../helpers/fault-fleet.js";
+import {
+  type RealhostDaemon,
+  type RealhostEvent,
+  startRealhostDaemon,
+} from "../../helpers/realhost/daemon.js";
 import {
   describeRealhost,
   FIRST_BOOT_TIMEOUT_MS,
@@ -12,6 +14,7 @@ import {
   realhostBed,
   type StandinFlake,
 } from "../../helpers/realhost/index.js";
+import { service } from "../../helpers/realhost/units.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 
 /**
@@ -20,8 +23,6 @@ import { startRedis, type TestRedis } from "../../helpers/redis.js";
  * nixops4 stand-in (a real switch in the transient unit). What it judges is what real systemd
  * 252 reports, not the simulator.
  */
-const service = (exec: string, extra = "") =>
-  `[Unit]\nDescription=test unit\n[Service]\nExecStart=${exec}\n${extra}[Install]\nWantedBy=multi-user.target\n`;
 
 // Fails its first start of each boot, runs after: a failed unit a restart heals.
 const FIRST_FAILS = service(
@@ -42,9 +43,7 @@ describeRealhost("unit faults on real systemd hosts", () => {
   let web2: RealHost;
   let redis: TestRedis;
   let flake: StandinFlake;
-  let dir: string;
-  let d: Daemon;
-  let admin: string;
+  let n: RealhostDaemon;
 
   beforeAll(async () => {
     [web1, web2, redis] = await Promise.all([
@@ -62,21 +61,9 @@ describeRealhost("unit faults on real systemd hosts", () => {
       { host: web1, resource: ["edge", "web1"] },
       { host: web2, resource: ["core", "web2"] },
     ]);
-    dir = mkdtempSync(join(tmpdir(), "nixguard-realhost-"));
-    admin = `ngrh-${Date.now()}`;
-    const tokenFile = join(dir, "admin.token");
-    writeFileSync(tokenFile, `${admin}\n`, { mode: 0o600 });
-    const host = (h: RealHost, units: string[]) => ({
-      address: h.address,
-      user: "root",
-      identityFile: h.identityFile,
-      knownHostsFile: h.knownHostsFile,
-      units,
-    });
-    const config = {
-      redis: { url: redis.url, prefix: "ngrh" },
-      state: { dir: join(dir, "state"), runtimeDir: join(dir, "run") },
-      api: { tokens: [{ name: "ops", file: tokenFile, scope: "admin" }] },
+    n = await startRealhostDaemon({
+      redisUrl: redis.url,
+      prefix: "ngrh",
       probes: {
         interval: `${INTERVAL_MS}ms`,
         timeout: "5s",
@@ -84,8 +71,6 @@ describeRealhost("unit faults on real systemd hosts", () => {
         failureThreshold: 2,
         // 2 restarts within 40 s; 20 s of steady running ends a loop.
         crashLoop: { restarts: 2, window: "40s" },
-        // A container reports the build machine's load: not the host's own trouble here.
-        thresholds: { loadPerCpu: 1000 },
       },
       remediation: {
         restartAttempts: 2,
@@ -97,49 +82,35 @@ describeRealhost("unit faults on real systemd hosts", () => {
         breaker: { minHosts: 3 },
         drift: "alert",
       },
-      nixops4: { command: flake.command, timeout: "2m" },
-      worker: { concurrency: 2, shutdownGrace: "5s" },
-      leader: { lease: "3s", renew: "1s" },
+      nixops4Command: flake.command,
       // Two deployments: one host's hung restart must not hold up the other's work.
       deployments: {
         edge: {
           flake: flake.dir,
           target: "edge",
-          hosts: { web1: host(web1, ["first-fails.service", "loop.service"]) },
+          hosts: { web1: { host: web1, units: ["first-fails.service", "loop.service"] } },
         },
         core: {
           flake: flake.dir,
           target: "core",
-          hosts: { web2: host(web2, ["app.service", "hang.service"]) },
+          hosts: { web2: { host: web2, units: ["app.service", "hang.service"] } },
         },
       },
-    };
-    const file = join(dir, "config.json");
-    writeFileSync(file, JSON.stringify(config, null, 2));
-    d = await startDaemon({ config: file, timeoutMs: 60_000 });
+    });
   }, FIRST_BOOT_TIMEOUT_MS);
 
   afterAll(async () => {
     await killAllDaemons();
     await redis?.stop();
     flake?.cleanup();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    n?.cleanup();
   });
 
-  type Event = {
-    kind: string;
-    host?: string;
-    action?: string;
-    outcome?: string;
-    reason?: string;
-    deployment?: string;
-  };
-  /** Oldest first, as the API answers. */
-  const events = async (): Promise<Event[]> =>
-    (await api(d.url, "/api/v1/events?limit=1000", { token: admin })).body as Event[];
+  type Event = RealhostEvent;
+  const events = () => n.events();
   const hostState = async (name: string) =>
     (
-      (await api(d.url, `/api/v1/hosts/${name}`, { token: admin })).body as {
+      (await n.api(`/api/v1/hosts/${name}`)).body as {
         health: { state: string; checks: Record<string, { state: string; reason: string }> };
       }
     ).health;
@@ -227,8 +198,7 @@ describeRealhost("unit faults on real systemd hosts", () => {
 
   it("a hung restart times out within restartTimeout while another deployment's restart goes through", async () => {
     const before = (await events()).length;
-    const ask = (host: string, unit: string) =>
-      api(d.url, `/api/v1/hosts/${host}/units/${unit}/restart`, { token: admin, body: {} });
+    const ask = (host: string, unit: string) => n.api(`/api/v1/hosts/${host}/units/${unit}/restart`, {});
     const hung = await ask("web2", "hang.service");
     expect(hung.status).toBe(202);
     // web1's unit fails by hand; the manual restart of it must not wait for web2's.
