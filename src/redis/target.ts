@@ -29,9 +29,13 @@ export function parseHostPort(address: string): { host: string; port: number } {
 
 /**
  * ioredis' Sentinel mode: it asks the Sentinels for the master, checks the server it reached
- * says `role:master` (else asks again), and on every reconnect asks anew. `failoverDetector`
- * subscribes to the Sentinels' +switch-master so a planned failover (the old master demoted,
- * still up) drops the connection at once instead of on its first READONLY reply.
+ * says `role:master` (else asks again), and on every reconnect asks anew. A planned failover
+ * (the old master demoted, still up) reaches us as a READONLY reply, on which every connection
+ * reconnects (roleOptions' reconnectOnError). ioredis' `failoverDetector` stays off: its
+ * +switch-master handler calls disconnect() on the connector, and when that lands while the
+ * connection is re-resolving the master after losing it (the master was killed: exactly when
+ * +switch-master comes) ioredis ends the connection for good — the sentinel failover test saw
+ * the queue's and the worker's connections stay "end" with the new master up.
  */
 export function sentinelOptions(t: SentinelTarget, retry: (times: number) => number): RedisOptions {
   return {
@@ -39,7 +43,6 @@ export function sentinelOptions(t: SentinelTarget, retry: (times: number) => num
     name: t.masterName,
     role: "master",
     db: t.db,
-    failoverDetector: true,
     // All Sentinels unreachable: keep asking, with the same capped backoff as a lost server.
     sentinelRetryStrategy: retry,
     ...(t.password !== undefined ? { password: t.password } : {}),

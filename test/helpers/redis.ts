@@ -28,7 +28,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** Resolves once `proc` prints `marker` on stdout (then keeps draining it); rejects if it exits first. */
+export function untilPrinted(proc: ChildProcess, marker: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let out = "";
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(marker)) {
+        proc.stdout?.off("data", onData);
+        proc.stdout?.resume();
+        resolve();
+      }
+    };
+    proc.stdout?.on("data", onData);
+    proc.once("exit", (code) =>
+      reject(new Error(`${proc.spawnargs[0]} exited (${code}): ${out.slice(-500)}`)),
+    );
+    proc.once("error", reject);
+  });
+}
+
+/** `args`: more redis-server options (a replica's `--replicaof`). */
+export async function startRedis(opts: { args?: string[] } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "nixguard-redis-"));
   let child: ChildProcess | undefined;
@@ -49,24 +70,11 @@ export async function startRedis(): Promise<TestRedis> {
         "",
         "--daemonize",
         "no",
+        ...(opts.args ?? []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
-    const proc = child;
-    await new Promise<void>((resolve, reject) => {
-      let out = "";
-      const onData = (b: Buffer) => {
-        out += b.toString();
-        if (out.includes("Ready to accept connections")) {
-          proc.stdout?.off("data", onData);
-          proc.stdout?.resume();
-          resolve();
-        }
-      };
-      proc.stdout?.on("data", onData);
-      proc.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out.slice(-500)}`)));
-      proc.once("error", reject);
-    });
+    await untilPrinted(child, "Ready to accept connections");
   };
   const waitExit = async (signal: NodeJS.Signals) => {
     const proc = child;

@@ -16,7 +16,19 @@ const page = readFileSync(
  * (the fixture) for a host on the exporter transport; `probes` counts the page's reads.
  */
 export function useExporterRig(name: string) {
-  const rig = { redis: undefined as unknown as TestRedis, dir: "", url: "", probes: 0 };
+  const rig = {
+    redis: undefined as unknown as TestRedis,
+    dir: "",
+    url: "",
+    probes: 0,
+    /** A config host probed through this page. */
+    host: () => ({
+      address: "127.0.0.1",
+      transport: "exporter",
+      exporterUrl: rig.url,
+      units: ["mastodon-web.service"],
+    }),
+  };
   let server: Server | undefined;
   beforeAll(async () => {
     rig.redis = await startRedis();

@@ -114,9 +114,10 @@ describe("the Sentinel target", () => {
       db: 2,
       password: "s3cret",
       sentinelPassword: "sentinel-s3cret",
-      failoverDetector: true,
     });
     expect(typeof o.sentinelRetryStrategy).toBe("function");
+    // Off: its disconnect during a reconnect ends the connection for good (see sentinelOptions).
+    expect(o.failoverDetector).toBeUndefined();
     // BullMQ's settings hold for Sentinel connections too: made with the same role options.
     expect({ ...o, ...roleOptions("worker") }.maxRetriesPerRequest).toBeNull();
     expect({ ...o, ...roleOptions("queue") }.enableOfflineQueue).toBe(false);
