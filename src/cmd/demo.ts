@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { parseDuration } from "../config/duration-text.js";
+import { demoScenarios } from "../demo/scenarios.js";
 import { UsageError } from "../errors.js";
 
 /**
@@ -18,6 +19,12 @@ export function registerDemoCommand(program: Command): void {
       "--redis-url <url>",
       "use this Redis (keys under a private prefix, deleted on exit) instead of a private redis-server",
     )
+    .option(
+      "--scenario <names>",
+      `only these scenarios, comma-separated (${demoScenarios()
+        .map((s) => s.name)
+        .join(", ")})`,
+    )
     .option("--keep", "keep the temporary directory (log, Redis data) after exit")
     .action(
       async (opts: {
@@ -25,8 +32,14 @@ export function registerDemoCommand(program: Command): void {
         interval: string;
         port?: string;
         redisUrl?: string;
+        scenario?: string;
         keep?: boolean;
       }) => {
+        const names = demoScenarios().map((s) => s.name);
+        const scenarios = opts.scenario?.split(",").map((s) => s.trim());
+        const unknown = scenarios?.find((s) => !names.includes(s));
+        if (unknown !== undefined)
+          throw new UsageError(`--scenario: no scenario "${unknown}" (there are ${names.join(", ")})`);
         const durationMs = opts.duration === undefined ? undefined : duration("--duration", opts.duration);
         const intervalMs = duration("--interval", opts.interval);
         const port = opts.port === undefined ? undefined : Number(opts.port);
@@ -49,6 +62,7 @@ export function registerDemoCommand(program: Command): void {
             intervalMs,
             ...(port !== undefined ? { port } : {}),
             ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}),
+            ...(scenarios ? { scenarios } : {}),
             keep: opts.keep === true,
             signal: stop.signal,
             write: (text) => process.stdout.write(text),

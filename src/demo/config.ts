@@ -43,6 +43,13 @@ export const FLAP_PERIOD_MS = 30_000;
  */
 export const CRASH_LOOP = { upMs: 1_000, restartSecMs: 1_500 } as const;
 
+/**
+ * How long the demo shows a rolled-back host held (healthy on the known-good generation, the
+ * broken one not redeployed) before the panel deploys a fix: several probe intervals and settle
+ * periods, long enough to see that nothing redeploys it.
+ */
+export const ROLLBACK_HELD_MS = 10_000;
+
 export function demoConfig(opts: DemoConfigOptions): ConfigInput {
   return simConfig({
     hosts: "fediversity",

@@ -26,6 +26,8 @@ const TAGS: Partial<Record<NixGuardEvent["kind"], { tag: string; tone: Tone }>> 
   breaker: { tag: "BREAKER", tone: "bad" },
   decision: { tag: "RESET", tone: "note" },
   pause: { tag: "PAUSE", tone: "note" },
+  cause: { tag: "CAUSE", tone: "bad" },
+  hold: { tag: "HOLD", tone: "note" },
 };
 
 /** The line for an event, or undefined for events the demo does not show (leader, config). */

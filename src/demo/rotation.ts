@@ -6,12 +6,17 @@ import type { Scenario } from "./scenarios.js";
 
 /**
  * Drives the demo's scenarios one after another against the simulator: inject a fault, wait
- * for the event that ends its story (or a timeout), let the operator clear a quarantine, then
- * wait out the rest of the interval and go on with the next one, round and round until stopped.
+ * for the event that ends its story (or a timeout), let the operator clear a quarantine or the
+ * panel deploy a fix, then wait out the rest of the interval and go on with the next one, round
+ * and round until stopped.
  */
 export interface RotationDeps {
   scenarios: Scenario[];
-  control: Pick<SimControlClient, "inject" | "heal" | "healAll">;
+  control: Pick<SimControlClient, "inject" | "heal" | "healAll" | "bumpGeneration">;
+  /** The panel applies the deployment (nixops4 apply of its target, through NixGuard). */
+  deploy: (actor: string) => Promise<void>;
+  /** The host's running generation is known-good (there is one to roll back to). */
+  knownGood: (host: string) => Promise<boolean>;
   reset: (scope: PauseScope, actor: string) => Promise<{ cleared: string[] }>;
   subscribe: (listener: (e: NixGuardEvent) => void) => () => void;
   deployment: string;
@@ -58,9 +63,18 @@ export class Rotation {
     // Budgets refill over their window (an hour in production); the demo compresses that hour.
     await deps.reset({ kind: "deployment", deployment: deps.deployment }, actor);
     if (this.stopping.signal.aborted) return;
+    if (s.panel && !(await this.poll(() => deps.knownGood(s.host)))) {
+      if (!this.stopping.signal.aborted)
+        deps.say(s.host, "TIMEOUT", "its generation did not become known-good; moving on", "note");
+      return;
+    }
     const ended = this.waitFor(s.endsWith);
     const fault = await deps.control.inject(s.fault);
     deps.say(s.host, "FAULT", s.injected, "bad");
+    if (s.panel) {
+      deps.say(deps.deployment, "PANEL", "deploys the new commit", "note");
+      await deps.deploy("panel");
+    }
     if (!(await ended)) {
       if (!this.stopping.signal.aborted) {
         deps.say(s.host, "TIMEOUT", `no end after ${deps.timeoutMs / 1000} s; healing and moving on`, "note");
@@ -68,6 +82,7 @@ export class Rotation {
       }
       return;
     }
+    if (s.panel) return this.panelFixes(s, fault.id);
     if (!s.operatorClears) return;
     const recovered = this.waitFor((e) => e.kind === "recover" && e.host === s.host);
     deps.say(
@@ -80,6 +95,43 @@ export class Rotation {
     await recovered;
     if (this.stopping.signal.aborted) return;
     await deps.reset({ kind: "host", deployment: deps.deployment, host: s.host }, actor);
+  }
+
+  /** A held host: shown held a while, then the panel commits a fix and deploys it; the hold ends. */
+  private async panelFixes(s: Scenario, faultId: string): Promise<void> {
+    const { deps } = this;
+    if (!s.panel) return;
+    deps.say(
+      s.host,
+      "WATCH",
+      `held ${s.panel.heldMs / 1000} s: healthy on the known-good generation, the broken one not redeployed`,
+      "note",
+    );
+    await this.sleep(s.panel.heldMs);
+    if (this.stopping.signal.aborted) return;
+    const fixed = this.waitFor(s.panel.fixedWhen);
+    await deps.control.bumpGeneration(s.host);
+    deps.say(deps.deployment, "PANEL", `commits a fix for ${s.host} and deploys it`, "note");
+    await deps.deploy("panel");
+    if (!(await fixed)) {
+      if (!this.stopping.signal.aborted) {
+        deps.say(s.host, "TIMEOUT", `the fix did not end the hold after ${deps.timeoutMs / 1000} s`, "note");
+        await deps.control.healAll();
+      }
+      return;
+    }
+    // The broken generation stays broken, but no deploy brings it again: the fault can go.
+    await deps.control.heal(faultId);
+  }
+
+  /** Polls `check` about every second until true; false at timeout or stop. */
+  private async poll(check: () => Promise<boolean>): Promise<boolean> {
+    const end = Date.now() + this.deps.timeoutMs;
+    while (!this.stopping.signal.aborted && Date.now() < end) {
+      if (await check()) return true;
+      await this.sleep(1_000);
+    }
+    return false;
   }
 
   /** Resolves true at the first matching event, false at timeout or stop. */

@@ -1,12 +1,14 @@
 import type { NixGuardEvent } from "../controller/types.js";
 import type { FaultSpec } from "../sim/faults.js";
-import { CRASH_LOOP, FLAP_PERIOD_MS } from "./config.js";
+import { CRASH_LOOP, FLAP_PERIOD_MS, ROLLBACK_HELD_MS } from "./config.js";
 
 /**
  * The demo's rotation: one fault per step, each ending in an event the demo waits for. Pure
  * data; rotation.ts drives them against the simulator and the running NixGuard.
  */
 export interface Scenario {
+  /** For `nixguard demo --scenario NAME`. */
+  name: string;
   title: string;
   /** What the newcomer should watch for. */
   expect: string;
@@ -18,15 +20,31 @@ export interface Scenario {
   endsWith: (e: NixGuardEvent) => boolean;
   /** Quarantine stops automatic action: the demo plays the operator who fixes and clears it. */
   operatorClears?: boolean;
+  /**
+   * The fault is a broken commit: the demo plays the panel that deploys it (once the host's
+   * running generation is known-good, so there is one to go back to), shows the host held for
+   * `heldMs`, then commits a fix and deploys it; the story ends with `fixedWhen`.
+   */
+  panel?: { heldMs: number; fixedWhen: (e: NixGuardEvent) => boolean };
 }
 
-const on = (host: string, kind: NixGuardEvent["kind"], action?: NixGuardEvent["action"]) => {
-  return (e: NixGuardEvent) => e.host === host && e.kind === kind && (!action || e.action === action);
+const on = (
+  host: string,
+  kind: NixGuardEvent["kind"],
+  action?: NixGuardEvent["action"],
+  outcome?: NixGuardEvent["outcome"],
+) => {
+  return (e: NixGuardEvent) =>
+    e.host === host &&
+    e.kind === kind &&
+    (!action || e.action === action) &&
+    (!outcome || e.outcome === outcome);
 };
 
 export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy"): Scenario[] {
   return [
     {
+      name: "restart",
       title: "A unit fails: NixGuard restarts it",
       expect: "detected after 2 failed probes → restart queued → systemctl restart over ssh → healthy",
       host: "mastodon",
@@ -35,6 +53,7 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
       endsWith: on("mastodon", "recover"),
     },
     {
+      name: "redeploy",
       title: "A unit keeps failing: restarts do not help, a redeploy does",
       expect: "2 restarts fail → the ladder moves on → nixops4 apply of the host's target → healthy",
       host: "peertube",
@@ -43,6 +62,7 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
       endsWith: on("peertube", "recover"),
     },
     {
+      name: "crash-loop",
       title: "mastodon-streaming-1 crash-loops: never `failed`, judged over time",
       expect:
         "NRestarts climbs while the unit is up half the time → `crash loop: N restarts in …` → restarts start it over, the loop comes back → nixops4 apply → healthy",
@@ -59,6 +79,7 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
       endsWith: on("mastodon", "recover"),
     },
     {
+      name: "drift",
       title: "Someone switched pixelfed to another system by hand (drift)",
       expect:
         drift === "redeploy"
@@ -70,6 +91,7 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
       endsWith: drift === "redeploy" ? on("pixelfed", "outcome", "redeploy") : on("pixelfed", "drift"),
     },
     {
+      name: "quarantine",
       title: "garage.service flaps: nothing holds it, NixGuard quarantines the host",
       expect: "restarts, then a redeploy, do not heal it; the budget is spent → quarantine, no more actions",
       host: "garage",
@@ -77,6 +99,18 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
       injected: `garage.service flaps: down ${FLAP_PERIOD_MS / 1000} s, up ${FLAP_PERIOD_MS / 1000} s; restarts and deploys do not stop it`,
       endsWith: on("garage", "quarantine"),
       operatorClears: true,
+    },
+    {
+      name: "rollback",
+      title: "A deploy breaks mastodon-web: rolled back to the last known-good generation, and held",
+      expect:
+        "the panel deploys a broken commit → mastodon-web.service fails → 1 restart does not heal → redeploy skipped (same broken generation) → switched back to the known-good generation (nix-env --set, switch-to-configuration in systemd-run) → healthy, held; the panel's fix releases the hold",
+      host: "mastodon",
+      fault: { kind: "broken-generation", host: "mastodon", unit: "mastodon-web.service" },
+      injected:
+        "the flake's next commit makes mastodon-web.service exit at start (on that generation only); the panel deploys it",
+      endsWith: on("mastodon", "hold", "rollback", "held"),
+      panel: { heldMs: ROLLBACK_HELD_MS, fixedWhen: on("mastodon", "hold", undefined, "released") },
     },
   ];
 }

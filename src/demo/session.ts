@@ -31,6 +31,8 @@ export interface DemoOptions {
   /** API port; undefined: 9273, or any free one when that is taken. */
   port?: number;
   redisUrl?: string;
+  /** Only the scenarios with these names (default: all of them, in turn). */
+  scenarios?: string[];
   /** Keep the temporary directory (logs, Redis AOF) after exit. */
   keep: boolean;
   /** Ends the demo (Ctrl-C, --duration). */
@@ -99,9 +101,20 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     opts.write(banner({ url: m.url ?? "", secret, dir, logFile, keep: opts.keep, colour: opts.colour }));
 
     if (await firstDeploy(m, opts.signal, say)) {
+      const all = demoScenarios(loaded.config.remediation.drift);
       rotation = new Rotation({
-        scenarios: demoScenarios(loaded.config.remediation.drift),
+        scenarios: opts.scenarios ? all.filter((s) => opts.scenarios?.includes(s.name)) : all,
         control,
+        deploy: async (actor) => {
+          await m.controller.requestAction(
+            { kind: "redeploy", deployment: DEMO_DEPLOYMENT, target: DEMO_DEPLOYMENT },
+            { actor },
+          );
+        },
+        knownGood: async (host) => {
+          const { memory } = await m.controller.generations(DEMO_DEPLOYMENT, host);
+          return memory.entries.find((e) => e.path === memory.current)?.verdict === "good";
+        },
         reset: (scope, actor) => m.controller.reset(scope, actor),
         subscribe: (l) => m.events.subscribe(l),
         deployment: DEMO_DEPLOYMENT,

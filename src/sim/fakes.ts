@@ -4,7 +4,7 @@ import type { RelayRequest } from "./relay.js";
 import { Snippet } from "./relay.js";
 import { hostShellStep } from "./remote-script.js";
 import { df, loadavg, nproc, readlink } from "./render/coreutils.js";
-import { nixEnv, systemdRun } from "./render/nixos.js";
+import { nixEnv, systemdRun, systemdRunEnd } from "./render/nixos.js";
 import type { CommandResult } from "./render/result.js";
 import { systemctl } from "./render/systemctl.js";
 import { connectHost, parseSshArgv } from "./ssh-argv.js";
@@ -132,8 +132,14 @@ export function fakeRemote(fleet: Fleet, command: FakeRemoteCommand, req: RelayR
       break;
   }
   if (r.hang) return s.out(r.stdout).err(r.stderr).hang().end();
-  s.sleep(r.delayMs ?? 0);
+  if (r.resumes) return s.out(r.stdout).err(r.stderr).sleep(r.resumes.delayMs).call(r.resumes.endpoint).end();
   return s.out(r.stdout).err(r.stderr).exit(r.code);
+}
+
+/** The end of a `systemd-run --wait` of a switch (render/result.ts `resumes`): its summary and status. */
+export function switchFinished(fleet: Fleet, rest: string): string {
+  const r = systemdRunEnd(fleet, rest);
+  return new Snippet().out(r.stdout).err(r.stderr).exit(r.code);
 }
 
 export function stepSnippet(step: Step): string {

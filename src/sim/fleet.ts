@@ -117,6 +117,8 @@ export class Fleet {
   private pidSeq = 0;
   private jobSeq = 100;
   private readonly checkReads = new Map<string, number>();
+  private readonly switches = new Map<string, { code?: number; land: () => number }>();
+  private switchSeq = 0;
 
   constructor(layout: SimLayout, opts: FleetOptions = {}) {
     this.layout = layout;
@@ -431,6 +433,32 @@ export class Fleet {
     );
     this.restoreHost(host, system);
     return [...host.units.values()].filter((u) => u.activeState === "failed").map((u) => u.id);
+  }
+
+  /**
+   * A switch in a transient unit (systemd-run): it lands `ms` later whether or not its client
+   * still waits, as the unit runs on without it. `finishSwitch` lands it at once if the timer has
+   * not yet, and says how switch-to-configuration exited (4: units failed).
+   */
+  startSwitch(hostKey: string, system: string, ms: number): string {
+    const id = `sw${++this.switchSeq}`;
+    const entry: { code?: number; land: () => number } = {
+      land: () => {
+        clearTimeout(timer);
+        entry.code ??= this.switchSystem(hostKey, system).length > 0 ? 4 : 0;
+        return entry.code;
+      },
+    };
+    const timer = setTimeout(entry.land, ms);
+    timer.unref();
+    this.switches.set(id, entry);
+    return id;
+  }
+
+  finishSwitch(id: string): number | undefined {
+    const entry = this.switches.get(id);
+    this.switches.delete(id);
+    return entry?.land();
   }
 
   /** A new flake commit: the desired system changes, not yet deployed. */

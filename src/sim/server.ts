@@ -9,6 +9,7 @@ import {
   fakeRemote,
   fakeSsh,
   stepSnippet,
+  switchFinished,
 } from "./fakes.js";
 import { Fleet } from "./fleet.js";
 import { defaultRouting, type SimLayout, type SimRouting } from "./layout.js";
@@ -108,6 +109,7 @@ export async function startSimServer(opts: SimServerOptions): Promise<SimServer>
       if (rest === "ssh") snippet = fakeSsh(fleet, req);
       else if (rest === "nixops4") snippet = fakeNixops4(nixops4, req);
       else if (rest.startsWith("nixops4-finish/")) snippet = stepSnippet(nixops4.finish(rest.slice(15)));
+      else if (rest.startsWith("systemd-run-finish/")) snippet = switchFinished(fleet, rest.slice(19));
       else if (
         rest.startsWith("remote/") &&
         FAKE_REMOTE_COMMANDS.includes(rest.slice(7) as FakeRemoteCommand)

@@ -97,21 +97,35 @@ export function systemdRun(fleet: Fleet, host: SimHost, argv: readonly string[])
   const m = /^(\/nix\/store\/[^/]+)\/bin\/switch-to-configuration$/.exec(exe);
   if (!m || !onHost(host.profile, host.currentSystem, m[1] as string))
     return fail(`Failed to find executable ${exe}: No such file or directory\n`);
-  let code = 0;
-  let stderr = "";
-  if (action === "switch" || action === "test") {
-    const failed = fleet.switchSystem(host.def.name, m[1] as string);
-    if (failed.length > 0) code = 4;
-  } else if (action !== "boot" && action !== "dry-activate") code = 1;
+  // Only switch and test activate; boot and dry-activate end at once, anything else is a usage error.
+  const id =
+    action === "switch" || action === "test"
+      ? fleet.startSwitch(host.def.name, m[1] as string, SIM_SWITCH_MS)
+      : action === "boot" || action === "dry-activate"
+        ? "0"
+        : "1";
   // switch-to-configuration's own output goes to the journal: systemd-run has no --pipe here.
   const invocation = randomBytes(16).toString("hex");
-  if (!o.quiet) stderr += `Running as unit: ${o.unit}; invocation ID: ${invocation}\n`;
+  const stderr = o.quiet ? "" : `Running as unit: ${o.unit}; invocation ID: ${invocation}\n`;
   if (!o.wait) return { stdout: "", stderr, code: 0 };
-  if (!o.quiet)
-    stderr +=
-      `Finished with result: ${code === 0 ? "success" : "exit-code"}\n` +
-      `Main processes terminated with: code=exited/status=${code}\n` +
-      `Service runtime: ${(SIM_SWITCH_MS / 1000).toFixed(3)}s\n`;
+  return {
+    stdout: "",
+    stderr,
+    code: 0,
+    resumes: { delayMs: SIM_SWITCH_MS, endpoint: `systemd-run-finish/${id}/${o.quiet ? "q" : "v"}` },
+  };
+}
+
+/** `systemd-run --wait` when its unit ended: the summary (unless --quiet) and the unit's status. */
+export function systemdRunEnd(fleet: Fleet, rest: string): CommandResult {
+  const [id = "", verbosity] = rest.split("/");
+  const code = /^\d+$/.test(id) ? Number(id) : (fleet.finishSwitch(id) ?? 1);
+  const stderr =
+    verbosity === "q"
+      ? ""
+      : `Finished with result: ${code === 0 ? "success" : "exit-code"}\n` +
+        `Main processes terminated with: code=exited/status=${code}\n` +
+        `Service runtime: ${(SIM_SWITCH_MS / 1000).toFixed(3)}s\n`;
   // --wait: the service's exit status when it failed with one (systemd run.c).
-  return { stdout: "", stderr, code, delayMs: SIM_SWITCH_MS };
+  return { stdout: "", stderr, code };
 }

@@ -5,8 +5,8 @@ export interface CommandResult {
   code: number;
   /** The command never returns (a `systemctl restart` waiting on a stop that hangs). */
   hang?: boolean;
-  /** It takes this long before its output and exit (a switch running). */
-  delayMs?: number;
+  /** After printing, it waits this long, then asks the simulator this endpoint how it ends. */
+  resumes?: { delayMs: number; endpoint: string };
 }
 
 export const ok = (stdout: string): CommandResult => ({ stdout, stderr: "", code: 0 });

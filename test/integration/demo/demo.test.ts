@@ -42,6 +42,17 @@ async function until<T>(what: string, fn: () => T | undefined, ms: number, log: 
   throw new Error(`timed out waiting for ${what}; output so far:\n${log()}`);
 }
 
+/** The API URL and admin token the demo prints in its banner. */
+async function apiOf(demo: { out: () => string }): Promise<{ url: string; token: string }> {
+  const url = await until(
+    "the API URL",
+    () => /events\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(demo.out())?.[1],
+    30_000,
+    demo.out,
+  );
+  return { url, token: /admin token\s+(\S+)/.exec(demo.out())?.[1] as string };
+}
+
 /** PIDs of live processes whose command line mentions `needle` (the demo's temp directory). */
 function processesMentioning(needle: string): { pid: number; comm: string; cmd: string }[] {
   const found: { pid: number; comm: string; cmd: string }[] = [];
@@ -67,13 +78,7 @@ afterAll(() => {
 describe("nixguard demo", () => {
   it("shows a detect → act → healthy cycle in its output and its API, then leaves nothing running", async () => {
     const demo = startDemo(["--duration", "30s", "--port", "0"]);
-    const url = await until(
-      "the API URL",
-      () => /events\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(demo.out())?.[1],
-      30_000,
-      demo.out,
-    );
-    const token = /admin token\s+(\S+)/.exec(demo.out())?.[1] as string;
+    const { url, token } = await apiOf(demo);
     const dir = /files\s+(\/\S+nixguard-demo-\S+) \(/.exec(demo.out())?.[1] as string;
     expect(token).toMatch(/^[\w-]{20,}$/);
     expect(existsSync(dir)).toBe(true);
@@ -130,6 +135,88 @@ describe("nixguard demo", () => {
     expect(existsSync(dir)).toBe(false);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   }, 90_000);
+
+  it("rollback scenario: a broken deploy is rolled back to the known-good generation, healthy and held, until the panel's fix releases it", async () => {
+    const demo = startDemo(["--scenario", "rollback", "--duration", "120s", "--port", "0"]);
+    try {
+      await rollbackStory(demo);
+    } finally {
+      demo.child.kill("SIGINT");
+    }
+    expect(await demo.exited).toBe(0);
+  }, 240_000);
+
+  async function rollbackStory(demo: ReturnType<typeof startDemo>): Promise<void> {
+    const { url, token } = await apiOf(demo);
+    const api = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as T;
+    };
+    interface Generations {
+      current?: string;
+      generations: { path: string; verdict: string }[];
+      hold?: { bad: string; to: string; reason: string };
+    }
+    // Waits come from the demo's own timings: known-good after 3 settle periods, then detection,
+    // one restart, the rollback and its settle; the demo's scenario timeout (60 s) bounds each.
+    const heldState = async () => {
+      const g = await api<Generations>("/hosts/mastodon/generations");
+      if (!g.hold) return undefined;
+      const { health } = await api<{ health: { state: string; currentSystem?: string } }>("/hosts/mastodon");
+      return health.state === "healthy" && health.currentSystem === g.hold.to ? { g, health } : undefined;
+    };
+    let held: Awaited<ReturnType<typeof heldState>>;
+    const end = Date.now() + 90_000;
+    while (!held && Date.now() < end) {
+      held = await heldState();
+      if (!held) await new Promise((r) => setTimeout(r, 250));
+    }
+    if (!held) throw new Error(`never rolled back, healthy and held; output:\n${demo.out()}`);
+    const { g } = held;
+    expect(g.current).toBe(g.hold?.to);
+    expect(g.hold?.reason).toContain("mastodon-web.service");
+    const verdict = (path?: string) => g.generations.find((e) => e.path === path)?.verdict;
+    expect([verdict(g.hold?.bad), verdict(g.hold?.to)]).toEqual(["bad", "good"]);
+
+    // The story in order: the panel's deploy, detection, one restart, the rollback (redeploy
+    // skipped), the hold; then the panel's fix releases it.
+    const lines = await until(
+      "the hold released",
+      () => {
+        const l = demo.out().split("\n");
+        return l.some((x) => /mastodon\s+HOLD\s+hold released/.test(x)) ? l : undefined;
+      },
+      60_000,
+      demo.out,
+    );
+    const at = (re: RegExp, from: number) => lines.findIndex((l, i) => i > from && re.test(l));
+    const order = [
+      /mastodon\s+FAULT\s/,
+      /PANEL\s+deploys the new commit/,
+      /mastodon\s+DETECTED\s+.*mastodon-web\.service/,
+      /mastodon\s+DECIDED\s+restart/,
+      /mastodon\s+DECIDED\s+rollback .*redeploy skipped/,
+      /mastodon\s+OUTCOME\s+rollback success/,
+      /PANEL\s+commits a fix/,
+      /mastodon\s+HOLD\s+hold released/,
+    ].reduce<number[]>((acc, re) => {
+      acc.push(at(re, acc.at(-1) ?? -1));
+      return acc;
+    }, []);
+    expect(
+      order.every((i) => i >= 0),
+      demo.out(),
+    ).toBe(true);
+    const between = lines.slice(order[0], order[7]);
+    // At least one restart that did not heal before the rollback. Exactly one is the real-host
+    // test's claim; here, on a loaded machine, the controller once tried the second restart
+    // restartAttempts allows before the rollback (seen once in four runs at load 16 on 2 cores).
+    const restarts = between.filter((l) => /mastodon\s+DECIDED\s+restart/.test(l)).length;
+    expect(restarts >= 1 && restarts <= 2, demo.out()).toBe(true);
+    expect(between.some((l) => /DECIDED\s+redeploy — mastodon/.test(l))).toBe(false);
+    expect(between.some((l) => /mastodon\s+HOLD\s+.*held at/.test(l))).toBe(true);
+  }
 
   it("stops everything on SIGINT, even with a nixops4 apply running", async () => {
     const demo = startDemo(["--port", "0"]);
