@@ -6,7 +6,7 @@
  * it there, and never applies the broken generation again — until a fixed generation is deployed.
  * A rollback whose target was garbage-collected is refused and the host quarantined.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -23,19 +23,21 @@ import {
   realhostBed,
   type StandinFlake,
 } from "../../helpers/realhost/index.js";
+import {
+  BROKEN,
+  GOOD,
+  ROLLBACK_TIMINGS,
+  writeRollbackConfig,
+} from "../../helpers/realhost/rollback-fleet.js";
 import { startRedis, type TestRedis } from "../../helpers/redis.js";
 
-const service = (exec: string) =>
-  `[Unit]\nDescription=app\n[Service]\nExecStart=${exec}\n[Install]\nWantedBy=multi-user.target\n`;
-const GOOD = (n: number) => ({ units: { "app.service": service(`/bin/sleep ${100_000 + n}`) } });
-// Exits at once: failed after the switch, and again after every restart.
-const BROKEN = { units: { "app.service": service("/bin/sh -c 'exit 3'") } };
-
-// Timings: every wait below derives from these.
-const INTERVAL = 1_000;
-const FAILURE_THRESHOLD = 2;
-const SETTLE = 2_000;
-const KNOWN_GOOD_AFTER = 3_000;
+// Timings: every wait below derives from these (GOOD runs app.service, BROKEN's exits at once).
+const {
+  interval: INTERVAL,
+  failureThreshold: FAILURE_THRESHOLD,
+  settle: SETTLE,
+  knownGoodAfter: KNOWN_GOOD_AFTER,
+} = ROLLBACK_TIMINGS;
 const SWITCH = 30_000; // generous for a busy machine: a switch restarts units over ssh
 /** Long enough for failureThreshold probes, a restart, a settle, a rollback and its settle, with slack. */
 const LADDER = FAILURE_THRESHOLD * INTERVAL + 2 * SETTLE + 2 * SWITCH;
@@ -94,40 +96,14 @@ describeRealhost("last-known-good rollback on a real host", () => {
     redis = await startRedis();
     dir = mkdtempSync(join(tmpdir(), "nixguard-rollback-"));
     flake = makeStandinFlake([{ host: web, resource: ["fediversity", "web1"] }]);
-    const file = join(dir, "nixguard.json");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        redis: { url: redis.url, prefix: "rollback" },
-        state: { dir: join(dir, "state"), runtimeDir: join(dir, "run") },
-        leader: { lease: "3s", renew: "1s" },
-        probes: { interval: `${INTERVAL}ms`, timeout: "10s", failureThreshold: FAILURE_THRESHOLD },
-        remediation: {
-          settle: `${SETTLE}ms`,
-          restartAttempts: 2,
-          backoff: { initial: "1s", max: "2s" },
-          budget: { deployment: { max: 20, window: "1h" }, global: { max: 20, window: "1h" } },
-          drift: "redeploy",
-          rollback: { knownGoodAfter: `${KNOWN_GOOD_AFTER}ms`, afterRestarts: 1 },
-        },
-        nixops4: { command: flake.command, timeout: "2m" },
-        deployments: {
-          fediversity: {
-            flake: flake.dir,
-            target: "fediversity",
-            hosts: {
-              web1: {
-                address: web.address,
-                transport: "ssh",
-                identityFile: web.identityFile,
-                knownHostsFile: web.knownHostsFile,
-                units: ["app.service"],
-              },
-            },
-          },
-        },
-      }),
-    );
+    const file = writeRollbackConfig({
+      dir,
+      redisUrl: redis.url,
+      prefix: "rollback",
+      web,
+      flake,
+      budget: 20,
+    });
     manager = new Manager({
       loaded: loadConfigFile(file),
       logger: silentLogger(),
