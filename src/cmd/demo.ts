@@ -25,6 +25,15 @@ export function registerDemoCommand(program: Command): void {
         .map((s) => s.name)
         .join(", ")})`,
     )
+    .option(
+      "--alerts",
+      "hold each fault long enough for every alert of contrib/prometheus/alerts.yml to fire (see docs/operations.md, 'Watching the alerts fire')",
+    )
+    .option(
+      "--hold <duration>",
+      "with --alerts: how long each fault is held; the shipped rules need 2h for DeployFailing, `nixguard alerts --time-scale N` rules need 2h/N",
+      "20m",
+    )
     .option("--keep", "keep the temporary directory (log, Redis data) after exit")
     .action(
       async (opts: {
@@ -34,6 +43,8 @@ export function registerDemoCommand(program: Command): void {
         redisUrl?: string;
         scenario?: string;
         keep?: boolean;
+        alerts?: boolean;
+        hold: string;
       }) => {
         const names = demoScenarios().map((s) => s.name);
         const scenarios = opts.scenario?.split(",").map((s) => s.trim());
@@ -42,6 +53,7 @@ export function registerDemoCommand(program: Command): void {
           throw new UsageError(`--scenario: no scenario "${unknown}" (there are ${names.join(", ")})`);
         const durationMs = opts.duration === undefined ? undefined : duration("--duration", opts.duration);
         const intervalMs = duration("--interval", opts.interval);
+        const holdMs = duration("--hold", opts.hold);
         const port = opts.port === undefined ? undefined : Number(opts.port);
         if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
           throw new UsageError(`--port takes 0..65535 (got "${opts.port}")`);
@@ -64,6 +76,7 @@ export function registerDemoCommand(program: Command): void {
             ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}),
             ...(scenarios ? { scenarios } : {}),
             keep: opts.keep === true,
+            ...(opts.alerts ? { alerts: { holdMs } } : {}),
             signal: stop.signal,
             write: (text) => process.stdout.write(text),
             colour: process.stdout.isTTY === true && !process.env["NO_COLOR"],

@@ -17,6 +17,11 @@ export interface DemoConfigOptions {
   /** Unset: NixGuard starts its private redis-server under stateDir, as `serve` does. */
   redisUrl?: string;
   redisPrefix: string;
+  /**
+   * `demo --alerts`: drift is reported, not redeployed (the drift lasts until the episode
+   * ends), and `tlsHost` gets an HTTP check on the demo's TLS endpoint (tls.ts).
+   */
+  alerts?: { tls: { url: string; caFile: string }; tlsHost: string };
 }
 
 export const DEMO_DEPLOYMENT = "fediversity";
@@ -51,7 +56,7 @@ export const CRASH_LOOP = { upMs: 1_000, restartSecMs: 1_500 } as const;
 export const ROLLBACK_HELD_MS = 10_000;
 
 export function demoConfig(opts: DemoConfigOptions): ConfigInput {
-  return simConfig({
+  const config = simConfig({
     hosts: "fediversity",
     transport: "ssh",
     simUrl: opts.simUrl,
@@ -75,11 +80,18 @@ export function demoConfig(opts: DemoConfigOptions): ConfigInput {
         // Four hosts: one bad host is a quarter, far below the breaker's half.
         breaker: { unhealthyFraction: 0.5, minHosts: 3 },
         quarantine: { cooldown: "10m" },
-        drift: "redeploy",
+        drift: opts.alerts ? "alert" : "redeploy",
       },
       nixops4: { timeout: "1m", interruptGrace: "2s", killGrace: "2s", stragglerGrace: "1s" },
       worker: { concurrency: 2, shutdownGrace: "3s", lockTtl: "10s" },
       leader: { lease: "5s", renew: "1s" },
     },
   });
+  if (opts.alerts) {
+    const { tls, tlsHost } = opts.alerts;
+    const host = config.deployments?.[DEMO_DEPLOYMENT]?.hosts?.[tlsHost] as { http?: unknown[] } | undefined;
+    if (!host) throw new Error(`demo: no host ${tlsHost} for the TLS check`);
+    host.http = [{ name: "status-tls", url: tls.url, resolve: "127.0.0.1", caFile: tls.caFile }];
+  }
+  return config;
 }

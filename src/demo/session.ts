@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeToken } from "../api/auth.js";
+import { parseDuration } from "../config/duration-text.js";
 import { parseConfig } from "../config/load.js";
 import type { NixGuardEvent } from "../controller/types.js";
 import { UsageError } from "../errors.js";
@@ -14,11 +15,13 @@ import { writeSimFlakes } from "../sim/config.js";
 import { SimControlClient } from "../sim/control-client.js";
 import { simLayout } from "../sim/layout.js";
 import { type SimServer, startSimulation } from "../sim/server.js";
-import { DEMO_DEPLOYMENT, demoConfig } from "./config.js";
+import { AlertTour } from "./alert-tour.js";
+import { DEMO_DEPLOYMENT, DEMO_PROBES, demoConfig } from "./config.js";
 import { eventLine, type Line, renderLine, type Tone } from "./format.js";
 import { checkPrerequisites, dropKeys, pickPort } from "./prereq.js";
 import { Rotation } from "./rotation.js";
 import { demoScenarios } from "./scenarios.js";
+import { type DemoTls, startDemoTls } from "./tls.js";
 
 /**
  * `nixguard demo`: the simulated Fediversity fleet, NixGuard against it (in this process, with
@@ -39,9 +42,16 @@ export interface DemoOptions {
   signal: AbortSignal;
   write: (text: string) => void;
   colour: boolean;
+  /**
+   * `--alerts`: episodes that hold each fault `holdMs` so every alert rule fires (alert-tour.ts),
+   * instead of the rotation of faults healed in seconds.
+   */
+  alerts?: { holdMs: number };
 }
 
 const DEFAULT_PORT = 9273;
+/** `--alerts`: the host whose HTTP check reads the demo TLS endpoint's certificate. */
+const TLS_HOST = "garage";
 const SCENARIO_TIMEOUT_MS = 60_000;
 const NIXOPS4_DELAY_MS = 1500;
 const DOCS = fileURLToPath(new URL("../../docs/api.md", import.meta.url));
@@ -59,13 +69,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const logStream = createWriteStream(logFile, { mode: 0o600 });
   let sim: SimServer | undefined;
   let manager: Manager | undefined;
-  let rotation: Rotation | undefined;
+  let rotation: Rotation | AlertTour | undefined;
+  let tls: DemoTls | undefined;
   try {
     const layout = simLayout("fediversity");
     sim = await startSimulation(layout);
     const control = new SimControlClient(sim.url);
     await control.setNixops4({ delayMs: NIXOPS4_DELAY_MS });
     const bin = writeSimBin(join(dir, "bin"), { controlUrl: sim.url });
+    if (opts.alerts) tls = await startDemoTls(dir, `status.${layout.domain}`);
     const loaded = parseConfig(
       demoConfig({
         simUrl: sim.url,
@@ -75,6 +87,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         runtimeDir: join(dir, "run"),
         redisPrefix: prefix,
         ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}),
+        ...(tls ? { alerts: { tls: { url: tls.url, caFile: tls.certFile }, tlsHost: TLS_HOST } } : {}),
       }),
     );
     writeSimFlakes(layout, join(dir, "flake"));
@@ -100,7 +113,29 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     writeFileSync(join(dir, "admin-token"), `${secret}\n`, { mode: 0o600 });
     opts.write(banner({ url: m.url ?? "", secret, dir, logFile, keep: opts.keep, colour: opts.colour }));
 
-    if (await firstDeploy(m, opts.signal, say)) {
+    if ((await firstDeploy(m, opts.signal, say)) && opts.alerts) {
+      const worker = m.worker?.worker;
+      const leader = m.leader;
+      rotation = new AlertTour({
+        control,
+        reset: (scope, actor) => m.controller.reset(scope, actor),
+        pause: (scope, reason) => m.controller.pause(scope, reason, "demo"),
+        resume: (scope) => m.controller.resume(scope, "demo").catch(() => undefined),
+        request: (action) => m.controller.requestAction(action, { actor: "demo" }),
+        // Waits for the worker's loop to stop, its blocking fetch included: pause(true) left a
+        // fetch pending that still took the next job.
+        pauseWorker: async () => worker?.pause(),
+        resumeWorker: () => worker?.resume(),
+        stopLeading: async () => leader?.stop(),
+        startLeading: async () => leader?.start(),
+        fleetHealthy: (timeoutMs, signal) => fleetHealthy(m, timeoutMs, signal),
+        deployment: DEMO_DEPLOYMENT,
+        holdMs: opts.alerts.holdMs,
+        say,
+        heading,
+      });
+      rotation.start();
+    } else if (!opts.signal.aborted) {
       const all = demoScenarios(loaded.config.remediation.drift);
       rotation = new Rotation({
         scenarios: opts.scenarios ? all.filter((s) => opts.scenarios?.includes(s.name)) : all,
@@ -131,6 +166,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     await rotation?.stop();
     await manager?.stop();
     await sim?.close();
+    await tls?.close();
     if (opts.redisUrl) await dropKeys(opts.redisUrl, prefix).catch(() => undefined);
     await new Promise<void>((resolve) => logStream.end(resolve));
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
@@ -166,17 +202,30 @@ async function firstDeploy(
     { actor: "demo" },
   );
   await Promise.race([outcome, aborted(signal)]);
-  const end = Date.now() + 30_000;
-  while (!signal.aborted && Date.now() < end) {
-    const hosts = m.health.all();
-    if (hosts.length === 4 && hosts.every((h) => h.state === "healthy")) {
-      say("fleet", "READY", "4 hosts healthy; the first fault comes now", "good");
-      return true;
-    }
-    await new Promise((r) => setTimeout(r, 250));
+  if (await fleetHealthy(m, 30_000, signal)) {
+    say("fleet", "READY", "4 hosts healthy; the first fault comes now", "good");
+    return true;
   }
   if (!signal.aborted) say("fleet", "NOT READY", "hosts not all healthy after 30 s; see the log", "bad");
   return !signal.aborted;
+}
+
+/**
+ * Polls the health book until all four hosts are healthy on a system read more than one probe
+ * interval after the call (true), or timeout/abort (false). The fresh read matters: an apply's
+ * generation is recorded from the first probe after it, and a drift injected before that would be
+ * recorded as NixGuard's own system (then its heal reported as drift).
+ */
+async function fleetHealthy(m: Manager, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  const since = Date.now() + parseDuration(DEMO_PROBES.interval)!;
+  const end = Date.now() + timeoutMs;
+  while (!signal.aborted && Date.now() < end) {
+    const hosts = m.health.all();
+    if (hosts.length === 4 && hosts.every((h) => h.state === "healthy" && (h.systemAt ?? 0) > since))
+      return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { rulesWithRunbookBase } from "../../../src/cmd/alerts.js";
+import { promDurationMs, rulesWithRunbookBase, rulesWithTimeScale } from "../../../src/cmd/alerts.js";
 import { seriesOf } from "../../helpers/series.js";
 import { type Listening, listen } from "./server.js";
 
@@ -84,4 +84,34 @@ test("nixguard alerts --runbook-base: every runbook link absolute from the one b
   expect(() => rulesWithRunbookBase(rules, "docs/operations.md")).toThrow(
     /--runbook-base takes an http\(s\) URL/,
   );
+});
+
+test("nixguard alerts --time-scale: every for: and range divided, nothing else changed, rules still valid", () => {
+  const rules = readFileSync("contrib/prometheus/alerts.yml", "utf8");
+  const out = rulesWithTimeScale(rules, 60);
+  const before = rules.split("\n");
+  const after = out.split("\n");
+  expect(after.length).toBe(before.length);
+  const changed = before.filter((l, i) => l !== after[i]);
+  // Each changed line is a for: or an expression with a range; its waits are 1/60 of the original.
+  expect(changed.length).toBeGreaterThanOrEqual(9);
+  for (const [i, l] of before.entries()) {
+    if (l === after[i]) continue;
+    const waits = (s: string) =>
+      [...s.matchAll(/for: (\S+)$|\[(\w+)\]/g)].map((m) => promDurationMs((m[1] ?? m[2])!)!);
+    expect(waits(after[i]!)).toEqual(waits(l).map((ms) => ms / 60));
+  }
+  expect(out).toContain("for: 60000ms"); // TLSCertExpiringSoon's 1h
+  expect(out).toContain("[120000ms]"); // DeployFailing's 2h
+  expect(out).toContain("14 * 86400"); // a threshold, not a wait
+  const dir = mkdtempSync(join(tmpdir(), "nixguard-alerts-"));
+  try {
+    writeFileSync(join(dir, "alerts.yml"), out);
+    expect(promtool(["check", "rules", join(dir, "alerts.yml")]).status).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  expect(() => rulesWithTimeScale(rules, 0.5)).toThrow(/--time-scale takes a number ≥ 1/);
+  expect(promDurationMs("1h30m")).toBe(5_400_000);
+  expect(promDurationMs("5 m")).toBeUndefined();
 });
