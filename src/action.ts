@@ -53,6 +53,11 @@ export interface ActionRequest {
 export interface ActionJobData extends ActionRequest {
   key: string; // actionKey(action)
   requestedAt: number;
+  /**
+   * Added by the leader's planning: its lease identity and fencing token. The worker runs such
+   * a job only once the enqueuer committed it while that token was current (redis/fence.ts).
+   */
+  fence?: { identity: string; token: number };
 }
 
 export type EnqueueResult =

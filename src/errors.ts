@@ -29,7 +29,9 @@ export type ErrorCode =
   /** A job the CLI followed did not succeed; `exitCode` says how it ended. */
   | "JOB_UNSUCCESSFUL"
   /** `nixguard status`: the fleet is not healthy (for scripts and monitoring). */
-  | "FLEET_UNHEALTHY";
+  | "FLEET_UNHEALTHY"
+  /** Redis refused a write of the leader's planning: its fencing token is stale (redis/fence.ts). */
+  | "FENCED";
 
 export class NixGuardError extends Error {
   readonly code: ErrorCode;

@@ -7,7 +7,7 @@ import { type ListeningApi, startServer } from "./api/server.js";
 import { allHosts, type HostSpec, hostKey } from "./config/desired.js";
 import { type LoadedConfig, loadConfigFile } from "./config/load.js";
 import { startOnlyChanges } from "./config/start-only.js";
-import { Controller } from "./controller/controller.js";
+import { Controller, type ControllerDeps } from "./controller/controller.js";
 import { EventLog } from "./controller/events.js";
 import { LeaderElector } from "./controller/leader.js";
 import { Notifier } from "./controller/notify.js";
@@ -36,6 +36,7 @@ import { ACTION_QUEUE, BullActionQueue } from "./queue/producer.js";
 import { type ActionWorker, startWorker } from "./queue/worker.js";
 import { createRedis, describeRedisTarget } from "./redis/connection.js";
 import { type EmbeddedRedis, startEmbeddedRedis } from "./redis/embedded.js";
+import { underFence } from "./redis/fence.js";
 import { type RedisTarget, readSecretFile, redisTargetFromConfig } from "./redis/target.js";
 import { RuntimeControlPlane } from "./runtime/control-plane-adapter.js";
 import { HealthBook } from "./runtime/health-book.js";
@@ -73,6 +74,8 @@ export interface ManagerOptions {
    * to `maxRetryMs` (defaults 30 s and 10 min).
    */
   discoverTargets?: boolean | { retryMs?: number; maxRetryMs?: number };
+  /** Test seam: awaited in a planning pass before its decisions (ControllerDeps.beforeDecisions). */
+  beforeDecisions?: ControllerDeps["beforeDecisions"];
 }
 
 /**
@@ -226,6 +229,7 @@ export class Manager {
         if (this.probes) await this.probes.probeNow(d, h).catch(() => undefined);
       },
       ...(this.leader ? { leader: this.leader } : {}),
+      ...(this.opts.beforeDecisions ? { beforeDecisions: this.opts.beforeDecisions } : {}),
     });
 
     if (this.roles.worker) {
@@ -476,9 +480,14 @@ export class Manager {
   private startLeading(): void {
     if (this.probes) return;
     this.logger.info({ fencingToken: this.leader?.fencingToken() }, "leading: probing and planning");
-    void this.events
-      .append({ time: Date.now(), kind: "leader", reason: `leader ${this.leader?.identity ?? ""}`.trim() })
-      .catch(() => undefined);
+    // Fenced like the planning's writes: a leader that lost the lease again at once says nothing.
+    void underFence(this.leader?.fence(), () =>
+      this.events.append({
+        time: Date.now(),
+        kind: "leader",
+        reason: `leader ${this.leader?.identity ?? ""}`.trim(),
+      }),
+    ).catch(() => undefined);
     this.probes = new ProbeScheduler(this.schedulerOptions());
     this.probes.start();
     this.controller.start();

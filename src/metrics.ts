@@ -114,6 +114,12 @@ export function createMetrics(opts: MetricsOptions) {
       labelNames: ["deployment", "reason"],
       registers: [registry],
     }),
+    fencedWrites: new Counter({
+      name: "nixguard_fenced_writes_total",
+      help: "Writes Redis refused for a stale fencing token: by a planning pass (each refusal ends it) or a job the worker refused.",
+      labelNames: ["by"],
+      registers: [registry],
+    }),
     deployDuration: new Histogram({
       name: "nixguard_deploy_duration_seconds",
       help: "Duration of nixops4 apply runs.",

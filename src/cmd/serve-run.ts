@@ -1,7 +1,8 @@
+import { writeSync } from "node:fs";
 import { loadConfigFile } from "../config/load.js";
 import { UsageError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { ALL_ROLES, Manager, type Roles } from "../manager.js";
+import { ALL_ROLES, Manager, type ManagerOptions, type Roles } from "../manager.js";
 import type { ServeOptions } from "./serve.js";
 
 export function parseRoles(text: string): Roles {
@@ -41,6 +42,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     // serve asks nixops4 what it can apply before it starts (a refused target: exit 78).
     discoverTargets: true,
     ...(opts.listen ? { listen: opts.listen } : {}),
+    ...freezeMidPass(process.env["NIXGUARD_TEST_FREEZE_MID_PASS"]),
   });
   await runUntilSignalled(manager, logger);
 }
@@ -89,4 +91,26 @@ export async function runUntilSignalled(
   });
   // Exits EX_UNAVAILABLE (69): the service manager restarts NixGuard.
   if (fatal) throw fatal;
+}
+
+/**
+ * Test seam for the fault suite (test/faults/leader-failover.test.ts): the first planning pass
+ * that has actions to decide says so and freezes its own process (SIGSTOP) before deciding —
+ * a leader frozen in the middle of a pass, between its reads and its writes, exactly there.
+ * The test thaws it (SIGCONT) once another process leads. Unset: nothing.
+ */
+function freezeMidPass(on: string | undefined): Pick<ManagerOptions, "beforeDecisions"> {
+  if (on !== "1") return {};
+  let frozen = false;
+  return {
+    beforeDecisions: async (deployment, plan) => {
+      if (frozen) return;
+      frozen = true;
+      // Written synchronously, past the logger's buffer: a line still buffered when the
+      // process stops is not out until it is thawed (seen on a loaded machine: the test waited for a line that was not out).
+      const line = { level: 30, time: new Date().toISOString(), deployment, actions: plan.map((p) => p.key) };
+      writeSync(2, `${JSON.stringify({ ...line, msg: "test: freezing mid-pass" })}\n`);
+      process.kill(process.pid, "SIGSTOP");
+    },
+  };
 }

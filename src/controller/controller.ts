@@ -6,6 +6,7 @@ import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { ActionQueue } from "../queue/types.js";
+import { type Fence, isFenced, underFence } from "../redis/fence.js";
 import { Decider, type Decision } from "./decide.js";
 
 export type { Decision } from "./decide.js";
@@ -37,6 +38,8 @@ import type { HealthView, HostHealth, NixGuardEvent } from "./types.js";
 export interface LeaderView {
   isLeader(): boolean;
   fencingToken(): number | undefined;
+  /** What the planning's writes carry for Redis to check (undefined when not leading). */
+  fence(): Fence | undefined;
 }
 
 export interface ControllerDeps {
@@ -57,6 +60,11 @@ export interface ControllerDeps {
   timezone?: string;
   /** Longest wait between two passes over a deployment; default probes.interval. */
   resyncMs?: number;
+  /**
+   * Test seam: awaited in a pass between planning and its first decision, when the plan has
+   * actions (the fault suite freezes the leader there: test/faults/leader-failover.test.ts).
+   */
+  beforeDecisions?: (deployment: string, plan: readonly PlannedAction[]) => Promise<void>;
 }
 
 export interface ReconcileResult {
@@ -139,7 +147,28 @@ export class Controller {
     this.spec(deployment); // NOT_FOUND before waiting for a turn
     // A dry run writes nothing, so it need not wait for a pass in progress.
     if (dryRun) return this.pass(deployment, true, opts.actor);
-    return this.serial.run(deployment, () => this.pass(deployment, false, opts.actor));
+    return this.serial.run(deployment, () => this.fenced(() => this.pass(deployment, false, opts.actor)));
+  }
+
+  /**
+   * Runs a leader's planning under its fence, taken at the task's turn: every write and enqueue
+   * inside carries the token, and Redis refuses them once it is stale (redis/fence.ts). A refusal
+   * ends the task; it is counted and logged with its code.
+   */
+  private async fenced<T>(task: () => Promise<T>): Promise<T> {
+    if (this.follower()) throw new NixGuardError("CONFLICT", "not the leader: only the leader plans");
+    const fence = this.deps.leader?.fence();
+    try {
+      return await underFence(fence, task);
+    } catch (err) {
+      if (!isFenced(err)) throw err;
+      this.deps.metrics.fencedWrites.inc({ by: "planning" });
+      this.deps.logger.warn(
+        { code: "FENCED", fencingToken: fence?.token, err: { message: (err as Error).message } },
+        "write refused: stale fencing token",
+      );
+      throw err instanceof NixGuardError ? err : new NixGuardError("FENCED", (err as Error).message);
+    }
   }
 
   private async pass(deployment: string, dryRun: boolean, actorOpt?: string): Promise<ReconcileResult> {
@@ -157,6 +186,7 @@ export class Controller {
     if (!dryRun) await this.housekeeping.run(spec, state, health, now);
     const breaker = await this.updateBreaker(now, !dryRun);
     const out = reconcileDeployment({ deployment: spec, health, state, config: config.remediation, now });
+    if (!dryRun && out.plan.length > 0) await this.deps.beforeDecisions?.(deployment, out.plan);
     const actor = actorOpt ?? "controller";
     const actions: Decision[] = [];
     for (const p of out.plan)
@@ -192,16 +222,17 @@ export class Controller {
   /** A scheduled redeploy: automatic, through every gate, actor `schedule`. */
   async scheduledRedeploy(deployment: string): Promise<Decision> {
     this.spec(deployment);
-    return this.serial.run(deployment, async () => {
-      if (this.follower()) throw new NixGuardError("CONFLICT", "not the leader: only the leader plans");
-      const spec = this.spec(deployment);
-      const action: Action = { kind: "redeploy", deployment, target: spec.target };
-      const p: PlannedAction = { action, key: actionKey(action), reason: "schedule", hosts: [] };
-      const now = this.now();
-      const state = await this.deps.store.load(spec);
-      const breaker = await this.updateBreaker(now, true);
-      return this.decider.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
-    });
+    return this.serial.run(deployment, () =>
+      this.fenced(async () => {
+        const spec = this.spec(deployment);
+        const action: Action = { kind: "redeploy", deployment, target: spec.target };
+        const p: PlannedAction = { action, key: actionKey(action), reason: "schedule", hosts: [] };
+        const now = this.now();
+        const state = await this.deps.store.load(spec);
+        const breaker = await this.updateBreaker(now, true);
+        return this.decider.decide(p, spec, state, breaker, AUTOMATIC, "schedule", false, now);
+      }),
+    );
   }
 
   /**
@@ -534,6 +565,8 @@ export class Controller {
     try {
       await this.deps.events.append({ time: this.now(), ...e });
     } catch (err) {
+      // A stale leader's event is refused like its other writes, and ends its pass.
+      if (isFenced(err)) throw err;
       // The audit trail is best effort: losing an event must not stop remediation.
       this.deps.logger.warn({ err, kind: e.kind }, "could not append event");
     }

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
+import { writeOne } from "../redis/fence.js";
 import type { EventKind, NixGuardEvent } from "./types.js";
 
 export interface EventQuery {
@@ -44,14 +45,16 @@ export class EventLog {
       const v = e[f];
       if (v !== undefined) fields.push(f, String(v));
     }
-    const id = (await this.redis.xadd(
+    // Fenced inside a planning pass: a stale leader's events are refused with its other writes.
+    const id = (await writeOne(this.redis, [
+      "XADD",
       this.key,
       "MAXLEN",
       "~",
       String(this.maxLen),
       "*",
       ...fields,
-    )) as string;
+    ])) as string;
     const stored = { ...e, id };
     for (const listener of this.listeners) {
       try {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import { type Fence, leaseKeys } from "../redis/fence.js";
 
 // Take the lease when free (SET NX PX) or when it is already ours (a step-down whose renewal
 // reached Redis late); every acquisition gets a fresh fencing token.
@@ -47,8 +48,9 @@ export interface LeaderElectorOptions {
 /**
  * Leader election over one Redis key. Only the leader probes and plans; a holder that cannot
  * renew (Redis down, network split, process stalled) steps down within one renew period, well
- * before its lease runs out elsewhere, so two leaders never plan at once. The fencing token
- * increases with every acquisition; plans carry it so stale ones can be told apart.
+ * before its lease runs out elsewhere. The fencing token increases with every acquisition; the
+ * planning's writes carry it and Redis refuses them once it is stale (redis/fence.ts): a holder
+ * frozen past its lease wakes with timers that fire before it learns it lost the lease.
  */
 export class LeaderElector {
   readonly identity: string;
@@ -65,8 +67,9 @@ export class LeaderElector {
 
   constructor(private readonly opts: LeaderElectorOptions) {
     this.identity = opts.identity ?? randomUUID();
-    this.key = `${opts.prefix}:leader`;
-    this.fenceKey = `${opts.prefix}:leader:fence`;
+    const keys = leaseKeys(opts.prefix);
+    this.key = keys.leaseKey;
+    this.fenceKey = keys.fenceKey;
   }
 
   /**
@@ -80,6 +83,13 @@ export class LeaderElector {
 
   fencingToken(): number | undefined {
     return this.isLeader() ? this.token : undefined;
+  }
+
+  /** What the planning's writes carry, for Redis to check (undefined when not leading). */
+  fence(): Fence | undefined {
+    const token = this.fencingToken();
+    if (token === undefined) return undefined;
+    return { leaseKey: this.key, fenceKey: this.fenceKey, identity: this.identity, token };
   }
 
   /** Identity of the current holder as Redis sees it, or undefined when the lease is free. */

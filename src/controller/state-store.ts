@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { ChainableCommander, Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { actionKey } from "../action.js";
 import type { DeploymentSpec } from "../config/desired.js";
 import type { Logger } from "../log.js";
+import { type Cmd, evalWrite, writeAll, writeOne } from "../redis/fence.js";
 import type { HostGenerations } from "./generations.js";
 import type { HoldEntry } from "./hold.js";
 import type { InFlightEntry } from "./policy/inflight.js";
@@ -27,6 +28,8 @@ export interface BreakerRecord {
  * The controller's memory in Redis: attempts, backoff, budgets, quarantines, pauses, recorded
  * generations, in-flight actions and settle deadlines. Redis rather than process memory so a
  * restart or a failover to another NixGuard loses nothing. Every key starts with `<prefix>:ctl:`.
+ * Every write goes through redis/fence.ts: inside the leader's planning pass Redis refuses it
+ * when the pass's fencing token is stale.
  */
 export class StateStore {
   private readonly p: string;
@@ -100,11 +103,9 @@ export class StateStore {
    * to Redis. A process that dies between the write and the announcement leaves other mirrors
    * stale until their next invalidation or reconnect.
    */
-  private async policyWrite(build: (m: ChainableCommander) => void): Promise<unknown[]> {
-    const m = this.redis.multi();
-    build(m);
+  private async policyWrite(cmds: Cmd[]): Promise<unknown[]> {
     try {
-      return await exec(m);
+      return await writeAll(this.redis, cmds);
     } finally {
       this.mirror?.invalidate();
       // Also after a failed write (it may have landed before the connection dropped). Not awaited:
@@ -203,18 +204,23 @@ export class StateStore {
     budgetWindows: { deployment: number; global: number };
   }): Promise<void> {
     const member = `${a.at}:${randomUUID()}`;
-    const m = this.redis.multi();
-    addTimed(m, this.k.attempts(a.key), a.at, member, a.keepAttemptsMs);
-    addTimed(m, this.k.budgetDeployment(a.deployment), a.at, member, a.budgetWindows.deployment);
-    addTimed(m, this.k.budgetGlobal(), a.at, member, a.budgetWindows.global);
-    m.hset(this.k.backoff(), a.key, JSON.stringify(a.backoff));
-    m.hset(this.k.inflight(a.deployment), a.key, JSON.stringify({ jobId: a.jobId, since: a.at }));
-    await exec(m);
+    await writeAll(this.redis, [
+      ...addTimed(this.k.attempts(a.key), a.at, member, a.keepAttemptsMs),
+      ...addTimed(this.k.budgetDeployment(a.deployment), a.at, member, a.budgetWindows.deployment),
+      ...addTimed(this.k.budgetGlobal(), a.at, member, a.budgetWindows.global),
+      ["HSET", this.k.backoff(), a.key, JSON.stringify(a.backoff)],
+      ["HSET", this.k.inflight(a.deployment), a.key, JSON.stringify({ jobId: a.jobId, since: a.at })],
+    ]);
   }
 
   /** A manual action was queued: only the in-flight mark (manual actions spend no budget). */
   async markInFlight(deployment: string, key: string, jobId: string, at: number): Promise<void> {
-    await this.redis.hset(this.k.inflight(deployment), key, JSON.stringify({ jobId, since: at }));
+    await writeOne(this.redis, [
+      "HSET",
+      this.k.inflight(deployment),
+      key,
+      JSON.stringify({ jobId, since: at }),
+    ]);
   }
 
   /**
@@ -224,20 +230,16 @@ export class StateStore {
    * own outcome (else the next pass sees nothing in flight and queues yet another run).
    */
   async finish(deployment: string, key: string, jobId: string, settleUntil: number): Promise<void> {
-    await this.redis.eval(
+    await evalWrite(
+      this.redis,
       FINISH,
-      2,
-      this.k.inflight(deployment),
-      this.k.settle(),
-      key,
-      jobId,
-      deployment,
-      String(settleUntil),
+      [this.k.inflight(deployment), this.k.settle()],
+      [key, jobId, deployment, String(settleUntil)],
     );
   }
 
   async clearInFlight(deployment: string, key: string): Promise<void> {
-    await this.redis.hdel(this.k.inflight(deployment), key);
+    await writeOne(this.redis, ["HDEL", this.k.inflight(deployment), key]);
   }
 
   async backoff(key: string): Promise<BackoffState | undefined> {
@@ -246,26 +248,29 @@ export class StateStore {
   }
 
   async setBackoff(key: string, state: BackoffState | undefined): Promise<void> {
-    if (state) await this.redis.hset(this.k.backoff(), key, JSON.stringify(state));
-    else await this.redis.hdel(this.k.backoff(), key);
-  }
-
-  async setQuarantine(q: QuarantineEntry): Promise<void> {
-    await this.policyWrite((m) =>
-      m.hset(this.k.quarantine(), quarantineField(q.deployment, q.host), JSON.stringify(q)),
+    await writeOne(
+      this.redis,
+      state ? ["HSET", this.k.backoff(), key, JSON.stringify(state)] : ["HDEL", this.k.backoff(), key],
     );
   }
 
+  async setQuarantine(q: QuarantineEntry): Promise<void> {
+    await this.policyWrite([
+      ["HSET", this.k.quarantine(), quarantineField(q.deployment, q.host), JSON.stringify(q)],
+    ]);
+  }
+
   async setPause(p: Pause): Promise<void> {
-    await this.policyWrite((m) => m.hset(this.k.pauses(), scopeKey(p.scope), JSON.stringify(p)));
+    await this.policyWrite([["HSET", this.k.pauses(), scopeKey(p.scope), JSON.stringify(p)]]);
   }
 
   /** Returns the pause removed, if there was one. */
   async removePause(scope: PauseScope): Promise<Pause | undefined> {
     const field = scopeKey(scope);
-    const [json, removed] = (await this.policyWrite((m) =>
-      m.hget(this.k.pauses(), field).hdel(this.k.pauses(), field),
-    )) as [string | null, number];
+    const [json, removed] = (await this.policyWrite([
+      ["HGET", this.k.pauses(), field],
+      ["HDEL", this.k.pauses(), field],
+    ])) as [string | null, number];
     return removed > 0 && json ? (JSON.parse(json) as Pause) : undefined;
   }
 
@@ -282,11 +287,11 @@ export class StateStore {
       host === undefined
         ? [deployment.name, ...deployment.hosts.map((h) => quarantineField(deployment.name, h.name))]
         : [quarantineField(deployment.name, host)];
-    const [q, b, budget] = (await this.policyWrite((m) => {
-      m.hdel(this.k.quarantine(), ...qFields);
-      m.hdel(this.k.backoff(), ...keys);
-      m.del(this.k.budgetDeployment(deployment.name), ...keys.map((k) => this.k.attempts(k)));
-    })) as number[];
+    const [q, b, budget] = (await this.policyWrite([
+      ["HDEL", this.k.quarantine(), ...qFields],
+      ["HDEL", this.k.backoff(), ...keys],
+      ["DEL", this.k.budgetDeployment(deployment.name), ...keys.map((k) => this.k.attempts(k))],
+    ])) as number[];
     const cleared: ("quarantine" | "backoff" | "budget")[] = [];
     if ((q ?? 0) > 0) cleared.push("quarantine");
     if ((b ?? 0) > 0) cleared.push("backoff");
@@ -296,7 +301,7 @@ export class StateStore {
 
   /** A global reset also empties the global budget window. Returns whether there was anything in it. */
   async resetGlobalBudget(): Promise<boolean> {
-    return (await this.redis.del(this.k.budgetGlobal())) > 0;
+    return ((await writeOne(this.redis, ["DEL", this.k.budgetGlobal()])) as number) > 0;
   }
 
   /** A NixGuard apply will change these hosts: no drift until their new system is recorded. */
@@ -307,12 +312,16 @@ export class StateStore {
   ): Promise<void> {
     if (hosts.length === 0) return;
     const fields = hosts.flatMap((h) => [`${deployment}/${h}`, String(finishedAt)]);
-    await this.redis.hset(this.k.generationPending(), ...fields);
+    await writeOne(this.redis, ["HSET", this.k.generationPending(), ...fields]);
   }
 
   async clearGenerationPending(deployment: string, hosts: readonly string[]): Promise<void> {
     if (hosts.length === 0) return;
-    await this.redis.hdel(this.k.generationPending(), ...hosts.map((h) => `${deployment}/${h}`));
+    await writeOne(this.redis, [
+      "HDEL",
+      this.k.generationPending(),
+      ...hosts.map((h) => `${deployment}/${h}`),
+    ]);
   }
 
   /**
@@ -322,13 +331,13 @@ export class StateStore {
   async forgetHosts(hosts: readonly { deployment: string; name: string }[]): Promise<void> {
     if (hosts.length === 0) return;
     const fields = hosts.map((h) => `${h.deployment}/${h.name}`);
-    await this.policyWrite((m) => {
-      m.hdel(this.k.generation(), ...fields);
-      m.hdel(this.k.generationPending(), ...fields);
-      m.hdel(this.k.drift(), ...fields);
-      m.hdel(this.k.memory(), ...fields);
-      m.hdel(this.k.holds(), ...fields);
-    });
+    await this.policyWrite([
+      ["HDEL", this.k.generation(), ...fields],
+      ["HDEL", this.k.generationPending(), ...fields],
+      ["HDEL", this.k.drift(), ...fields],
+      ["HDEL", this.k.memory(), ...fields],
+      ["HDEL", this.k.holds(), ...fields],
+    ]);
   }
 
   async generationMemory(deployment: string, host: string): Promise<HostGenerations | undefined> {
@@ -338,19 +347,20 @@ export class StateStore {
 
   /** One host's generation memory, whole (bounded by the caller: generations.ts noteSystem). */
   async setGenerationMemory(deployment: string, host: string, mem: HostGenerations): Promise<void> {
-    await this.redis.hset(this.k.memory(), `${deployment}/${host}`, JSON.stringify(mem));
+    await writeOne(this.redis, ["HSET", this.k.memory(), `${deployment}/${host}`, JSON.stringify(mem)]);
   }
 
   async setHold(h: HoldEntry): Promise<void> {
-    await this.redis.hset(this.k.holds(), `${h.deployment}/${h.host}`, JSON.stringify(h));
+    await writeOne(this.redis, ["HSET", this.k.holds(), `${h.deployment}/${h.host}`, JSON.stringify(h)]);
   }
 
   /** Returns the hold removed, if there was one. */
   async removeHold(deployment: string, host: string): Promise<HoldEntry | undefined> {
     const field = `${deployment}/${host}`;
-    const [json, removed] = (await exec(
-      this.redis.multi().hget(this.k.holds(), field).hdel(this.k.holds(), field),
-    )) as [string | null, number];
+    const [json, removed] = (await writeAll(this.redis, [
+      ["HGET", this.k.holds(), field],
+      ["HDEL", this.k.holds(), field],
+    ])) as [string | null, number];
     return removed > 0 && json ? (JSON.parse(json) as HoldEntry) : undefined;
   }
 
@@ -364,24 +374,26 @@ export class StateStore {
    */
   async announceCause(deployment: string, cause: string, at: number): Promise<boolean> {
     const key = this.k.causes(deployment);
-    const [added] = (await exec(
-      this.redis.multi().zadd(key, "NX", at, cause).zremrangebyrank(key, 0, -101),
-    )) as [number, number];
+    const [added] = (await writeAll(this.redis, [
+      ["ZADD", key, "NX", at, cause],
+      ["ZREMRANGEBYRANK", key, 0, -101],
+    ])) as [number, number];
     return added === 1;
   }
 
   async recordGeneration(deployment: string, host: string, system: string): Promise<void> {
     const field = `${deployment}/${host}`;
-    await exec(
-      this.redis.multi().hset(this.k.generation(), field, system).hdel(this.k.generationPending(), field),
-    );
+    await writeAll(this.redis, [
+      ["HSET", this.k.generation(), field, system],
+      ["HDEL", this.k.generationPending(), field],
+    ]);
   }
 
   async setDrift(deployment: string, host: string, since: number | undefined): Promise<void> {
     const field = `${deployment}/${host}`;
-    await this.policyWrite((m) =>
-      since === undefined ? m.hdel(this.k.drift(), field) : m.hset(this.k.drift(), field, String(since)),
-    );
+    await this.policyWrite([
+      since === undefined ? ["HDEL", this.k.drift(), field] : ["HSET", this.k.drift(), field, String(since)],
+    ]);
   }
 
   async breaker(): Promise<BreakerRecord | undefined> {
@@ -390,7 +402,7 @@ export class StateStore {
   }
 
   async setBreaker(b: BreakerRecord): Promise<void> {
-    await this.redis.set(this.k.breaker(), JSON.stringify(b));
+    await writeOne(this.redis, ["SET", this.k.breaker(), JSON.stringify(b)]);
   }
 
   /** Is an action of the deployment in flight, and until when does it settle? Two cheap reads. */
@@ -440,13 +452,15 @@ return 0`;
 const quarantineField = (deployment: string, host?: string) =>
   host === undefined ? deployment : `${deployment}/${host}`;
 
-type Chain = ReturnType<Redis["multi"]>;
+type Chain = ReturnType<Redis["pipeline"]>;
 
 /** Sorted set of timestamps trimmed to its window and expiring with it: no key outlives its use. */
-function addTimed(m: Chain, key: string, at: number, member: string, keepMs: number): void {
-  m.zadd(key, at, member);
-  m.zremrangebyscore(key, "-inf", `(${at - keepMs}`);
-  m.pexpire(key, Math.max(1, Math.ceil(keepMs)));
+function addTimed(key: string, at: number, member: string, keepMs: number): Cmd[] {
+  return [
+    ["ZADD", key, at, member],
+    ["ZREMRANGEBYSCORE", key, "-inf", `(${at - keepMs}`],
+    ["PEXPIRE", key, Math.max(1, Math.ceil(keepMs))],
+  ];
 }
 
 function scores(withScores: string[]): number[] {
@@ -455,7 +469,7 @@ function scores(withScores: string[]): number[] {
   return out;
 }
 
-/** Runs a pipeline or MULTI and throws the first command error instead of returning it. */
+/** Runs a pipeline and throws the first command error instead of returning it. */
 async function exec(chain: Chain): Promise<unknown[]> {
   const res = await chain.exec();
   if (!res) throw new Error("redis transaction aborted");

@@ -4,6 +4,7 @@ import { type ActionJobData, type ActionRequest, actionKey, type EnqueueResult }
 import { NixGuardError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createRedis } from "../redis/connection.js";
+import { commitKey, currentFence, writeOne } from "../redis/fence.js";
 import type { RedisTarget } from "../redis/target.js";
 import { jobIdFor, jobName } from "./job-id.js";
 import { RestartUnits } from "./restart-units.js";
@@ -25,6 +26,9 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   removeOnComplete: { count: 1000, age: 7 * 24 * 3600 },
   removeOnFail: { count: 1000, age: 30 * 24 * 3600 },
 };
+
+/** A commit outlives any wait of its job in the queue (retention of completed jobs is 7 days). */
+const COMMIT_TTL_MS = 7 * 24 * 3600 * 1000;
 
 export interface BullActionQueueOptions {
   /** A Redis URL or a Sentinel set. */
@@ -54,8 +58,10 @@ export class BullActionQueue implements ActionQueue {
   private readonly seqKey: string;
   private readonly jobOptions: JobsOptions;
   private readonly units: RestartUnits;
+  private readonly prefix: string;
 
   constructor(opts: BullActionQueueOptions) {
+    this.prefix = opts.prefix;
     this.name = opts.queueName ?? ACTION_QUEUE;
     this.redis = createRedis(opts.connection, { role: "queue", logger: opts.logger });
     this.queue = new Queue<ActionJobData>(this.name, { connection: this.redis, prefix: opts.prefix });
@@ -89,14 +95,34 @@ export class BullActionQueue implements ActionQueue {
     // The connection refuses commands while it is not ready (no offline queue): wait for the
     // first connect; later outages fail fast with REDIS errors, as they should.
     await this.queue.waitUntilReady();
-    const run = await this.redis.hincrby(this.seqKey, key, 1);
+    // Under the leader's fence (redis/fence.ts) the sequence number is its first write: a stale
+    // leader is refused here, before BullMQ's add.
+    const fence = currentFence();
+    const run = Number(await writeOne(this.redis, ["HINCRBY", this.seqKey, key, 1]));
     const jobId = jobIdFor(key, run);
-    const data: ActionJobData = { ...req, key, requestedAt: Date.now() };
+    const data: ActionJobData = {
+      ...req,
+      key,
+      requestedAt: Date.now(),
+      ...(fence ? { fence: { identity: fence.identity, token: fence.token } } : {}),
+    };
     const job = await this.queue.add(jobName(req), data, {
       ...this.jobOptions,
       jobId,
       deduplication: { id: key, keepLastIfActive: true },
     });
+    // BullMQ's add is a script of its own, so the check above and the add are two steps, and a
+    // leader frozen between them adds after its lease is gone. So the add is committed after it,
+    // fenced: the worker runs a fenced job only once it is committed, and refuses it once it no
+    // longer can be (worker.ts). A stale add is refused here too, and the caller records nothing.
+    if (fence)
+      await writeOne(this.redis, [
+        "SET",
+        commitKey(this.prefix, this.name, jobId),
+        String(fence.token),
+        "PX",
+        COMMIT_TTL_MS,
+      ]);
     if (job.id === jobId) return { state: "added", jobId };
     // Deduplicated. If our request became the key's pending follow-up (its job was running), the
     // follow-up carries our id — or already exists as a job when the running one just finished.

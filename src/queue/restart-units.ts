@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { writeAll } from "../redis/fence.js";
 
 // Takes the set and deletes it in one step: a unit added a moment later stays for the next run.
 const TAKE = `
@@ -29,12 +30,11 @@ export class RestartUnits {
   /** Adds the request's units; returns every unit the next run of the key will restart. */
   async add(key: string, units: readonly string[]): Promise<string[]> {
     const k = this.base + key;
-    const [, members] = await this.redis
-      .multi()
-      .sadd(k, ...units)
-      .smembers(k)
-      .exec()
-      .then((r) => (r ?? []).map(([err, v]) => (err ? [] : v)));
+    // Fenced when the leader's planning asks (redis/fence.ts).
+    const [, members] = await writeAll(this.redis, [
+      ["SADD", k, ...units],
+      ["SMEMBERS", k],
+    ]);
     return [...((members as string[] | undefined) ?? units)].sort();
   }
 

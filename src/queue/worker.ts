@@ -6,6 +6,7 @@ import type { Metrics } from "../metrics.js";
 import { prepareNixops4Ssh } from "../nixops4/ssh-env.js";
 import type { TransportBorrow } from "../probes/transports/registry.js";
 import { createRedis } from "../redis/connection.js";
+import { jobFenceState } from "../redis/fence.js";
 import type { RedisTarget } from "../redis/target.js";
 import { FlakeLock } from "./flake-lock.js";
 import { handleRedeploy } from "./handle-redeploy.js";
@@ -90,6 +91,34 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
       : {}),
   };
   const running = new Map<string, AbortController>();
+  const queueName = opts.queueName ?? ACTION_QUEUE;
+
+  /**
+   * A job the leader's planning added runs only once committed (producer.ts). Not committed yet
+   * while its enqueuer still holds the lease with the job's token: the commit is a round trip
+   * away, or the enqueuer is frozen and its lease runs out — so the wait is bounded by the
+   * lease. Never committable (the token is stale): refused, as Redis refused its other writes.
+   */
+  const admitFenced = async (
+    id: string,
+    fence: NonNullable<ActionJobData["fence"]>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> => {
+    for (;;) {
+      const state = await jobFenceState(client, opts.prefix, queueName, id, fence);
+      if (state === "committed") return;
+      if (state === "stale") {
+        opts.metrics.fencedWrites.inc({ by: "worker" });
+        logger.warn(
+          { jobId: id, code: "FENCED", fencingToken: fence.token },
+          "job refused: added under a stale fencing token and never committed",
+        );
+        throw new UnrecoverableError(`FENCED: added under stale fencing token ${fence.token}`);
+      }
+      if (signal?.aborted) throw new Error("job aborted while waiting for its commit");
+      await new Promise((r) => setTimeout(r, FENCE_POLL_MS));
+    }
+  };
 
   const processor = async (job: Job<ActionJobData>, token?: string, bullSignal?: AbortSignal) => {
     const data = job.data;
@@ -97,8 +126,9 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     if (kind !== "restart" && kind !== "redeploy" && kind !== "rollback") {
       throw new UnrecoverableError(`not a queued action: ${String(kind)} (quarantine is the controller's)`);
     }
-    const shutdown = new AbortController();
     const id = job.id ?? "";
+    if (data.fence) await admitFenced(id, data.fence, bullSignal);
+    const shutdown = new AbortController();
     running.set(id, shutdown);
     const run: JobRun = {
       job,
@@ -140,7 +170,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     return outcome;
   };
 
-  const worker = new Worker<ActionJobData>(opts.queueName ?? ACTION_QUEUE, processor, {
+  const worker = new Worker<ActionJobData>(queueName, processor, {
     connection: blocking,
     prefix: opts.prefix,
     concurrency: opts.concurrency,
@@ -173,6 +203,9 @@ export async function startWorker(opts: StartWorkerOptions): Promise<ActionWorke
     },
   };
 }
+
+/** How often a job waits for its enqueuer's commit (a round trip, normally already done). */
+const FENCE_POLL_MS = 100;
 
 const HANDLERS = { restart: handleRestart, redeploy: handleRedeploy, rollback: handleRollback } as const;
 

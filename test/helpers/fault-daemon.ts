@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./redis.js";
@@ -37,6 +38,20 @@ export interface Daemon {
   signal(sig: NodeJS.Signals): void;
   /** SIGKILL if still alive and wait for the exit (idempotent; for finally blocks). */
   kill(): Promise<void>;
+}
+
+/**
+ * How long a daemon may take to start: `node --import tsx` compiles NixGuard's sources, then it
+ * connects to Redis and starts its parts: CPU-bound work, a few seconds on an idle 2-core machine
+ * (BASE leaves room for it). A busy machine gives each process a share of the cores, so the budget
+ * grows with the run queue: load average per core, read when the wait starts. The start
+ * itself is awaited on its readiness line ("NixGuard started"); this bound only catches a
+ * daemon that hangs, and a daemon that exits fails the wait at once.
+ */
+const BASE_STARTUP_MS = 10_000;
+export function startupBudget(): number {
+  const perCore = (loadavg()[0] ?? 0) / availableParallelism();
+  return Math.round(BASE_STARTUP_MS * Math.max(1, perCore));
 }
 
 /** Every line printed by every daemon this test file started: the secret audit reads it. */
@@ -143,7 +158,7 @@ export async function startDaemon(opts: StartOptions): Promise<Daemon> {
   };
   started.push(d);
   if (opts.waitStarted !== false)
-    await d.waitLog((l) => l.json?.msg === "NixGuard started", opts.timeoutMs ?? 30_000);
+    await d.waitLog((l) => l.json?.msg === "NixGuard started", opts.timeoutMs ?? startupBudget());
   return d;
 }
 

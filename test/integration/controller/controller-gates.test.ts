@@ -138,7 +138,11 @@ describe("controller: gates end to end", () => {
 
   it("a process that does not lead takes the breaker from the leader's record and never writes it", async () => {
     let leading = false;
-    const leader = { isLeader: () => leading, fencingToken: () => (leading ? 1 : undefined) };
+    const leader = {
+      isLeader: () => leading,
+      fencingToken: () => (leading ? 1 : undefined),
+      fence: () => undefined,
+    };
     const h = harness(env.redis(), { breaker: { unhealthyFraction: 0.5, minHosts: 3 } }, leader);
     // The leader (another process) saw the fleet fail and opened the breaker; this one saw nothing.
     await h.store.setBreaker({ open: true, since: T0 - 60_000, bad: 4, total: 5 });
