@@ -171,6 +171,7 @@ export function createMetrics(opts: MetricsOptions) {
     reconcileDuration: new Histogram({
       name: "nixguard_reconcile_duration_seconds",
       help: "Duration of one reconcile of one deployment.",
+      labelNames: ["deployment"],
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
       registers: [registry],
     }),
@@ -209,10 +210,11 @@ export function initDeploymentSeries(m: Metrics, deployments: readonly string[])
     }
     for (const outcome of ACTION_OUTCOMES) {
       m.deployDuration.zero({ deployment, outcome });
-      for (const action of ["restart", "redeploy"] as const)
+      for (const action of ["restart", "redeploy", "rollback"] as const)
         m.actionsTotal.inc({ deployment, action, outcome }, 0);
     }
     m.actionsTotal.inc({ deployment, action: "quarantine", outcome: "success" }, 0);
+    m.reconcileDuration.zero({ deployment });
     for (const reason of BLOCK_REASONS) m.actionsBlockedTotal.inc({ deployment, reason }, 0);
   }
 }
@@ -225,6 +227,7 @@ export function forgetDeploymentSeries(m: Metrics, deployment: string): void {
     for (const action of ACTION_KINDS) m.actionsTotal.remove({ deployment, action, outcome });
   }
   m.lastDeploySuccess.remove({ deployment });
+  m.reconcileDuration.remove({ deployment });
   for (const kind of PROBE_KINDS) {
     m.probeDuration.remove({ deployment, kind });
     for (const result of PROBE_RESULTS) m.probesTotal.remove({ deployment, kind, result });

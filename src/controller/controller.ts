@@ -197,7 +197,7 @@ export class Controller {
     for (const { until } of actions) {
       if (until !== undefined) requeueAt = requeueAt === undefined ? until : Math.min(requeueAt, until);
     }
-    this.deps.metrics.reconcileDuration.observe((performance.now() - started) / 1000);
+    this.deps.metrics.reconcileDuration.observe({ deployment }, (performance.now() - started) / 1000);
     const token = this.deps.leader?.fencingToken();
     if (!dryRun)
       // The plan's record: who planned (fencing token), from when (plannedAt) to when (the line's time).

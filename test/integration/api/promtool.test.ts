@@ -24,7 +24,7 @@ beforeAll(async () => {
   m.paused.set({ scope: "deployment/fedi" }, 1);
   m.quarantined.set({ deployment: "fedi", host: "garage" }, 0);
   m.drift.set({ deployment: "fedi", host: "garage" }, 0);
-  m.reconcileDuration.observe(0.002);
+  m.reconcileDuration.observe({ deployment: "fedi" }, 0.002);
   m.probesTotal.inc({ deployment: "fedi", kind: "systemd", result: "ok" });
   m.probeDuration.observe({ deployment: "fedi", kind: "http" }, 0.03);
 });

@@ -19,7 +19,7 @@ test("renderMetrics equals registry.metrics() byte for byte, before and after ch
   m.tlsExpiry.from(() => seriesOf(tlsRows)());
   m.deployDuration.observe({ deployment: "fedi", outcome: "success" }, 42);
   m.actionsTotal.inc({ deployment: "fedi", action: "restart", outcome: "success" }, 3);
-  m.reconcileDuration.observe(7);
+  m.reconcileDuration.observe({ deployment: "other" }, 7);
   m.quarantined.set({ deployment: "fedi", host: "garage" }, 1);
   m.nodeLoad1.set(Number.NaN);
   const before = await renderMetrics(m.registry);

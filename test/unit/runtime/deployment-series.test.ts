@@ -8,6 +8,8 @@ test("outcome series exist at 0 from start, so the first failed apply is an incr
   expect(text).toContain('nixguard_deploy_duration_seconds_count{deployment="fedi",outcome="failed"} 0');
   expect(text).toContain('nixguard_deploy_duration_seconds_count{deployment="fedi",outcome="success"} 0');
   expect(text).toContain('nixguard_actions_total{deployment="fedi",action="restart",outcome="failed"} 0');
+  expect(text).toContain('nixguard_actions_total{deployment="fedi",action="rollback",outcome="failed"} 0');
+  expect(text).toContain('nixguard_reconcile_duration_seconds_count{deployment="fedi"} 0');
   // Probe series carry the deployment too, so the dashboard's $deployment filters the probe panels.
   expect(text).toContain('nixguard_probes_total{deployment="fedi",kind="http",result="timeout"} 0');
   expect(text).toContain('nixguard_probe_duration_seconds_count{deployment="fedi",kind="systemd"} 0');
