@@ -19,9 +19,9 @@ export interface CreateRedisOptions {
   overrides?: Partial<RedisOptions>;
 }
 
-/** Reconnect delay: 100 ms growing linearly, capped at 5 s, with jitter so a fleet does not stampede. */
-export function reconnectDelay(times: number): number {
-  const base = Math.min(100 * times, 5_000);
+/** Reconnect delay: 100 ms growing linearly, capped (5 s), with jitter so a fleet does not stampede. */
+export function reconnectDelay(times: number, capMs = 5_000): number {
+  const base = Math.min(100 * times, capMs);
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
@@ -103,11 +103,22 @@ export function roleOptions(role: RedisRole): RedisOptions {
 
 /** Where to connect: a URL's server, or the master the Sentinels name (followed across failovers). */
 export function targetOptions(target: RedisTarget): RedisOptions {
-  return typeof target === "string" ? redisOptionsFromUrl(target) : sentinelOptions(target, reconnectDelay);
+  return typeof target === "string"
+    ? redisOptionsFromUrl(target)
+    : sentinelOptions(target, (times) => reconnectDelay(times, SENTINEL_RECONNECT_CAP_MS));
 }
 
+/**
+ * Behind Sentinel a reconnect attempt is cheap (ask a Sentinel, connect to the master it names)
+ * and the next master is usually up within seconds: retrying at least every second keeps
+ * "ready again" within about a second of the promotion however long the failover took, where
+ * the 5 s cap would add up to 5 s after a long one.
+ */
+export const SENTINEL_RECONNECT_CAP_MS = 1_000;
+
 export function createRedis(target: RedisTarget, opts: CreateRedisOptions): Redis {
-  const redis = new Redis({ ...targetOptions(target), ...roleOptions(opts.role), ...opts.overrides });
+  // The target's reconnect timing (Sentinel) wins over the role's default.
+  const redis = new Redis({ ...roleOptions(opts.role), ...targetOptions(target), ...opts.overrides });
   const log = opts.logger?.child({ component: "redis", role: opts.role });
   // ioredis emits an error on every failed reconnect; without a listener Node would crash the
   // process. Log the first of a streak and then at most every 30 s.

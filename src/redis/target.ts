@@ -43,7 +43,8 @@ export function sentinelOptions(t: SentinelTarget, retry: (times: number) => num
     name: t.masterName,
     role: "master",
     db: t.db,
-    // All Sentinels unreachable: keep asking, with the same capped backoff as a lost server.
+    // A lost master and all Sentinels unreachable alike: keep asking, with a capped backoff.
+    retryStrategy: retry,
     sentinelRetryStrategy: retry,
     ...(t.password !== undefined ? { password: t.password } : {}),
     ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),

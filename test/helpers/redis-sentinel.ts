@@ -36,6 +36,10 @@ export interface TestSentinelSet {
     fromPort: number,
     timeoutMs: number,
   ): Promise<{ promoted: Promise<{ port: number; at: number }> }>;
+  /** Starts the servers killed so far again. */
+  restartKilled(): Promise<void>;
+  /** Waits until one master, two replicas in sync, all Sentinels agreeing (as before the first kill). */
+  waitHealthy(timeoutMs: number): Promise<void>;
   /** How long a failover may take here: detection, and up to three elections. */
   failoverBudgetMs(): number;
   stop(): Promise<void>;
@@ -108,6 +112,7 @@ export async function startSentinelSet(
   const dir = mkdtempSync(join(tmpdir(), "nixguard-sentinel-"));
   const servers: TestRedis[] = [];
   const sentinels: SentinelProc[] = [];
+  const killed: TestRedis[] = [];
   const stop = async () => {
     for (const s of sentinels) {
       if (s.child.exitCode === null && s.child.signalCode === null) {
@@ -119,6 +124,33 @@ export async function startSentinelSet(
     }
     for (const s of servers) await s.stop();
     rmSync(dir, { recursive: true, force: true });
+  };
+  /**
+   * Before anything may fail: every Sentinel names the same master, up, and knows two replicas
+   * not down and the two other Sentinels (learned from INFO and hello messages), and the
+   * master has both replicas in sync.
+   */
+  const healthy = async (): Promise<boolean> => {
+    let port: number | undefined;
+    for (const s of sentinels) {
+      const info = await ask(
+        s.port,
+        (r) => r.call("SENTINEL", "MASTER", masterName) as Promise<string[]>,
+      ).catch(() => [] as string[]);
+      const field = (k: string) => info[info.indexOf(k) + 1] ?? "";
+      if (field("flags") !== "master" || Number(field("num-other-sentinels")) !== 2) return false;
+      if (port !== undefined && Number(field("port")) !== port) return false;
+      port = Number(field("port"));
+      const replicas = await ask(
+        s.port,
+        (r) => r.call("SENTINEL", "REPLICAS", masterName) as Promise<string[][]>,
+      ).catch(() => [] as string[][]);
+      const up = replicas.filter((r) => r[r.indexOf("flags") + 1] === "slave");
+      if (up.length !== 2) return false;
+    }
+    if (port === undefined) return false;
+    const repl = await ask(port, (r) => r.info("replication"), password).catch(() => "");
+    return (repl.match(/state=online/g) ?? []).length === 2;
   };
   try {
     const master = await startRedis({ args: auth });
@@ -135,25 +167,8 @@ export async function startSentinelSet(
     for (let i = 0; i < 2; i++) servers.push(await startRedis({ args: replicaArgs }));
     for (let i = 0; i < 3; i++)
       sentinels.push(await startSentinel(dir, masterName, master.port, timings, password));
-    // Before anything may fail: every Sentinel knows both replicas and the two other Sentinels
-    // (they learn them from the master's INFO and hello messages), and both replicas are in sync.
-    const known = await waitFor(
-      async () => {
-        for (const s of sentinels) {
-          const info = await ask(
-            s.port,
-            (r) => r.call("SENTINEL", "MASTER", masterName) as Promise<string[]>,
-          ).catch(() => [] as string[]);
-          const field = (k: string) => Number(info[info.indexOf(k) + 1] ?? 0);
-          if (field("num-slaves") !== 2 || field("num-other-sentinels") !== 2) return false;
-        }
-        const repl = await ask(master.port, (r) => r.info("replication"), password);
-        return (repl.match(/state=online/g) ?? []).length === 2;
-      },
-      30_000,
-      100,
-    );
-    if (!known) throw new Error("Sentinels did not discover the replicas and each other within 30 s");
+    if (!(await waitFor(healthy, 30_000, 100)))
+      throw new Error("Sentinels did not discover the replicas and each other within 30 s");
   } catch (e) {
     await stop();
     throw e;
@@ -179,6 +194,7 @@ export async function startSentinelSet(
       const server = servers.find((s) => s.port === port);
       if (!server) throw new Error(`master on ${port} is not one of ours`);
       await server.kill();
+      killed.push(server);
       return port;
     },
     watchPromotion: async (fromPort, timeoutMs) => {
@@ -211,6 +227,14 @@ export async function startSentinelSet(
       return { promoted };
     },
     failoverBudgetMs: () => timings.downAfterMs + 3 * 2 * timings.failoverTimeoutMs + 5_000,
+    restartKilled: async () => {
+      // Back with its old arguments; the Sentinels turn it into a replica of the new master.
+      for (const server of killed.splice(0)) await server.start();
+    },
+    waitHealthy: async (timeoutMs) => {
+      if (!(await waitFor(healthy, timeoutMs, 100)))
+        throw new Error(`Sentinel set not healthy within ${timeoutMs} ms`);
+    },
     stop,
   };
 }

@@ -141,9 +141,15 @@ describe("Redis Sentinel failover", () => {
 
       // Exactly two applies ran — the one the failover interrupted, never restarted, and the new one.
       const calls = flake.calls();
-      expect(calls.filter((c) => c.event === "start")).toHaveLength(2);
+      expect(
+        calls.filter((c) => c.event === "start"),
+        JSON.stringify(calls),
+      ).toHaveLength(2);
       const ends = calls.filter((c) => c.event === "end");
-      expect(ends.map((c) => c.exit)).toEqual([0, 0]);
+      expect(
+        ends.map((c) => c.exit),
+        JSON.stringify(calls),
+      ).toEqual([0, 0]);
       const counts = await manager.queue.queue.getJobCounts("completed", "failed", "active", "waiting");
       expect(counts).toEqual({ completed: 2, failed: 0, active: 0, waiting: 0 });
       expect((await outcomes()).map((e) => e.outcome)).toEqual(["success", "success"]);
@@ -151,10 +157,18 @@ describe("Redis Sentinel failover", () => {
       // /readyz told the truth: not ready from the kill (once the client saw its socket close) to
       // the promotion; ready at the end. Samples must exist in that window, or this proves nothing.
       const during = poll.samples.filter((s) => s.t >= killedAt + 250 && s.t < promotedAt);
-      expect(promotedAt - killedAt).toBeGreaterThanOrEqual(downAfterMs - 100);
-      expect(during.length).toBeGreaterThan(0);
-      expect(during.every((s) => s.status === 503)).toBe(true);
-      expect(poll.samples.at(-1)?.status).toBe(200);
+      const seen = JSON.stringify({
+        killedAt,
+        promotedAt,
+        samples: poll.samples.map((s) => [s.t - killedAt, s.status]),
+      });
+      expect(promotedAt - killedAt, seen).toBeGreaterThanOrEqual(downAfterMs - 100);
+      expect(during.length, seen).toBeGreaterThan(0);
+      expect(
+        during.every((s) => s.status === 503),
+        seen,
+      ).toBe(true);
+      expect(poll.samples.at(-1)?.status, seen).toBe(200);
     } finally {
       await poll?.stop();
       await manager.stop();

@@ -115,7 +115,9 @@ describe("the Sentinel target", () => {
       password: "s3cret",
       sentinelPassword: "sentinel-s3cret",
     });
-    expect(typeof o.sentinelRetryStrategy).toBe("function");
+    // Reconnects at least every second behind Sentinel, whichever role (it wins over the role's).
+    for (const retry of [o.sentinelRetryStrategy, o.retryStrategy] as ((n: number) => number)[])
+      for (const times of [1, 10, 1_000]) expect(retry(times)).toBeLessThanOrEqual(1_200);
     // Off: its disconnect during a reconnect ends the connection for good (see sentinelOptions).
     expect(o.failoverDetector).toBeUndefined();
     // BullMQ's settings hold for Sentinel connections too: made with the same role options.
