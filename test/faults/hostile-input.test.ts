@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/program.js";
-import { type Daemon, killAllDaemons, ROOT, secretLeaks, startDaemon } from "../helpers/fault-daemon.js";
+import {
+  type Daemon,
+  killAllDaemons,
+  ROOT,
+  scaled,
+  secretLeaks,
+  startDaemon,
+} from "../helpers/fault-daemon.js";
 import { api, type FaultFleet, poll, sleep, startFaultFleet } from "../helpers/fault-fleet.js";
 import { HOSTILE_VALUES } from "../helpers/hostile.js";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
@@ -169,74 +176,84 @@ describe("security 10: hostile values", () => {
     expect((r as { stderr: string }).stderr).toContain("deployments.fediversity.hosts.garage.units[0]");
   });
 
-  it("every hostile value in every API identifier parameter: 400, nothing queued", async () => {
-    const { admin, read } = fleet.tokens;
-    expect(await poll(async () => (await api(d.url, "/readyz")).status === 200, 15_000)).toBe(true);
-    const e = encodeURIComponent;
-    const requests = (v: string): [string, string, unknown?][] => [
-      ["GET", `/api/v1/deployments/${e(v)}`],
-      ["GET", `/api/v1/hosts/${e(v)}`],
-      ["GET", `/api/v1/hosts/garage?deployment=${e(v)}`],
-      ["GET", `/api/v1/hosts?deployment=${e(v)}`],
-      ["GET", `/api/v1/hosts?state=${e(v)}`],
-      ["GET", `/api/v1/jobs/${e(v)}`],
-      ["GET", `/api/v1/jobs/${e(v)}/log`],
-      ["GET", `/api/v1/jobs?state=${e(v)}`],
-      ["GET", `/api/v1/jobs?limit=${e(v)}`],
-      ["GET", `/api/v1/events?deployment=${e(v)}`],
-      ["GET", `/api/v1/events?host=${e(v)}`],
-      ["GET", `/api/v1/events?since=${e(v)}`],
-      ["GET", `/api/v1/events?limit=${e(v)}`],
-      ["POST", "/api/v1/reconcile", { deployments: [v] }],
-      ["POST", `/api/v1/deployments/${e(v)}/redeploy`, {}],
-      ["POST", `/api/v1/deployments/${e(v)}/reset`, {}],
-      ["POST", `/api/v1/hosts/${e(v)}/probe`, {}],
-      ["POST", `/api/v1/hosts/${e(v)}/reset`, {}],
-      ["POST", `/api/v1/hosts/garage/probe?deployment=${e(v)}`, {}],
-      ["POST", `/api/v1/hosts/${e(v)}/units/garage.service/restart`, {}],
-      ["POST", `/api/v1/hosts/garage/units/${e(v)}/restart`, {}],
-      ["POST", `/api/v1/hosts/garage/units/garage.service/restart?deployment=${e(v)}`, {}],
-      ["POST", "/api/v1/pause", { scope: v, reason: "hostile test" }],
-      ["POST", "/api/v1/pause", { scope: `host/${v}`, reason: "hostile test" }],
-      ["POST", "/api/v1/pause", { scope: `deployment/${v}`, reason: "hostile test" }],
-      ["POST", "/api/v1/pause", { scope: "global", reason: "hostile test", until: v }],
-      ["POST", "/api/v1/resume", { scope: v, reason: "hostile test" }],
-    ];
-    const wrong: string[] = [];
-    for (const v of HOSTILE_VALUES) {
-      for (const [method, path, body] of requests(v)) {
-        const r = await api(d.url, path, { method, token: method === "POST" ? admin : read, body });
-        // An empty path segment matches no route at all: that refusal is fastify's 404.
-        const emptySegment = v === "" && /\/\/|\/$|\/\?/.test(path);
-        if (r.status === 400 || (emptySegment && r.status === 404)) refused.api++;
-        else
-          wrong.push(`${method} ${path} ${JSON.stringify(body ?? "")} → ${r.status} ${r.text.slice(0, 120)}`);
+  it(
+    "every hostile value in every API identifier parameter: 400, nothing queued",
+    async () => {
+      const { admin, read } = fleet.tokens;
+      expect(await poll(async () => (await api(d.url, "/readyz")).status === 200, scaled(15_000))).toBe(true);
+      const e = encodeURIComponent;
+      const requests = (v: string): [string, string, unknown?][] => [
+        ["GET", `/api/v1/deployments/${e(v)}`],
+        ["GET", `/api/v1/hosts/${e(v)}`],
+        ["GET", `/api/v1/hosts/garage?deployment=${e(v)}`],
+        ["GET", `/api/v1/hosts?deployment=${e(v)}`],
+        ["GET", `/api/v1/hosts?state=${e(v)}`],
+        ["GET", `/api/v1/jobs/${e(v)}`],
+        ["GET", `/api/v1/jobs/${e(v)}/log`],
+        ["GET", `/api/v1/jobs?state=${e(v)}`],
+        ["GET", `/api/v1/jobs?limit=${e(v)}`],
+        ["GET", `/api/v1/events?deployment=${e(v)}`],
+        ["GET", `/api/v1/events?host=${e(v)}`],
+        ["GET", `/api/v1/events?since=${e(v)}`],
+        ["GET", `/api/v1/events?limit=${e(v)}`],
+        ["POST", "/api/v1/reconcile", { deployments: [v] }],
+        ["POST", `/api/v1/deployments/${e(v)}/redeploy`, {}],
+        ["POST", `/api/v1/deployments/${e(v)}/reset`, {}],
+        ["POST", `/api/v1/hosts/${e(v)}/probe`, {}],
+        ["POST", `/api/v1/hosts/${e(v)}/reset`, {}],
+        ["POST", `/api/v1/hosts/garage/probe?deployment=${e(v)}`, {}],
+        ["POST", `/api/v1/hosts/${e(v)}/units/garage.service/restart`, {}],
+        ["POST", `/api/v1/hosts/garage/units/${e(v)}/restart`, {}],
+        ["POST", `/api/v1/hosts/garage/units/garage.service/restart?deployment=${e(v)}`, {}],
+        ["POST", "/api/v1/pause", { scope: v, reason: "hostile test" }],
+        ["POST", "/api/v1/pause", { scope: `host/${v}`, reason: "hostile test" }],
+        ["POST", "/api/v1/pause", { scope: `deployment/${v}`, reason: "hostile test" }],
+        ["POST", "/api/v1/pause", { scope: "global", reason: "hostile test", until: v }],
+        ["POST", "/api/v1/resume", { scope: v, reason: "hostile test" }],
+      ];
+      const wrong: string[] = [];
+      for (const v of HOSTILE_VALUES) {
+        for (const [method, path, body] of requests(v)) {
+          const r = await api(d.url, path, { method, token: method === "POST" ? admin : read, body });
+          // An empty path segment matches no route at all: that refusal is fastify's 404.
+          const emptySegment = v === "" && /\/\/|\/$|\/\?/.test(path);
+          if (r.status === 400 || (emptySegment && r.status === 404)) refused.api++;
+          else
+            wrong.push(
+              `${method} ${path} ${JSON.stringify(body ?? "")} → ${r.status} ${r.text.slice(0, 120)}`,
+            );
+        }
       }
-    }
-    expect(wrong).toEqual([]);
-    expect((await api(d.url, "/api/v1/jobs", { token: read })).body).toEqual([]);
-    expect((await api(d.url, "/api/v1/status", { token: read })).body.pauses).toEqual([]);
-  }, 120_000);
+      expect(wrong).toEqual([]);
+      expect((await api(d.url, "/api/v1/jobs", { token: read })).body).toEqual([]);
+      expect((await api(d.url, "/api/v1/status", { token: read })).body.pauses).toEqual([]);
+    },
+    scaled(120_000),
+  );
 
-  it("no argv given to ssh or nixops4 ever held a hostile value", async () => {
-    // Make sure the recorder saw real traffic: probes and one legitimate restart and apply.
-    const { admin } = fleet.tokens;
-    await api(d.url, "/api/v1/hosts/garage/units/garage.service/restart", { token: admin, body: {} });
-    await api(d.url, "/api/v1/deployments/fediversity/redeploy", { token: admin, body: {} });
-    expect(
-      await poll(
-        () => fleet.argvs().some((r) => r.command === "nixops4" && r.argv.includes("apply")),
-        20_000,
-      ),
-    ).toBe(true);
-    await sleep(1_000);
-    const records = fleet.argvs();
-    expect(records.filter((r) => r.command === "ssh").length).toBeGreaterThan(10);
-    const raw = fleet.argvRaw();
-    // "" and "-" are substrings of every argv ("-o"); the recorder's framing rules out the rest.
-    const seen = HOSTILE_VALUES.filter((v) => v.length > 1 && raw.includes(v));
-    expect(seen).toEqual([]);
-    const whole = records.flatMap((r) => r.argv.filter((a) => HOSTILE_VALUES.includes(a)));
-    expect(whole).toEqual([]);
-  }, 60_000);
+  it(
+    "no argv given to ssh or nixops4 ever held a hostile value",
+    async () => {
+      // Make sure the recorder saw real traffic: probes and one legitimate restart and apply.
+      const { admin } = fleet.tokens;
+      await api(d.url, "/api/v1/hosts/garage/units/garage.service/restart", { token: admin, body: {} });
+      await api(d.url, "/api/v1/deployments/fediversity/redeploy", { token: admin, body: {} });
+      expect(
+        await poll(
+          () => fleet.argvs().some((r) => r.command === "nixops4" && r.argv.includes("apply")),
+          scaled(20_000),
+        ),
+      ).toBe(true);
+      await sleep(1_000);
+      const records = fleet.argvs();
+      expect(records.filter((r) => r.command === "ssh").length).toBeGreaterThan(10);
+      const raw = fleet.argvRaw();
+      // "" and "-" are substrings of every argv ("-o"); the recorder's framing rules out the rest.
+      const seen = HOSTILE_VALUES.filter((v) => v.length > 1 && raw.includes(v));
+      expect(seen).toEqual([]);
+      const whole = records.flatMap((r) => r.argv.filter((a) => HOSTILE_VALUES.includes(a)));
+      expect(whole).toEqual([]);
+    },
+    scaled(60_000),
+  );
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Daemon, killAllDaemons, secretLeaks, startDaemon } from "../helpers/fault-daemon.js";
+import { type Daemon, killAllDaemons, scaled, secretLeaks, startDaemon } from "../helpers/fault-daemon.js";
 import { api, type FaultFleet, poll, sleep, startFaultFleet } from "../helpers/fault-fleet.js";
 import { startRedis, type TestRedis } from "../helpers/redis.js";
 
@@ -46,54 +46,62 @@ const metric = async (name: string) => {
 };
 
 describe("fault 6: mass failure", () => {
-  it("opens the breaker at 60 % failing, enqueues nothing while open, closes on recovery", async () => {
-    const { read } = fleet.tokens;
-    const healthyCount = async () =>
-      ((await api(d.url, "/api/v1/hosts", { token: read })).body as { state: string }[]).filter(
-        (h) => h.state === "healthy",
-      ).length;
-    expect(await poll(async () => (await healthyCount()) === 10, 20_000, 250)).toBe(true);
+  it(
+    "opens the breaker at 60 % failing, enqueues nothing while open, closes on recovery",
+    async () => {
+      const { read } = fleet.tokens;
+      const healthyCount = async () =>
+        ((await api(d.url, "/api/v1/hosts", { token: read })).body as { state: string }[]).filter(
+          (h) => h.state === "healthy",
+        ).length;
+      expect(await poll(async () => (await healthyCount()) === 10, scaled(20_000), 250)).toBe(true);
 
-    await Promise.all(
-      HOSTS.slice(0, 6).map((host) =>
-        fleet.control.inject({ kind: "unit-fail", host, unit: "mastodon-web.service", keepFailing: true }),
-      ),
-    );
-    expect(await poll(async () => (await metric("nixguard_breaker_open")) === 1, 20_000, 200)).toBe(true);
-    const openedAt = Date.now();
-    const jobsAtOpen = (await api(d.url, "/api/v1/jobs", { token: read })).body.length;
-    const restartsAtOpen = restarts();
-    await sleep(6_000); // six probe and plan cycles with the breaker open
-    expect(await metric("nixguard_breaker_open")).toBe(1);
-    expect((await api(d.url, "/api/v1/jobs", { token: read })).body.length).toBe(jobsAtOpen);
-    expect(restarts()).toBe(restartsAtOpen);
-    const blocked = await api(d.url, "/metrics");
-    expect(blocked.text).toMatch(
-      /^nixguard_actions_blocked_total\{deployment="[^"]+",reason="breaker"\} [1-9]/m,
-    );
+      await Promise.all(
+        HOSTS.slice(0, 6).map((host) =>
+          fleet.control.inject({ kind: "unit-fail", host, unit: "mastodon-web.service", keepFailing: true }),
+        ),
+      );
+      expect(await poll(async () => (await metric("nixguard_breaker_open")) === 1, scaled(20_000), 200)).toBe(
+        true,
+      );
+      const openedAt = Date.now();
+      const jobsAtOpen = (await api(d.url, "/api/v1/jobs", { token: read })).body.length;
+      const restartsAtOpen = restarts();
+      await sleep(6_000); // six probe and plan cycles with the breaker open
+      expect(await metric("nixguard_breaker_open")).toBe(1);
+      expect((await api(d.url, "/api/v1/jobs", { token: read })).body.length).toBe(jobsAtOpen);
+      expect(restarts()).toBe(restartsAtOpen);
+      const blocked = await api(d.url, "/metrics");
+      expect(blocked.text).toMatch(
+        /^nixguard_actions_blocked_total\{deployment="[^"]+",reason="breaker"\} [1-9]/m,
+      );
 
-    // Recovery: the faults heal outside NixGuard; the breaker closes and stays quiet.
-    await fleet.control.healAll();
-    expect(await poll(async () => (await metric("nixguard_breaker_open")) === 0, 20_000, 200)).toBe(true);
-    const closedAt = Date.now();
-    expect(await poll(async () => (await healthyCount()) === 10, 20_000, 250)).toBe(true);
+      // Recovery: the faults heal outside NixGuard; the breaker closes and stays quiet.
+      await fleet.control.healAll();
+      expect(await poll(async () => (await metric("nixguard_breaker_open")) === 0, scaled(20_000), 200)).toBe(
+        true,
+      );
+      const closedAt = Date.now();
+      expect(await poll(async () => (await healthyCount()) === 10, scaled(20_000), 250)).toBe(true);
 
-    const breaker = (await events()).filter((e) => e.kind === "breaker");
-    expect(breaker.map((e) => e.outcome)).toEqual(["open", "closed"]);
-    expect(breaker[0]?.reason).toMatch(/^[6-9] of 10 hosts bad/);
-    // No job was requested between the opening and the closing events.
-    const [open, closed] = breaker.map((e) => Date.parse(e.time)) as [number, number];
-    const jobs = (await api(d.url, "/api/v1/jobs", { token: read })).body as { requestedAt: number }[];
-    const duringOpen = jobs.filter((j) => j.requestedAt >= open && j.requestedAt <= closed);
-    expect(duringOpen).toEqual([]);
-    console.log(
-      JSON.stringify({
-        fault: "mass-failure",
-        failing: "6/10",
-        openForMs: closedAt - openedAt,
-        enqueuedWhileOpen: duringOpen.length,
-        enqueuedBeforeOpen: jobs.filter((j) => j.requestedAt < open).length,
-      }),
-    );
-  }, 90_000);
+      const breaker = (await events()).filter((e) => e.kind === "breaker");
+      expect(breaker.map((e) => e.outcome)).toEqual(["open", "closed"]);
+      expect(breaker[0]?.reason).toMatch(/^[6-9] of 10 hosts bad/);
+      // No job was requested between the opening and the closing events.
+      const [open, closed] = breaker.map((e) => Date.parse(e.time)) as [number, number];
+      const jobs = (await api(d.url, "/api/v1/jobs", { token: read })).body as { requestedAt: number }[];
+      const duringOpen = jobs.filter((j) => j.requestedAt >= open && j.requestedAt <= closed);
+      expect(duringOpen).toEqual([]);
+      console.log(
+        JSON.stringify({
+          fault: "mass-failure",
+          failing: "6/10",
+          openForMs: closedAt - openedAt,
+          enqueuedWhileOpen: duringOpen.length,
+          enqueuedBeforeOpen: jobs.filter((j) => j.requestedAt < open).length,
+        }),
+      );
+    },
+    scaled(90_000),
+  );
 });

@@ -6,6 +6,7 @@ import {
   type Daemon,
   killAllDaemons,
   memoryOf,
+  scaled,
   secretLeaks,
   startDaemon,
   tail,
@@ -90,7 +91,7 @@ async function apply(mode: "flood" | "hang") {
       const j = (await api(d.url, `/api/v1/jobs/${r.body.jobId}`, { token: read })).body;
       return j?.state === "completed" ? j : undefined;
     },
-    30_000,
+    scaled(30_000),
     100,
   );
   const tookMs = Date.now() - startedAt;
@@ -104,40 +105,50 @@ async function apply(mode: "flood" | "hang") {
 }
 
 describe("fault 9: nixops4 floods stderr or hangs", () => {
-  it("100 MB on stderr then a hang: memory bounded, log capped, timeout fires, group killed", async () => {
-    const before = memoryOf(d.pid);
-    const r = await apply("flood");
-    expect(r.job?.outcome, `${JSON.stringify(r.job)}\n${tail(d.lines, 20)}`).toBe("timeout");
-    expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
-    expect(r.tookMs).toBeLessThan(8_000 + 1_000 + 5_000);
-    expect(r.groupGoneAfterMs).toBeGreaterThan(0);
-    // The capped log: its tail, never the 100 MB (JSON lines of the last 64 kB at most, plus framing).
-    expect(r.log.length).toBeLessThan(4 * 65_536);
-    expect(r.log).toContain("Applying resource: garage");
-    // Memory: below what holding the output would take (100 MB as bytes, 200 MB as a JS string);
-    // what it grows by is pipe buffers not yet collected (45 MB measured).
-    const grew = r.peakDuring - before.rss;
-    expect(grew).toBeLessThan(80 * MB);
-    console.log(
-      JSON.stringify({
-        fault: "nixops4-flood",
-        stderrBytes: 100 * MB,
-        rssBeforeMB: +(before.rss / MB).toFixed(1),
-        rssPeakDuringMB: +(r.peakDuring / MB).toFixed(1),
-        logBytes: r.log.length,
-        timeoutAfterMs: r.tookMs,
-        outcome: r.job.outcome,
-      }),
-    );
-  }, 60_000);
+  it(
+    "100 MB on stderr then a hang: memory bounded, log capped, timeout fires, group killed",
+    async () => {
+      const before = memoryOf(d.pid);
+      const r = await apply("flood");
+      expect(r.job?.outcome, `${JSON.stringify(r.job)}\n${tail(d.lines, 20)}`).toBe("timeout");
+      expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
+      expect(r.tookMs).toBeLessThan(8_000 + 1_000 + 5_000);
+      expect(r.groupGoneAfterMs).toBeGreaterThan(0);
+      // The capped log: its tail, never the 100 MB (JSON lines of the last 64 kB at most, plus framing).
+      expect(r.log.length).toBeLessThan(4 * 65_536);
+      expect(r.log).toContain("Applying resource: garage");
+      // Memory: below what holding the output would take (100 MB as bytes, 200 MB as a JS string);
+      // what it grows by is pipe buffers not yet collected (45 MB measured).
+      const grew = r.peakDuring - before.rss;
+      expect(grew).toBeLessThan(80 * MB);
+      console.log(
+        JSON.stringify({
+          fault: "nixops4-flood",
+          stderrBytes: 100 * MB,
+          rssBeforeMB: +(before.rss / MB).toFixed(1),
+          rssPeakDuringMB: +(r.peakDuring / MB).toFixed(1),
+          logBytes: r.log.length,
+          timeoutAfterMs: r.tookMs,
+          outcome: r.job.outcome,
+        }),
+      );
+    },
+    scaled(60_000),
+  );
 
-  it("hangs after printing: the timeout fires and the process group (with its grandchild) is killed", async () => {
-    const r = await apply("hang");
-    expect(r.job.outcome).toBe("timeout");
-    expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
-    expect(r.groupGoneAfterMs).toBeGreaterThan(0);
-    expect(r.log).toContain("nixops4: applying");
-    expect(d.alive()).toBe(true);
-    console.log(JSON.stringify({ fault: "nixops4-hang", timeoutAfterMs: r.tookMs, outcome: r.job.outcome }));
-  }, 60_000);
+  it(
+    "hangs after printing: the timeout fires and the process group (with its grandchild) is killed",
+    async () => {
+      const r = await apply("hang");
+      expect(r.job.outcome).toBe("timeout");
+      expect(r.tookMs).toBeGreaterThanOrEqual(8_000);
+      expect(r.groupGoneAfterMs).toBeGreaterThan(0);
+      expect(r.log).toContain("nixops4: applying");
+      expect(d.alive()).toBe(true);
+      console.log(
+        JSON.stringify({ fault: "nixops4-hang", timeoutAfterMs: r.tookMs, outcome: r.job.outcome }),
+      );
+    },
+    scaled(60_000),
+  );
 });

@@ -8,6 +8,7 @@ import {
   type Daemon,
   killAllDaemons,
   msg,
+  scaled,
   secretLeaks,
   startDaemon,
 } from "../helpers/fault-daemon.js";
@@ -135,50 +136,54 @@ describe("security 11: auth, logs, token files, /metrics", () => {
     );
   });
 
-  it("no secret in any log line, however a client misuses the token", async () => {
-    const { admin } = fleet.tokens;
-    // Tokens where they do not belong: query string, path, other schemes and headers.
-    await fetch(`${d.url}/api/v1/status?token=${admin}`);
-    await fetch(`${d.url}/api/v1/${admin}`, { headers: { authorization: `Bearer ${admin}` } });
-    await fetch(`${d.url}/api/v1/status`, { headers: { authorization: `Basic ${admin}` } });
-    await fetch(`${d.url}/api/v1/status`, {
-      headers: { authorization: `Token ${admin}`, "x-api-key": admin },
-    });
-    await fetch(`${d.url}/api/v1/reconcile`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-      body: `{"deployments": ["${admin}"]}`,
-    });
-    // Work that logs: an action (its event goes to the dead webhook), a failing probe.
-    await fleet.control.inject({
-      kind: "unit-fail",
-      host: "garage",
-      unit: "garage.service",
-      keepFailing: true,
-    });
-    const hookLogged = await poll(
-      () => ALL_LINES.some((l) => /webhook/.test(String(l.json?.msg))),
-      20_000,
-      250,
-    );
-    expect(
-      hookLogged,
-      ALL_LINES.slice(-30)
-        .map((l) => l.raw)
-        .join("\n"),
-    ).toBe(true);
-    await sleep(1_000);
-    expect(ALL_LINES.length).toBeGreaterThan(50);
-    expect(secretLeaks(secrets)).toEqual([]);
-    console.log(
-      JSON.stringify({
-        security: "log-secrets",
-        linesSearched: ALL_LINES.length,
-        secrets: secrets.length,
-        found: 0,
-      }),
-    );
-  }, 40_000);
+  it(
+    "no secret in any log line, however a client misuses the token",
+    async () => {
+      const { admin } = fleet.tokens;
+      // Tokens where they do not belong: query string, path, other schemes and headers.
+      await fetch(`${d.url}/api/v1/status?token=${admin}`);
+      await fetch(`${d.url}/api/v1/${admin}`, { headers: { authorization: `Bearer ${admin}` } });
+      await fetch(`${d.url}/api/v1/status`, { headers: { authorization: `Basic ${admin}` } });
+      await fetch(`${d.url}/api/v1/status`, {
+        headers: { authorization: `Token ${admin}`, "x-api-key": admin },
+      });
+      await fetch(`${d.url}/api/v1/reconcile`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: `{"deployments": ["${admin}"]}`,
+      });
+      // Work that logs: an action (its event goes to the dead webhook), a failing probe.
+      await fleet.control.inject({
+        kind: "unit-fail",
+        host: "garage",
+        unit: "garage.service",
+        keepFailing: true,
+      });
+      const hookLogged = await poll(
+        () => ALL_LINES.some((l) => /webhook/.test(String(l.json?.msg))),
+        scaled(20_000),
+        250,
+      );
+      expect(
+        hookLogged,
+        ALL_LINES.slice(-30)
+          .map((l) => l.raw)
+          .join("\n"),
+      ).toBe(true);
+      await sleep(1_000);
+      expect(ALL_LINES.length).toBeGreaterThan(50);
+      expect(secretLeaks(secrets)).toEqual([]);
+      console.log(
+        JSON.stringify({
+          security: "log-secrets",
+          linesSearched: ALL_LINES.length,
+          secrets: secrets.length,
+          found: 0,
+        }),
+      );
+    },
+    scaled(40_000),
+  );
 
   it("/metrics, /api/v1/status and /openapi.json hold none of the secrets", async () => {
     for (const path of ["/metrics", "/openapi.json"]) {

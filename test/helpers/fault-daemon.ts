@@ -41,17 +41,33 @@ export interface Daemon {
 }
 
 /**
+ * How much slower than an idle machine this one runs now: load average per core, at least 1.
+ * A busy machine gives each process a share of the cores, so CPU-bound steps (a daemon's start,
+ * a probe's ssh, a pass) stretch by about that much. Read when a wait starts.
+ */
+export function loadFactor(): number {
+  return Math.max(1, (loadavg()[0] ?? 0) / availableParallelism());
+}
+
+/**
+ * An upper bound on a wait, from what it waits for: `ms` is the bound on an idle machine (the
+ * configured timings that must pass plus the work in between), stretched by the load. Only for
+ * bounds that catch a hang — never for a figure the test measures against a promise.
+ */
+export function scaled(ms: number): number {
+  return Math.round(ms * loadFactor());
+}
+
+/**
  * How long a daemon may take to start: `node --import tsx` compiles NixGuard's sources, then it
  * connects to Redis and starts its parts: CPU-bound work, a few seconds on an idle 2-core machine
- * (BASE leaves room for it). A busy machine gives each process a share of the cores, so the budget
- * grows with the run queue: load average per core, read when the wait starts. The start
- * itself is awaited on its readiness line ("NixGuard started"); this bound only catches a
- * daemon that hangs, and a daemon that exits fails the wait at once.
+ * (BASE leaves room for it), stretched by the load. The start itself is awaited on its readiness
+ * line ("NixGuard started"); this bound only catches a daemon that hangs, and a daemon that
+ * exits fails the wait at once.
  */
 const BASE_STARTUP_MS = 10_000;
 export function startupBudget(): number {
-  const perCore = (loadavg()[0] ?? 0) / availableParallelism();
-  return Math.round(BASE_STARTUP_MS * Math.max(1, perCore));
+  return scaled(BASE_STARTUP_MS);
 }
 
 /** Every line printed by every daemon this test file started: the secret audit reads it. */
