@@ -77,8 +77,18 @@ function judgeUnitOverTime(
   const service = timerService(unit.unit);
   const v = judgeUnit(unit, u, service === undefined ? undefined : facts.units[service]);
   if (u?.loadState !== "loaded") return v;
-  const { memory, loop } = trackRestarts(before?.restarts, before?.lastObservedAt, u, ctx.now, ctx.crashLoop);
+  const { memory, loop, spell } = trackRestarts(
+    before?.restarts,
+    before?.lastObservedAt,
+    u,
+    ctx.now,
+    ctx.crashLoop,
+  );
   if (memory) v.restarts = memory;
+  // Waiting in auto-restart fails by itself (judge.ts); the reason names the loop it is part of,
+  // whichever rule got there first — on a quiet host usually this one, and NixGuard's own
+  // restart resets NRestarts before the threshold is reached.
+  if (!loop && spell && v.outcome === "fail") return { ...v, reason: crashLoopReason(spell) };
   if (!loop) return v;
   const now = u.activeState === "failed" ? `; now ${v.reason}` : "";
   return { ...v, outcome: "fail", reason: `${crashLoopReason(loop)}${now}` };

@@ -22,6 +22,15 @@ export interface RestartMemory {
   events: readonly (readonly [number, number, number])[];
   /** How the main process last ended, when an observation caught it: [ExecMainCode, ExecMainStatus]. */
   lastExit?: readonly [number, number];
+  /**
+   * `activating (auto-restart)` spells seen within the window: [first seen at, previous
+   * observation at]. Kept across a count that went down: NixGuard's own restart resets NRestarts
+   * but does not end a loop (only steady running does), so the snapshot rule can still say how
+   * many restarts in how long it has watched.
+   */
+  spells?: readonly (readonly [number, number])[];
+  /** restartsSoFar at the last observation, when it was in auto-restart: the same spell while equal. */
+  inSpell?: number;
 }
 
 export interface CrashLoop {
@@ -53,33 +62,74 @@ export function trackRestarts(
   u: UnitState,
   now: number,
   settings: CrashLoopSettings,
-): { memory?: RestartMemory; loop?: CrashLoop } {
+): { memory?: RestartMemory; loop?: CrashLoop; spell?: CrashLoop } {
   const seen = restartsSoFar(u);
+  const waiting = u.subState === "auto-restart";
   const exit: readonly [number, number] | undefined =
     u.execMainCode !== undefined && u.execMainCode > 0 ? [u.execMainCode, u.execMainStatus ?? 0] : undefined;
-  if (prevAt === undefined) return seen > 0 ? { memory: memoryOf(seen, [], exit) } : {};
+  if (prevAt === undefined) {
+    // A baseline, but a spell under way is one restart seen, dated from now.
+    const spells = waiting ? [[now, now] as const] : [];
+    const memory = seen > 0 ? memoryOf(seen, [], exit, spells, waiting ? seen : undefined) : undefined;
+    return {
+      ...(memory ? { memory } : {}),
+      ...(waiting ? { spell: spellLoop(spells, 0, now, now, exit) } : {}),
+    };
+  }
   const before = prev?.seen ?? 0;
   const reset = seen < before;
   const added = reset ? seen : seen - before;
   const from = now - settings.windowMs;
   let events = reset || !prev ? [] : prev.events.filter((e) => e[0] >= from);
   if (added > 0) events = [...events, [now, prevAt, added] as const];
+  let spells = (prev?.spells ?? []).filter((s) => s[0] >= from);
+  if (waiting && prev?.inSpell !== seen) spells = [...spells, [now, prevAt] as const];
   // Running steadily for longer than the threshold's spacing (window / restarts): whatever the
   // window still holds, the loop is over — a switch that fixed the unit need not restart it
   // explicitly, and systemd keeps NRestarts when a start replaces a pending automatic restart.
-  if (steadyFor(u, now) >= settings.windowMs / settings.restarts) events = [];
-  const lastExit = exit ?? (reset ? undefined : prev?.lastExit);
-  const memory = seen > 0 || events.length > 0 ? memoryOf(seen, events, lastExit) : undefined;
+  if (steadyFor(u, now) >= settings.windowMs / settings.restarts) {
+    events = [];
+    spells = [];
+  }
+  const lastExit = exit ?? (reset && spells.length === 0 ? undefined : prev?.lastExit);
+  const inSpell = waiting ? seen : undefined;
+  const memory =
+    seen > 0 || events.length > 0 || spells.length > 0
+      ? memoryOf(seen, events, lastExit, spells, inSpell)
+      : undefined;
   let restarts = 0;
   let start = now;
   for (const e of events) {
     restarts += e[2];
     start = Math.min(start, e[1]);
   }
-  if (restarts < settings.restarts) return memory ? { memory } : {};
+  const out = {
+    ...(memory ? { memory } : {}),
+    ...(waiting ? { spell: spellLoop(spells, restarts, start, now, lastExit) } : {}),
+  };
+  if (restarts < settings.restarts) return out;
   const loop: CrashLoop = { restarts, spanMs: now - start };
   if (lastExit) loop.lastExit = lastExit;
-  return { ...(memory ? { memory } : {}), loop };
+  return { ...out, loop };
+}
+
+/**
+ * The loop as the snapshot rule reports it (a unit waiting in auto-restart): the restarts seen
+ * within the window — NRestarts' growth or the spells watched, whichever counts more — over the
+ * time since the observation before the first of them.
+ */
+function spellLoop(
+  spells: readonly (readonly [number, number])[],
+  restarts: number,
+  start: number,
+  now: number,
+  lastExit: readonly [number, number] | undefined,
+): CrashLoop {
+  let from = start;
+  for (const s of spells) from = Math.min(from, s[1]);
+  const loop: CrashLoop = { restarts: Math.max(1, restarts, spells.length), spanMs: now - from };
+  if (lastExit) loop.lastExit = lastExit;
+  return loop;
 }
 
 /** How long the unit has been active (running) without a restart; 0 when it is not active. */
@@ -92,8 +142,13 @@ function memoryOf(
   seen: number,
   events: RestartMemory["events"],
   lastExit: readonly [number, number] | undefined,
+  spells: NonNullable<RestartMemory["spells"]> = [],
+  inSpell?: number,
 ): RestartMemory {
-  return lastExit ? { seen, events, lastExit } : { seen, events };
+  const m: RestartMemory = lastExit ? { seen, events, lastExit } : { seen, events };
+  if (spells.length > 0) m.spells = spells;
+  if (inSpell !== undefined) m.inSpell = inSpell;
+  return m;
 }
 
 // The signals a service's main process commonly dies of; others are named by number.
@@ -132,5 +187,5 @@ export function describeExit(code: number, status: number): string {
 export function crashLoopReason(loop: CrashLoop): string {
   const span = `${Math.max(1, Math.round(loop.spanMs / 1000))} s`;
   const last = loop.lastExit ? `, last ${describeExit(loop.lastExit[0], loop.lastExit[1])}` : "";
-  return `crash loop: ${loop.restarts} restarts in ${span}${last}`;
+  return `crash loop: ${loop.restarts} restart${loop.restarts === 1 ? "" : "s"} in ${span}${last}`;
 }

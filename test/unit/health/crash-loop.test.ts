@@ -145,6 +145,60 @@ describe("crash loops judged over time", () => {
     expect(check(h[4]!).reason).toBe("active (running)");
   });
 
+  it("on a quiet host the auto-restart rule names the loop, its restarts counted across NixGuard's own restart", () => {
+    // What a real host showed, probed every second (RestartSec 5 s, exit 3 after 2 s; fe767da):
+    // the spells in auto-restart fail the unit long before NRestarts reaches the threshold, and
+    // NixGuard's restart sets NRestarts back to 0. Before: "activating (auto-restart), exit code 3,
+    // 1 restarts" — the loop and its length went unsaid.
+    const h = judgeSeries(
+      spec,
+      [running(0), running(0), waiting(0), waiting(0), running(1), waiting(1), running(0), waiting(0)].map(
+        (u) => obs(u, 0),
+      ),
+      1_000,
+      { failureThreshold: 2, crashLoop: { restarts: 5, windowMs: 60_000 } },
+    );
+    expect(h.map((x) => check(x).reason)).toEqual([
+      "active (running)",
+      "active (running)",
+      "crash loop: 1 restart in 1 s, last exit code 3",
+      "crash loop: 1 restart in 2 s, last exit code 3",
+      "active (running)",
+      "crash loop: 2 restarts in 4 s, last exit code 3",
+      // NixGuard restarted it: NRestarts 0, running; the loop goes on.
+      "active (running)",
+      "crash loop: 3 restarts in 6 s, last exit code 3",
+    ]);
+    expect(h[3]!.state).toBe("failing");
+  });
+
+  it("spells older than the window, or steady running, end the count", () => {
+    const steady = (n: number, since: number) => ({ ...running(n), activeEnterTimestamp: since });
+    const ctx = { failureThreshold: 2, crashLoop: { restarts: 5, windowMs: 60_000 } };
+    // 40 s between spells: the window (60 s) holds two at most.
+    const spaced = judgeSeries(
+      spec,
+      [running(0), waiting(0), running(1), running(1), waiting(1), running(2), running(2), waiting(2)].map(
+        (u) => obs(u, 0),
+      ),
+      20_000,
+      ctx,
+    );
+    expect(check(spaced[4]!).reason).toBe("crash loop: 2 restarts in 80 s, last exit code 3");
+    expect(check(spaced[7]!).reason).toBe("crash loop: 2 restarts in 80 s, last exit code 3");
+    // Running steadily for window / restarts (12 s) between: the next spell starts afresh.
+    const fixed = judgeSeries(
+      spec,
+      [running(0), waiting(0), running(1), steady(1, 1_000), steady(1, 1_000), waiting(1)].map((u) =>
+        obs(u, 0),
+      ),
+      10_000,
+      ctx,
+    );
+    expect(check(fixed[1]!).reason).toBe("crash loop: 1 restart in 10 s, last exit code 3");
+    expect(check(fixed[5]!).reason).toBe("crash loop: 1 restart in 10 s, last exit code 3");
+  });
+
   it("a looping unit keeps failing while the host is watched through an action (suppressed)", () => {
     const h = run([running(0), running(4), running(8)], { suppress: true });
     expect(check(h[2]!)).toMatchObject({ reason: "crash loop: 8 restarts in 60 s", consecutiveFailures: 0 });

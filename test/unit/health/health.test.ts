@@ -121,7 +121,9 @@ describe("evaluateHost: hysteresis", () => {
       crashLoop: { restarts: 100, windowMs: 300_000 },
     });
     expect(h.map((x) => x.state)).toEqual(["healthy", "healthy", "healthy", "failing"]);
-    expect(h[3]!.reasons).toEqual(["mastodon-web.service: activating (auto-restart), exit code 3"]);
+    // The reason names the loop it is part of: one restart (the one it waits for) since the last
+    // observation that saw it running (crash-loop.test.ts).
+    expect(h[3]!.reasons).toEqual(["mastodon-web.service: crash loop: 1 restart in 3 s, last exit code 3"]);
   });
 
   it("counts HTTP failures like unit failures", () => {
