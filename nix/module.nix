@@ -232,6 +232,46 @@ in
           value ends up in the Nix store.
         '';
       };
+
+      sentinels = lib.mkOption {
+        type = lib.types.nullOr (
+          lib.types.submodule {
+            options = {
+              addresses = lib.mkOption {
+                type = lib.types.nonEmptyListOf lib.types.str;
+                example = [
+                  "10.0.0.5:26379"
+                  "10.0.0.6:26379"
+                  "10.0.0.7:26379"
+                ];
+                description = "`HOST:PORT` (`[IPv6]:PORT`) of the Sentinels NixGuard asks for the master.";
+              };
+              masterName = lib.mkOption {
+                type = lib.types.str;
+                default = "nixguard";
+                description = "The master's name in the Sentinels' `sentinel monitor` line.";
+              };
+              passwordFile = lib.mkOption {
+                type = lib.types.nullOr lib.types.path;
+                default = null;
+                example = "/run/keys/redis-password";
+                description = ''
+                  File holding the Redis servers' password (their `requirepass`).
+                  Handed to the service with `LoadCredential=`, so it stays outside
+                  the Nix store and NixGuard's own user need not read it.
+                '';
+              };
+            };
+          }
+        );
+        default = null;
+        description = ''
+          Redis behind Redis Sentinel, shared by every NixGuard process of one
+          installation: NixGuard asks the Sentinels for the master and follows a
+          failover. Used when {option}`services.nixguard.redis.createLocally` is
+          false and {option}`services.nixguard.redis.url` is null.
+        '';
+      };
     };
 
     checkConfig = lib.mkOption {
@@ -493,8 +533,13 @@ in
         message = "services.nixguard.nixops4Package is null: nixops4 is not in nixpkgs; set it from your nixops4 flake input.";
       }
       {
-        assertion = cfg.redis.createLocally != (cfg.redis.url != null);
-        message = "services.nixguard: set exactly one of redis.createLocally = true or redis.url.";
+        assertion =
+          lib.count lib.id [
+            cfg.redis.createLocally
+            (cfg.redis.url != null)
+            (cfg.redis.sentinels != null)
+          ] == 1;
+        message = "services.nixguard: set exactly one of redis.createLocally = true, redis.url or redis.sentinels.";
       }
       {
         assertion = cfg.knownHostsFile == null || cfg.knownHosts == { };
@@ -507,8 +552,8 @@ in
       {
         # The module runs Redis itself (or points at yours); it does not ship the
         # redis-server NixGuard would start under its state directory without one.
-        assertion = cfg.settings.redis.url != null;
-        message = "services.nixguard.settings.redis.url is null: keep redis.createLocally = true, or set redis.url.";
+        assertion = cfg.settings.redis.url != null || (cfg.settings.redis.sentinels or null) != null;
+        message = "services.nixguard.settings.redis.url is null: keep redis.createLocally = true, or set redis.url or redis.sentinels.";
       }
       {
         assertion = cfg.openFirewall -> cfg.settings.api.listen == listen;
@@ -536,6 +581,14 @@ in
           inherit (token) scope;
           file = "${credentialsDir}/api-token-${name}";
         }) cfg.apiTokenFiles;
+        redis.sentinels = lib.mkIf (cfg.redis.sentinels != null) (
+          {
+            inherit (cfg.redis.sentinels) addresses masterName;
+          }
+          // lib.optionalAttrs (cfg.redis.sentinels.passwordFile != null) {
+            passwordFile = "${credentialsDir}/redis-password";
+          }
+        );
         ssh.identityFile = lib.mkIf (cfg.sshKeyFile != null) "${credentialsDir}/ssh-key";
         ssh.knownHostsFile =
           if cfg.knownHostsFile != null then
@@ -645,6 +698,9 @@ in
           ++ lib.optional (
             cfg.nixops4.knownHostsFile != null
           ) "nixops4-known-hosts:${cfg.nixops4.knownHostsFile}"
+          ++ lib.optional (
+            cfg.redis.sentinels != null && cfg.redis.sentinels.passwordFile != null
+          ) "redis-password:${cfg.redis.sentinels.passwordFile}"
           ++ lib.mapAttrsToList (name: token: "api-token-${name}:${token.file}") cfg.apiTokenFiles;
         EnvironmentFile = lib.mkIf (cfg.environmentFile != null) cfg.environmentFile;
 

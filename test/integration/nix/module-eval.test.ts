@@ -18,7 +18,9 @@ import { nixEval, nixpkgsLib, root, unusable } from "./nix-eval.js";
 interface Result {
   failedAssertions: string[];
   warnings: string[];
-  settings?: Record<string, unknown> & { redis?: { url?: string }; api?: { listen?: string };
+  settings?: Record<string, unknown> & {
+    redis?: { url?: string };
+    api?: { listen?: string };
     nixops4?: { ssh?: Record<string, string> };
   };
   configSource?: string;
@@ -103,6 +105,10 @@ const CASES: Record<string, string> = {
     settings.nixops4 = { interruptGrace = "1m15s"; killGrace = "20s"; stragglerGrace = "2.5s"; };
   `),
   external: nixguard(`${BASE} redis.createLocally = false; redis.url = "redis://redis.internal:6379/0";`),
+  sentinels: nixguard(`${BASE} redis.createLocally = false;
+    redis.sentinels = { addresses = [ "10.0.0.5:26379" "10.0.0.6:26379" "10.0.0.7:26379" ]; passwordFile = "/run/keys/redis"; };`),
+  urlAndSentinels: nixguard(`${BASE} redis.createLocally = false; redis.url = "redis://r:6379";
+    redis.sentinels.addresses = [ "10.0.0.5:26379" ];`),
   ipv6: nixguard(`${BASE} listenAddress = "::"; port = 9000;`),
   knownHosts: nixguard(
     `${BASE} knownHosts.mastodon = { hostNames = [ "mastodon" "10.0.0.11" ]; publicKey = "ssh-ed25519 AAAAkey"; };`,
@@ -367,6 +373,22 @@ describe.skipIf(!nixpkgsLib)("services.nixguard evaluated with nixpkgs lib", () 
     expect(accepts(out.settings)).toBe("1 deployment(s)");
   });
 
+  it("Redis behind Sentinel: the Sentinels and the password as a credential, no local Redis", () => {
+    const out = result("sentinels");
+    expect(out.failedAssertions).toEqual([]);
+    expect(out.settings?.redis).toEqual({
+      sentinels: {
+        addresses: ["10.0.0.5:26379", "10.0.0.6:26379", "10.0.0.7:26379"],
+        masterName: "nixguard",
+        passwordFile: "/run/credentials/nixguard.service/redis-password",
+      },
+    });
+    expect(out.unit!.serviceConfig.LoadCredential).toContain("redis-password:/run/keys/redis");
+    expect(out.redis?.nixguard).toBeUndefined();
+    expect(out.unit!.requires).toEqual([]);
+    expect(accepts(out.settings)).toBe("1 deployment(s)");
+  });
+
   it("an IPv6 listen address is bracketed and accepted by the schema", () => {
     const out = result("ipv6");
     expect(out.settings?.api?.listen).toBe("[::]:9000");
@@ -427,6 +449,11 @@ describe.skipIf(!nixpkgsLib)("services.nixguard evaluated with nixpkgs lib", () 
     ["no deployments", "noDeployments", /settings\.deployments is empty/],
     ["no nixops4", "noNixops4", /nixops4Package is null/],
     ["neither local nor external Redis", "noRedis", /exactly one of redis\.createLocally/],
+    [
+      "an external Redis and Sentinels",
+      "urlAndSentinels",
+      /exactly one of redis\.createLocally = true, redis\.url or redis\.sentinels/,
+    ],
     ["the embedded Redis the module does not ship", "embeddedRedis", /settings\.redis\.url is null/],
     ["both known_hosts sources", "bothKnownHosts", /mutually exclusive/],
   ])("asserts against %s", (_what, name, message) => {
