@@ -8,6 +8,7 @@ import { simConfig, writeSimFlakes } from "../../src/sim/config.js";
 import { SimControlClient } from "../../src/sim/control-client.js";
 import { type SimHostsSpec, simLayout } from "../../src/sim/layout.js";
 import { type SimServer, startSimulation } from "../../src/sim/server.js";
+import { scaled } from "./fault-daemon.js";
 
 /**
  * A simulated fleet for the fault suite: the simulator's server, its fake ssh and nixops4
@@ -190,7 +191,8 @@ export async function api(
       ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
     },
     ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-    signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    // A hang guard: an idle machine answers in far less, a loaded one stretches it (scaled).
+    signal: AbortSignal.timeout(opts.timeoutMs ?? scaled(10_000)),
   });
   const text = await res.text();
   let body: any;
