@@ -35,6 +35,11 @@ export function registerDemoCommand(program: Command): void {
       "20m",
     )
     .option("--keep", "keep the temporary directory (log, Redis data) after exit")
+    .option(
+      "--nixops4-cli <generation>",
+      "the simulated nixops4's CLI: older (deployments, logs on stdout; Fediversity's) or newer (members, composites only, logs on stderr)",
+      "older",
+    )
     .action(
       async (opts: {
         duration?: string;
@@ -45,7 +50,11 @@ export function registerDemoCommand(program: Command): void {
         keep?: boolean;
         alerts?: boolean;
         hold: string;
+        nixops4Cli: string;
       }) => {
+        if (opts.nixops4Cli !== "older" && opts.nixops4Cli !== "newer")
+          throw new UsageError(`--nixops4-cli takes older or newer (got "${opts.nixops4Cli}")`);
+        const nixops4Cli: "older" | "newer" = opts.nixops4Cli;
         const names = demoScenarios().map((s) => s.name);
         const scenarios = opts.scenario?.split(",").map((s) => s.trim());
         const unknown = scenarios?.find((s) => !names.includes(s));
@@ -77,6 +86,7 @@ export function registerDemoCommand(program: Command): void {
             ...(scenarios ? { scenarios } : {}),
             keep: opts.keep === true,
             ...(opts.alerts ? { alerts: { holdMs } } : {}),
+            nixops4Cli,
             signal: stop.signal,
             write: (text) => process.stdout.write(text),
             colour: process.stdout.isTTY === true && !process.env["NO_COLOR"],

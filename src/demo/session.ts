@@ -47,6 +47,8 @@ export interface DemoOptions {
    * instead of the rotation of faults healed in seconds.
    */
   alerts?: { holdMs: number };
+  /** The simulated nixops4's CLI generation (default older: what Fediversity's checks use). */
+  nixops4Cli?: "older" | "newer";
 }
 
 const DEFAULT_PORT = 9273;
@@ -75,7 +77,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     const layout = simLayout("fediversity");
     sim = await startSimulation(layout);
     const control = new SimControlClient(sim.url);
-    await control.setNixops4({ delayMs: NIXOPS4_DELAY_MS });
+    await control.setNixops4({ delayMs: NIXOPS4_DELAY_MS, cli: opts.nixops4Cli ?? "older" });
     const bin = writeSimBin(join(dir, "bin"), { controlUrl: sim.url });
     if (opts.alerts) tls = await startDemoTls(dir, `status.${layout.domain}`);
     const loaded = parseConfig(
@@ -98,6 +100,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       logger: createLogger({ level: loaded.config.log.level, destination: logStream }),
       tokens: [makeToken("demo-admin", "admin", secret)],
       listen: `127.0.0.1:${port}`,
+      // As serve does: the simulated nixops4 is asked what it can apply; status shows its CLI.
+      discoverTargets: true,
     });
     await manager.start().catch((err: NodeJS.ErrnoException) => {
       if (err?.code !== "EADDRINUSE") throw err;

@@ -94,7 +94,8 @@ export function simConfig(opts: SimConfigOptions): ConfigInput {
       }
       hosts[h.name] = {
         address: routing === "address" ? h.address : sim.hostname,
-        target: h.target,
+        // No target of its own: a machine is a resource, which nixops4 cannot apply alone (newer
+        // CLI), and the older CLI has no per-machine deployments. Fediversity's shape.
         services: h.services,
         serviceOptions,
         ...(opts.transport === "exporter"

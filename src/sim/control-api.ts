@@ -116,6 +116,8 @@ function route(fleet: Fleet, nixops4: Nixops4Sim, method: string, path: string, 
         const raw = parse(body) as Partial<Nixops4Behavior>;
         if (raw.mode !== undefined && !["ok", "fail", "panic", "hang"].includes(raw.mode))
           return [400, { error: "mode must be ok, fail, panic or hang" }];
+        if (raw.cli !== undefined && raw.cli !== "older" && raw.cli !== "newer")
+          return [400, { error: "cli must be older or newer" }];
         if (raw.delayMs !== undefined && !(Number.isFinite(raw.delayMs) && raw.delayMs >= 0))
           return [400, { error: "delayMs must be a number >= 0" }];
         return [200, nixops4.setBehavior(raw)];

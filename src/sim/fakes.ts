@@ -148,9 +148,16 @@ export function stepSnippet(step: Step): string {
     case "exit":
       return s.out(step.stdout ?? "").exit(step.code);
     case "hang":
-      return s.hang().end();
+      return s
+        .out(step.stdout ?? "")
+        .hang()
+        .end();
     case "wait":
-      return s.sleep(step.delayMs).call(`nixops4-finish/${step.finishId}`).end();
+      return s
+        .out(step.stdout ?? "")
+        .sleep(step.delayMs)
+        .call(`nixops4-finish/${step.finishId}`)
+        .end();
   }
 }
 

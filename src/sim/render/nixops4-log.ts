@@ -27,14 +27,21 @@ export function tracingLine(at: number, level: Level, spans: Span[], message: st
 }
 
 export const COMPOSITE: Span = { name: "Applying composite" };
-export const applyingResource = (path: string): Span => ({
+export const RESOLVING: Span = { name: "Resolving composite path" };
+export const PREVIEWING: Span = { name: "Previewing composite" };
+/** The resource span's field is the Debug form of its ComponentPath: `ComponentPath(["a", "b"])`. */
+export const applyingResource = (path: readonly string[]): Span => ({
   name: "Applying resource",
-  fields: `resource=${path}`,
+  fields: `resource=ComponentPath([${path.map((p) => JSON.stringify(p)).join(", ")}])`,
 });
-export const creatingResource = (path: string): Span => ({
+export const creatingResource = (path: readonly string[]): Span => ({
   name: "creating resource",
-  fields: `name="${path}"`,
+  fields: `name="${path.join(".")}"`,
 });
+
+/** apply's preview, before any resource is touched (plain text on stderr). */
+export const previewList = (paths: readonly string[]) =>
+  `The following resources (and nested composites, if any) will be applied:\n${paths.map((p) => `  - ${p}\n`).join("")}`;
 
 /** tracing's close event: `close time.busy=1.21ms time.idle=2.50s`. */
 export function closeMessage(busyMs: number, idleMs: number): string {
@@ -59,6 +66,15 @@ export const nixops4Error = (chain: string[]) => `nixops4 error: ${anyhowDebug(c
 export const rustPanic = (message: string) =>
   `\nthread 'main' panicked at rust/nixops4/src/work.rs:947:21:\n${message}\n` +
   "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+
+/** `nixops4 --help` of each CLI generation (clap's layout; the command list tells them apart). */
+export function helpText(cli: "older" | "newer"): string {
+  const commands =
+    cli === "older"
+      ? "  apply        Apply changes so that the resources are in the desired state\n  deployments  Commands that operate on all deployments\n  help         Print this message or the help of the given subcommand(s)\n"
+      : "  apply    Apply changes so that the resources are in the desired state.\n  members  Commands that operate on component members\n  state    Commands that operate on deployment state\n  help     Print this message or the help of the given subcommand(s)\n";
+  return `NixOps: manage resources declaratively\n\nUsage: nixops4 [OPTIONS] <COMMAND>\n\nCommands:\n${commands}\nOptions:\n  -v, --verbose\n      --color <COLOR>  [possible values: auto, always, never]\n      --interactive\n      --no-interactive\n      --show-trace\n  -h, --help           Print help\n  -V, --version        Print version\n`;
+}
 
 /** clap's usage error (exit 2). */
 export const clapError = (message: string, usage = "nixops4 apply [OPTIONS] [PATH]...") =>

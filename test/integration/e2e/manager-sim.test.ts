@@ -129,12 +129,19 @@ describe("NixGuard against the simulated Fediversity fleet", () => {
       unit: "peertube.service",
       keepFailing: true,
     });
+    // A machine has no nixops4 target of its own (Fediversity's shape): the deployment's target
+    // is applied, and the decision says so.
     const redeploy = await until(
       "redeploy outcome",
-      () => events.find((e) => e.kind === "outcome" && e.host === "peertube" && e.action === "redeploy"),
+      () =>
+        events.find((e) => e.kind === "outcome" && e.deployment === "fediversity" && e.action === "redeploy"),
       45_000,
     );
     expect(redeploy.outcome).toBe("success");
+    const decision = events.find((e) => e.action === "redeploy" && /peertube: /.test(e.reason ?? ""));
+    expect(decision?.reason ?? "").toContain(
+      "(peertube has no nixops4 target of its own: redeploying deployment fediversity's target fediversity, all its hosts)",
+    );
     const runs = await control.applyRuns();
     expect(runs.at(-1)).toMatchObject({ tty: false, overlapped: false, status: "succeeded" });
     expect(runs.at(-1)!.argv).toEqual(expect.arrayContaining(["apply", "--no-interactive"]));

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -12,21 +12,33 @@ import { type SimServer, startSimulation } from "../../../src/sim/server.js";
 
 interface Run {
   code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   pid: number;
   ms: number;
 }
 
-function run(file: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+function run(
+  file: string,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; killSignal?: NodeJS.Signals } = {},
+): Promise<Run> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = execFile(
       file,
       args,
-      { cwd: opts.cwd, timeout: opts.timeoutMs ?? 10_000 },
+      { cwd: opts.cwd, timeout: opts.timeoutMs ?? 10_000, killSignal: opts.killSignal ?? "SIGTERM" },
       (_err, stdout, stderr) =>
-        resolve({ code: child.exitCode, stdout, stderr, pid: child.pid ?? 0, ms: Date.now() - started }),
+        resolve({
+          code: child.exitCode,
+          signal: child.signalCode,
+          stdout,
+          stderr,
+          pid: child.pid ?? 0,
+          ms: Date.now() - started,
+        }),
     );
   });
 }
@@ -105,7 +117,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await control.healAll();
-  await control.setNixops4({ mode: "ok", delayMs: 200, newGeneration: false });
+  await control.setNixops4({ mode: "ok", delayMs: 200, newGeneration: false, cli: "newer" });
 });
 
 describe("fake ssh", () => {
@@ -212,6 +224,34 @@ describe("simulated HTTP endpoints", () => {
   });
 });
 
+/** Runs the fake nixops4 and sends it `sig` once it hangs (its output pipes stay open, unlike execFile's timeout). */
+function signalled(args: string[], sig: NodeJS.Signals): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(bin.nixops4, args, { cwd: flake, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b) => {
+      stdout += b;
+    });
+    child.stderr.on("data", (b) => {
+      stderr += b;
+    });
+    // Waits for the apply to be recorded as hung (it began), then signals.
+    const poll = setInterval(async () => {
+      const runs = await control.applyRuns();
+      if (runs.some((r) => r.pid === child.pid && r.status === "hung")) {
+        clearInterval(poll);
+        child.kill(sig);
+      }
+    }, 50);
+    child.on("close", (code, signal) => {
+      clearInterval(poll);
+      resolve({ code, signal, stdout, stderr, pid: child.pid ?? 0, ms: Date.now() - started });
+    });
+  });
+}
+
 describe("fake nixops4", () => {
   it("deploys the target: heals a unit that keeps failing and a drift, prints real progress, exit 0", async () => {
     await control.inject({
@@ -225,16 +265,16 @@ describe("fake nixops4", () => {
     expect(before.currentSystem).not.toBe(before.desiredSystem);
     expect((await control.restart("mastodon", ["mastodon-web.service"]))[0]?.outcome).toBe("failed");
 
-    const r = await run(bin.nixops4, ["apply", "--no-interactive", "--show-trace", "fediversity.mastodon"], {
+    const r = await run(bin.nixops4, ["apply", "--no-interactive", "--show-trace", "fediversity"], {
       cwd: flake,
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z {2}INFO Applying composite: nixops4::work: new\n/,
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z {2}INFO Resolving composite path: nixops4::work: new\n/,
     );
     expect(r.stderr).toContain(
-      'INFO Applying composite:Applying resource{resource=fediversity.mastodon}:creating resource{name="fediversity.mastodon"}: nixops4::work: new\n',
+      'INFO Applying composite:Applying resource{resource=ComponentPath(["fediversity", "mastodon"])}:creating resource{name="fediversity.mastodon"}: nixops4::work: new\n',
     );
     expect(r.ms).toBeGreaterThanOrEqual(200);
     const after = await control.host("mastodon");
@@ -243,7 +283,7 @@ describe("fake nixops4", () => {
     const [apply] = (await control.applyRuns()).slice(-1);
     expect(apply).toMatchObject({
       cwd: flake,
-      hosts: ["mastodon"],
+      hosts: ["garage", "mastodon", "peertube", "pixelfed"],
       status: "succeeded",
       exitCode: 0,
       overlapped: false,
@@ -268,10 +308,75 @@ describe("fake nixops4", () => {
     expect(noFlake.code).toBe(1);
   });
 
+  it("the older CLI: tracing on stdout, deployment paths relative, a dot path is an unknown deployment", async () => {
+    await control.setNixops4({ cli: "older" });
+    const r = await run(bin.nixops4, ["apply", "--no-interactive", "fediversity"], { cwd: flake });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      'INFO Applying composite:Applying resource{resource=ComponentPath(["garage"])}: nixops4::work: new\n',
+    );
+    expect(r.stderr).not.toMatch(/ INFO /);
+    expect(r.stderr).toMatch(
+      /^The following resources \(and nested composites, if any\) will be applied:\n {2}- garage\n/,
+    );
+    const list = await run(bin.nixops4, ["deployments", "list", "--no-interactive"], { cwd: flake });
+    expect([list.code, list.stdout]).toEqual([0, "fediversity\n"]);
+    const dot = await run(bin.nixops4, ["apply", "--no-interactive", "fediversity.mastodon"], { cwd: flake });
+    expect([dot.code, dot.stderr]).toEqual([1, "nixops4 error: attribute 'fediversity.mastodon' missing\n"]);
+    const members = await run(bin.nixops4, ["members", "list"], { cwd: flake });
+    expect([members.code, members.stderr.split("\n")[0]]).toEqual([
+      2,
+      "error: unrecognized subcommand 'members'",
+    ]);
+  });
+
+  it("the newer CLI: a machine is a resource, refused by apply; members list; --help; -vv is a usage error", async () => {
+    const r = await run(bin.nixops4, ["apply", "--no-interactive", "--", "fediversity.mastodon"], {
+      cwd: flake,
+    });
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      "nixops4 error: Expected composite at fediversity.mastodon, but found resource\n",
+    ]);
+    const root = await run(bin.nixops4, ["members", "list", "--no-interactive"], { cwd: flake });
+    expect([root.code, root.stdout]).toEqual([0, "fediversity\n"]);
+    const dep = await run(bin.nixops4, ["members", "list", "--", "fediversity"], { cwd: flake });
+    expect(dep.stdout).toBe("garage\nmastodon\npeertube\npixelfed\n");
+    const res = await run(bin.nixops4, ["members", "list", "--", "fediversity.garage"], { cwd: flake });
+    expect([res.code, res.stderr]).toEqual([
+      1,
+      "nixops4 error: Failed to resolve path 'fediversity.garage' for members list\n\nCaused by:\n    Expected composite at fediversity.garage, but found resource\n",
+    ]);
+    const help = await run(bin.nixops4, ["--help"], { cwd: flake });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}members {2}Commands that operate on component members$/m);
+    const vv = await run(bin.nixops4, ["-vv", "apply"], { cwd: flake });
+    expect([vv.code, vv.stderr.split("\n")[0]]).toEqual([
+      2,
+      "error: the argument '--verbose' cannot be used multiple times",
+    ]);
+    expect(vv.stderr).toContain(
+      "\nUsage: nixops4 apply [OPTIONS] [PATH]...\n\nFor more information, try '--help'.\n",
+    );
+  });
+
+  it("SIGINT stops an apply (nixops4 error: interrupted, exit 1); SIGTERM kills it outright; neither lands", async () => {
+    await control.inject({ kind: "drift", host: "garage" });
+    await control.setNixops4({ mode: "hang" });
+    const int = await signalled(["apply", "--no-interactive", "fediversity"], "SIGINT");
+    expect([int.code, int.signal]).toEqual([1, null]);
+    expect(int.stderr).toMatch(/nixops4 error: interrupted\n$/);
+    const term = await signalled(["apply", "--no-interactive", "fediversity"], "SIGTERM");
+    expect([term.code, term.signal]).toEqual([null, "SIGTERM"]);
+    expect(term.stderr).not.toContain("nixops4 error");
+    const garage = await control.host("garage");
+    expect(garage.currentSystem).not.toBe(garage.desiredSystem);
+  });
+
   it("a hung apply killed by its PID never lands and is recorded as killed", async () => {
     await control.inject({ kind: "drift", host: "garage" });
     await control.setNixops4({ mode: "hang" });
-    const r = await run(bin.nixops4, ["apply", "--no-interactive", "fediversity.garage"], {
+    const r = await run(bin.nixops4, ["apply", "--no-interactive", "fediversity"], {
       cwd: flake,
       timeoutMs: 400,
     });
