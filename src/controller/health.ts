@@ -201,9 +201,14 @@ export function evaluateHost(
   if (obs.facts?.currentSystem !== undefined) {
     health.currentSystem = obs.facts.currentSystem;
     health.systemAt = obs.at;
+    // When this system was first read: a generation's start, which the rollback rung counts
+    // restarts from, must not move with housekeeping that runs a few probes late.
+    const same = prev?.currentSystem === obs.facts.currentSystem;
+    health.systemSince = same ? (prev?.systemSince ?? prev?.systemAt ?? obs.at) : obs.at;
   } else if (prev?.currentSystem !== undefined) {
     health.currentSystem = prev.currentSystem;
     if (prev.systemAt !== undefined) health.systemAt = prev.systemAt;
+    if (prev.systemSince !== undefined) health.systemSince = prev.systemSince;
   }
   if (ctx.suppress && (failureSeen || !obs.reachable)) health.suppressed = true;
   return health;

@@ -102,7 +102,7 @@ export class Housekeeping {
       if (before.current !== h.currentSystem) {
         const by: SwitchedBy = state.generationPending[host.name] !== undefined ? "nixguard" : "other";
         const others = spec.hosts.filter((o) => o.name !== host.name).map((o) => state.memory[o.name]);
-        const seen = { at: h.systemAt, by };
+        const seen = { at: h.systemSince ?? h.systemAt, by };
         const cause = causeFor(
           spec.name,
           seen,

@@ -42,6 +42,8 @@ export interface HostHealth {
   currentSystem?: string;
   /** When currentSystem was read (an unreachable probe carries it over unread). */
   systemAt?: number;
+  /** When currentSystem was first read (the switch to it, as near as probes can tell). */
+  systemSince?: number;
   lastObservedAt?: number;
   /** Failures seen while an action was in flight or settling: recorded, not counted. */
   suppressed?: boolean;

@@ -222,6 +222,23 @@ describe("evaluateHost: resources and units", () => {
   });
 });
 
+describe("the system's first reading", () => {
+  it("keeps the time a system was first read across later readings, and starts again on a switch", () => {
+    const sys = (path: string) => {
+      const o = obs("active");
+      o.facts!.currentSystem = path;
+      return o;
+    };
+    const a = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-a";
+    const b = "/nix/store/1123456789abcdfghijklmnpqrsvwxyz-nixos-system-b";
+    const lost = obs("active", ok, { reachable: false });
+    delete lost.facts;
+    const seq = run([sys(a), sys(a), lost, sys(a), sys(b), sys(b)]);
+    expect(seq.map((h) => h.systemSince)).toEqual([0, 0, 0, 0, 4000, 4000]);
+    expect(seq.map((h) => h.systemAt)).toEqual([0, 1000, 1000, 3000, 4000, 5000]);
+  });
+});
+
 describe("judgeUnit", () => {
   it("a conditional unit (its module option off) that is not installed passes; judged once the host has it", () => {
     const cond: UnitCheck = { ...unit("redis-peertube.service"), conditional: true };
