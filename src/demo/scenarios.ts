@@ -55,7 +55,8 @@ export function demoScenarios(drift: "redeploy" | "alert" | "ignore" = "redeploy
     {
       name: "redeploy",
       title: "A unit keeps failing: restarts do not help, a redeploy does",
-      expect: "2 restarts fail → the ladder moves on → nixops4 apply of the deployment's target (a machine has none of its own) → healthy",
+      expect:
+        "2 restarts fail → the ladder moves on → nixops4 apply of the deployment's target (a machine has none of its own) → healthy",
       host: "peertube",
       fault: { kind: "unit-fail", host: "peertube", unit: "peertube.service", keepFailing: true },
       injected: "peertube.service fails, and fails again on every restart until a deploy",

@@ -206,7 +206,7 @@ describe.skipIf(!nixpkgsLib)("the flake, evaluated with stand-in inputs", () => 
       knownHostsFile: "/etc/nixguard/known_hosts",
     });
     // It answers NixGuard's start-up questions (the older CLI) without switching anything.
-    expect(script).toMatch(/--help\)\n\s+printf '.*deployments  Commands/);
+    expect(script).toMatch(/--help\)\n\s+printf '.*deployments {2}Commands/);
     expect(out.vm.controller.unit).toMatch(
       /^LoadCredential=nixops4-ssh-key:\/nix\/store\/.+-privkey\.snakeoil$/m,
     );
