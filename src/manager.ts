@@ -254,6 +254,9 @@ export class Manager {
 
     if (this.roles.controller) this.listenForOutcomes(prefix);
     if (this.leader) {
+      const leader = this.leader;
+      // Back from an outage or a failover: campaign at once rather than at the next renewal.
+      this.redis.on("ready", () => leader.retryNow());
       this.leader.onChange((isLeader) => {
         if (this.stopping) return;
         if (isLeader) this.startLeading();

@@ -64,6 +64,8 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private tick: Promise<void> = Promise.resolve();
+  /** An attempt is in flight (retryNow must not start a second one beside it). */
+  private ticking = false;
 
   constructor(private readonly opts: LeaderElectorOptions) {
     this.identity = opts.identity ?? randomUUID();
@@ -123,9 +125,23 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * Redis is reachable again (a reconnect, a Sentinel failover): campaign now, not at the next
+   * renew tick. A lease that ran out during the outage is free (or still ours); waiting up to a
+   * renew period for it keeps /readyz at "no controller holds the leader lease" and planning
+   * stopped that much longer — up to 5 s after a failover longer than the lease.
+   */
+  retryNow(): void {
+    if (!this.running || this.leading || this.ticking) return;
+    if (this.timer) clearTimeout(this.timer);
+    void this.runTick();
+  }
+
   private runTick(): Promise<void> {
     const started = Date.now();
+    this.ticking = true;
     this.tick = this.attempt().finally(() => {
+      this.ticking = false;
       if (!this.running) return;
       const wait = Math.max(0, this.opts.renewMs - (Date.now() - started));
       this.timer = setTimeout(() => void this.runTick(), wait);

@@ -32,6 +32,31 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<number> {
 }
 
 describe("leader election", () => {
+  it("retryNow campaigns at once (Redis back after an outage) instead of waiting for the renew tick", async () => {
+    const prefix = `lease-${++seq}`;
+    const slow = (identity: string) =>
+      new LeaderElector({
+        redis: env.redis(),
+        prefix,
+        leaseMs: 120_000,
+        renewMs: 60_000,
+        logger: silentLogger(),
+        identity,
+      });
+    const a = slow("a");
+    const b = slow("b");
+    await a.start();
+    await b.start();
+    expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
+    await a.stop();
+    // The lease is free; b's next tick is a minute away.
+    b.retryNow();
+    expect(await until(() => b.isLeader(), 2_000)).toBeLessThan(2_000);
+    b.retryNow(); // leading: nothing happens
+    expect(b.isLeader()).toBe(true);
+    await b.stop();
+  });
+
   it("exactly one of two leads; stopping releases the lease and the other takes over within a renew period", async () => {
     const prefix = `lease-${++seq}`;
     const a = elector(env.redis(), prefix, "a");

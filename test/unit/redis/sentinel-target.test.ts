@@ -4,7 +4,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { hostPort } from "../../../src/config/grammar.js";
 import { parseConfig } from "../../../src/config/load.js";
-import { describeRedisTarget, roleOptions, targetOptions } from "../../../src/redis/connection.js";
+import {
+  createRedis,
+  describeRedisTarget,
+  roleOptions,
+  targetOptions,
+} from "../../../src/redis/connection.js";
 import { parseHostPort, readSecretFile, redisTargetFromConfig } from "../../../src/redis/target.js";
 import { issuesOf } from "../../helpers/config-issues.js";
 
@@ -121,8 +126,15 @@ describe("the Sentinel target", () => {
     // Off: its disconnect during a reconnect ends the connection for good (see sentinelOptions).
     expect(o.failoverDetector).toBeUndefined();
     // BullMQ's settings hold for Sentinel connections too: made with the same role options.
-    expect({ ...o, ...roleOptions("worker") }.maxRetriesPerRequest).toBeNull();
-    expect({ ...o, ...roleOptions("queue") }.enableOfflineQueue).toBe(false);
+    // createRedis applies the target's options over the role's: BullMQ's settings survive it.
+    expect({ ...roleOptions("worker"), ...o }.maxRetriesPerRequest).toBeNull();
+    expect({ ...roleOptions("queue"), ...o }.enableOfflineQueue).toBe(false);
+    expect({ ...roleOptions("client"), ...o }.retryStrategy).toBe(o.retryStrategy);
+    // And so does the connection createRedis makes (not connected: lazyConnect).
+    const worker = createRedis(t!, { role: "worker", overrides: { lazyConnect: true } });
+    expect(worker.options).toMatchObject({ name: "m", role: "master", maxRetriesPerRequest: null });
+    expect(worker.options.retryStrategy?.(1_000)).toBeLessThanOrEqual(1_200);
+    worker.disconnect();
   });
 
   it("is the URL when redis.url is set, and nothing when neither is (the embedded Redis)", () => {
