@@ -9,6 +9,7 @@ import { restartErrorOutcome } from "./handle-restart.js";
 import type { HandlerDeps, HandlerResult, JobRun } from "./job-context.js";
 import { configuredHost } from "./job-context.js";
 import { formatRecord } from "./log-record.js";
+import { settleInterruptedSwitch } from "./settle-rollback.js";
 
 type Rollback = Extract<Action, { kind: "rollback" }>;
 
@@ -67,6 +68,8 @@ export async function handleRollback(deps: HandlerDeps, run: JobRun): Promise<Ha
     await deps.logs.close(job.id ?? "?").catch(() => undefined);
     return r;
   };
+  // Set once the switch starts: a broken connection from then on is decided by the next probes.
+  let switching: { target: string; unit: string; limit: AbortSignal } | undefined;
   try {
     if (!transport.generations || !transport.switchSystem)
       return await done({
@@ -84,6 +87,7 @@ export async function handleRollback(deps: HandlerDeps, run: JobRun): Promise<Ha
     const unit = `nixguard-rollback-${randomBytes(6).toString("hex")}.service`;
     await log(`switching ${host.name} to ${target.path} in ${unit}`);
     const limit = AbortSignal.timeout(deps.rollbackTimeoutMs?.() ?? 600_000);
+    switching = { target: target.path, unit, limit };
     await transport.switchSystem(target.path, unit, AbortSignal.any([run.signal, limit]));
     return await done({
       outcome: "success",
@@ -92,6 +96,24 @@ export async function handleRollback(deps: HandlerDeps, run: JobRun): Promise<Ha
       switchedTo: target.path,
     });
   } catch (err) {
+    if (switching && !run.signal.aborted) {
+      const settled = await settleInterruptedSwitch({
+        err,
+        transport,
+        units: host.units.filter((u) => !u.conditional).map((u) => u.unit),
+        switchUnit: switching.unit,
+        target: switching.target,
+        signal: AbortSignal.any([run.signal, switching.limit]),
+        log: (line) => log(line),
+      });
+      if (settled && !run.shutdown.aborted)
+        return await done({
+          outcome: run.signal.aborted ? "cancelled" : settled.outcome,
+          message: `rollback of ${host.name} to ${switching.target}: ${settled.message}`.slice(0, 500),
+          durationMs: Date.now() - started,
+          ...(settled.outcome === "success" ? { switchedTo: switching.target } : {}),
+        });
+    }
     if (run.shutdown.aborted) {
       // The switch runs in its own unit on the host and finishes without us; the job comes back
       // and finds the host on (or switching to) the target.

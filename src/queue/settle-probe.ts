@@ -15,13 +15,16 @@ export async function settleByProbe(opts: {
   signal: AbortSignal;
   pauseMs: number;
   onStep?: (v: Settled) => void;
+  /** A further judgement of each verdict (a switch also needs the right system). */
+  judge?: (v: Settled) => Settled;
 }): Promise<Settled | undefined> {
   const { units, busy = [], signal } = opts;
   let last: Settled | undefined;
   while (!signal.aborted) {
     const facts = await opts.fetch([...units, ...busy], signal).catch(() => undefined);
     if (signal.aborted) break;
-    const v = settleVerdict(units, facts, busy);
+    const plain = settleVerdict(units, facts, busy);
+    const v = opts.judge ? opts.judge(plain) : plain;
     opts.onStep?.(v);
     last = v;
     if ("outcome" in v) return v;

@@ -162,4 +162,50 @@ describeRealhost("actions interrupted by their host on real systemd hosts", () =
     // The job's log says what decided it.
     expect(await jobLog(o?.jobId ?? "?")).toContain("the next probes of sw1 decide the outcome");
   }, 200_000);
+
+  it("a rollback whose ssh session dies while its switch unit carries on: decided by the probes after it, on the target system", async () => {
+    // The host runs the generation the last test deployed; its app.service takes 3 s to start.
+    const target = sw.generations.at(-1)!;
+    const newer = sw.addGeneration({
+      units: { ...target.units, "app.service": service("/bin/sleep 300000") },
+    });
+    flake.deploy(sw, newer);
+    const deployed = await n.api("/api/v1/deployments/switches/redeploy", { force: true });
+    expect(deployed.status, deployed.text).toBe(202);
+    expect(await poll(async () => (await sw.currentSystem()) === newer.toplevel, 120_000, 250)).toBe(true);
+    expect(await poll(async () => (await outcomes("switches", "redeploy")).length >= 2, 120_000, 250)).toBe(
+      true,
+    );
+    // Back to the slow-starting generation: the switch restarts app.service for 3 s.
+    const asked = await n.api("/api/v1/hosts/sw1/rollback", { to: target.toplevel, force: true });
+    expect(asked.status, asked.text).toBe(202);
+    const running = await poll(
+      async () =>
+        (
+          await sw.exec("systemctl list-units --no-legend --plain --state=active 'nixguard-rollback-*'")
+        ).stdout.trim() !== "",
+      60_000,
+      100,
+    );
+    expect(running).toBe(true);
+    // Kill the sshd process serving the rollback's session (an ancestor of `systemd-run --wait`).
+    const killed = await sw.run(
+      [
+        "for p in /proc/[0-9]*; do",
+        '  tr "\\0" " " < $p/cmdline 2>/dev/null | grep -q "^systemd-run .*--unit=nixguard-rollback-" || continue',
+        '  q=$(cut -d" " -f4 $p/stat)',
+        '  while [ "$q" -gt 1 ]; do c=$(tr "\\0" " " < /proc/$q/cmdline); case "$c" in sshd:*) echo "$c"; kill -9 $q; break;; esac; q=$(cut -d" " -f4 /proc/$q/stat); done',
+        "done",
+      ].join("\n"),
+    );
+    expect(killed).toMatch(/^sshd: root/m);
+    const seen = await poll(async () => (await outcomes("switches", "rollback")).length > 0, 120_000, 250);
+    expect(seen).toBe(true);
+    const [o] = await outcomes("switches", "rollback");
+    expect(o?.outcome, o?.reason).toBe("success");
+    expect(o?.reason).toContain("the connection broke");
+    expect(o?.reason).toContain(`then on ${target.toplevel}; app.service active (running)`);
+    expect(await sw.currentSystem()).toBe(target.toplevel);
+    expect(await jobLog(o?.jobId ?? "?")).toContain("the next probes decide the rollback's outcome");
+  }, 300_000);
 });
