@@ -2,20 +2,14 @@ import { describe, expect, it } from "vitest";
 import { CommandError, ProbeError } from "../../../src/errors.js";
 import type { HostFacts, Transport, UnitState } from "../../../src/probes/types.js";
 import { settleInterruptedSwitch, switchVerdict } from "../../../src/queue/settle-rollback.js";
+import { unitState } from "../../helpers/unit-state.js";
 
 const GOOD = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-web-1";
 const BAD = "/nix/store/1123456789abcdfghijklmnpqrsvwxyz-nixos-system-web-2";
 const SWITCH = "nixguard-rollback-0123456789ab.service";
 
-const unit = (id: string, activeState: string, subState: string): UnitState => ({
-  id,
-  loadState: "loaded",
-  activeState,
-  subState,
-  result: "success",
-  nRestarts: 0,
-  type: "simple",
-});
+const unit = (id: string, activeState: string, subState: string): UnitState =>
+  unitState(id, activeState, { subState });
 const facts = (system: string | undefined, ...units: UnitState[]): HostFacts => ({
   units: Object.fromEntries(units.map((u) => [u.id, u])),
   disks: [],
