@@ -24,6 +24,8 @@ export type TransportSpec =
       knownHostsFile?: string;
       connectTimeoutMs: number;
       controlPersistMs: number;
+      /** "persistent": one long-lived ssh session per host instead of a client per request. */
+      session?: "per-probe" | "persistent";
     }
   | { kind: "local" }
   | { kind: "exporter"; url: string };
@@ -350,6 +352,8 @@ function transportFor(config: Config, host: HostConfig, path: string, issues: Co
     ...(knownHostsFile ? { knownHostsFile } : {}),
     connectTimeoutMs: config.ssh.connectTimeout,
     controlPersistMs: config.ssh.controlPersist,
+    // Only when asked for: the default spec stays exactly what it was.
+    ...(config.ssh.session === "persistent" ? { session: "persistent" as const } : {}),
   };
 }
 

@@ -424,6 +424,10 @@ export const ConfigSchema = z.strictObject({
       knownHostsFile: AbsPath.optional(),
       connectTimeout: Duration.prefault("10s"),
       controlPersist: Duration.prefault("5m"),
+      session: z.enum(["per-probe", "persistent"]).default("per-probe").meta({
+        description:
+          'How probes and restarts reach a host: "per-probe" starts an ssh client per request over a ControlPersist master; "persistent" keeps one long-lived ssh session per host and sends it framed requests (no process per probe; bench/ssh-transport.ts)',
+      }),
     })
     .prefault({}),
   worker: z

@@ -16,6 +16,10 @@ import { parseProbeOutput } from "../systemd/parse.js";
 import type { HostFacts, Transport } from "../types.js";
 import { CAN_RESTART } from "./capabilities.js";
 import { runCommand, stderrTail } from "./run.js";
+import { type SessionResult, SshSession, SshSessionPool, sessionStderr } from "./ssh-session.js";
+
+/** Same cap as the per-probe path (run.ts): a remote flooding output is an error, not an OOM. */
+const SESSION_MAX_BUFFER = 4 * 1024 * 1024;
 
 export type SshSpec = Extract<TransportSpec, { kind: "ssh" }>;
 
@@ -56,7 +60,7 @@ export function controlPathFor(spec: SshSpec, runtimeDir: string, command: strin
  * The ssh options, built only from validated values. Everything is `-o KEY=VALUE` or a fixed flag;
  * the destination follows `--` so nothing after it is read as an option.
  */
-export function sshArgs(spec: SshSpec, controlPath: string): string[] {
+export function sshArgs(spec: SshSpec, controlPath: string | null): string[] {
   check(hostAddress(spec.address), "address", spec.address);
   check(sshUser(spec.user), "user", spec.user);
   if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
@@ -78,13 +82,18 @@ export function sshArgs(spec: SshSpec, controlPath: string): string[] {
     "LogLevel=ERROR",
     "-o",
     "ClearAllForwardings=yes",
-    "-o",
-    "ControlMaster=auto",
-    "-o",
-    `ControlPath=${controlPath}`,
-    "-o",
-    `ControlPersist=${seconds(spec.controlPersistMs)}`,
-    // A master whose peer vanished is noticed within ~3 intervals instead of hanging every probe.
+    // null: a persistent session (ssh-session.ts) is its own long-lived connection, no master.
+    ...(controlPath === null
+      ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+      : [
+          "-o",
+          "ControlMaster=auto",
+          "-o",
+          `ControlPath=${controlPath}`,
+          "-o",
+          `ControlPersist=${seconds(spec.controlPersistMs)}`,
+        ]),
+    // A master (or a session) whose peer vanished is noticed within ~3 intervals instead of hanging every probe.
     "-o",
     "ServerAliveInterval=5",
     "-o",
@@ -133,6 +142,8 @@ export class SshTransport implements Transport {
   private readonly command: string;
   private readonly controlPath: string;
   private readonly args: string[];
+  /** Set when spec.session is "persistent": requests go over long-lived sessions, no spawn each. */
+  private readonly sessions: SshSessionPool | undefined;
 
   constructor(
     private readonly spec: SshSpec,
@@ -141,6 +152,12 @@ export class SshTransport implements Transport {
     this.command = opts.sshCommand ?? spec.command;
     this.controlPath = controlPathFor(spec, opts.runtimeDir, this.command);
     this.args = sshArgs(spec, this.controlPath);
+    if (spec.session === "persistent") {
+      const sessionArgs = sshArgs(spec, null);
+      this.sessions = new SshSessionPool(
+        () => new SshSession(this.command, sessionArgs, spec.address, SESSION_MAX_BUFFER),
+      );
+    }
   }
 
   /** The argv (without the ssh command) that runs `remote` on the host. */
@@ -148,15 +165,35 @@ export class SshTransport implements Transport {
     return [...this.args, "--", this.spec.address, remote];
   }
 
+  /** PIDs of the persistent sessions' ssh processes (empty in per-probe mode). */
+  sessionPids(): number[] {
+    return this.sessions?.pids() ?? [];
+  }
+
   private ensureRuntimeDir(): void {
     mkdirSync(this.opts.runtimeDir, { recursive: true, mode: 0o700 });
   }
 
-  async fetch(units: readonly string[], signal: Abortable): Promise<HostFacts> {
-    const remote = buildProbeCommand(units);
+  /** Runs a line on the host: its output and exit status; ssh's own failures as ProbeError. */
+  private async exec(remote: string, signal: Abortable): Promise<SessionResult & { argv: string[] }> {
+    if (this.sessions) {
+      try {
+        return { ...(await this.sessions.run(remote, signal)), argv: [this.command, ...this.argv(remote)] };
+      } catch (e) {
+        const stderr = sessionStderr(e);
+        if (stderr !== undefined && /\S/.test(stderr)) throw sshFailure(stderr, this.spec.address);
+        throw e;
+      }
+    }
     this.ensureRuntimeDir();
-    const r = await runCommand(this.command, this.argv(remote), { signal });
+    const argv = this.argv(remote);
+    const r = await runCommand(this.command, argv, { signal });
     if (r.exitCode === 255) throw sshFailure(r.stderr, this.spec.address);
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, argv: [this.command, ...argv] };
+  }
+
+  async fetch(units: readonly string[], signal: Abortable): Promise<HostFacts> {
+    const r = await this.exec(buildProbeCommand(units), signal);
     try {
       return parseProbeOutput(r.stdout, units);
     } catch (e) {
@@ -185,13 +222,10 @@ export class SshTransport implements Transport {
 
   /** Runs a line on the host; stdout, or CommandError carrying the remote exit status. */
   private async runRemote(remote: string, what: string, signal: Abortable): Promise<string> {
-    this.ensureRuntimeDir();
-    const argv = this.argv(remote);
-    const r = await runCommand(this.command, argv, { signal });
-    if (r.exitCode === 255) throw sshFailure(r.stderr, this.spec.address);
+    const r = await this.exec(remote, signal);
     if (r.exitCode !== 0) {
       throw new CommandError("COMMAND_FAILED", `${this.spec.address}: ${what} exited ${r.exitCode}`, {
-        argv: [this.command, ...argv],
+        argv: r.argv,
         exitCode: r.exitCode,
         stderrTail: stderrTail(r.stderr),
       });
@@ -199,8 +233,9 @@ export class SshTransport implements Transport {
     return r.stdout;
   }
 
-  /** Stops the shared connection (the ControlPersist master), if one is up. */
+  /** Stops the shared connection (the ControlPersist master, or the persistent sessions). */
   async close(): Promise<void> {
+    if (this.sessions) await this.sessions.close();
     if (!existsSync(this.controlPath)) return;
     const signal = AbortSignal.timeout(5000);
     try {
