@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
+    // A failing test that ran daemons prints their last telling log lines (test/setup/daemon-logs.ts).
+    setupFiles: ["test/setup/daemon-logs.ts"],
   },
 });
