@@ -106,7 +106,8 @@ const NOTES: Record<string, string> = {
   "remediation.restartAttempts":
     "Unit restarts per host within `restartWindow` before escalating to a redeploy",
   "remediation.restartWindow": "Window `restartAttempts` is counted in",
-  "remediation.settle": "After an action, how long its deployment is left alone to settle before judging it",
+  "remediation.settle":
+    "After an action, how long its deployment gets no further automatic action, and failures on the hosts the action touched are recorded but not counted",
   "remediation.backoff.initial": "First delay before repeating an action on the same key",
   "remediation.backoff.factor": "Growth of the delay per repeated action",
   "remediation.backoff.max": "Largest delay",

@@ -42,6 +42,14 @@ export function actionKey(a: Action): string {
   }
 }
 
+/**
+ * The host an action key names (its third part), or undefined for a key over a whole deployment
+ * (a deployment's redeploy or quarantine). The inverse of actionKey's layout.
+ */
+export function actionKeyHost(key: string): string | undefined {
+  return key.split("__")[2];
+}
+
 export interface ActionRequest {
   action: Action;
   /** Who asked: `controller`, `schedule`, or the API token's name. */

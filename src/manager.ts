@@ -201,7 +201,7 @@ export class Manager {
       getConfig: () => this.loaded.config,
       metrics: this.metrics,
       logger: log,
-      isSuppressed: (d) => this.suppression.isSuppressed(d),
+      isSuppressed: (d, h) => this.suppression.isSuppressed(d, h),
       onHealth: (h, prev) => this.onHealth(h, prev),
     });
 
@@ -225,7 +225,7 @@ export class Manager {
       metrics: this.metrics,
       logger: log,
       reprobe: async (d, h) => {
-        this.suppression.invalidate(d);
+        void this.suppression.invalidate(d);
         if (this.probes) await this.probes.probeNow(d, h).catch(() => undefined);
       },
       ...(this.leader ? { leader: this.leader } : {}),
@@ -542,7 +542,7 @@ export class Manager {
 
   /** The worker ran a job here: its outcome's state goes to Redis before the job completes. */
   private async recordOutcome(o: ActionOutcome): Promise<void> {
-    this.suppression.invalidate(o.action.deployment);
+    void this.suppression.invalidate(o.action.deployment);
     if (o.action.kind === "redeploy") {
       // Kept in Redis, so every process's API (and a restarted one) shows the last deploy.
       const last = { outcome: o.outcome, finishedAt: o.finishedAt, jobId: o.jobId };
@@ -565,7 +565,7 @@ export class Manager {
     events.on("completed", ({ returnvalue }) => {
       const o = parseOutcome(returnvalue);
       if (!o || !this.leader?.isLeader() || this.stopping) return;
-      this.suppression.invalidate(o.action.deployment);
+      void this.suppression.invalidate(o.action.deployment);
       this.controller
         .afterOutcome(o)
         .catch((err) => this.logger.warn({ err, jobId: o.jobId }, "handling an outcome failed"));

@@ -278,7 +278,13 @@ export class Controller {
   async recordOutcome(o: ActionOutcome): Promise<void> {
     const { config, desired } = this.deps.getConfig();
     const deployment = o.action.deployment;
-    await this.deps.store.finish(deployment, o.key, o.jobId, o.finishedAt + config.remediation.settle);
+    await this.deps.store.finish(
+      deployment,
+      o.key,
+      o.jobId,
+      o.finishedAt + config.remediation.settle,
+      o.finishedAt,
+    );
     const backoff = await this.deps.store.backoff(o.key);
     if (backoff)
       await this.deps.store.setBackoff(

@@ -167,7 +167,7 @@ export class Housekeeping {
         continue;
       }
       const settleUntil = now + this.deps.getConfig().config.remediation.settle;
-      await this.deps.store.finish(spec.name, entry.key, entry.jobId, settleUntil);
+      await this.deps.store.finish(spec.name, entry.key, entry.jobId, settleUntil, now);
       state.settleUntil = Math.max(state.settleUntil ?? 0, settleUntil);
       this.deps.logger.warn(
         { deployment: spec.name, key: entry.key, jobId: entry.jobId },

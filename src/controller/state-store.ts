@@ -53,6 +53,8 @@ export class StateStore {
     generationPending: () => `${this.p}:generation-pending`,
     inflight: (deployment: string) => `${this.p}:inflight:${deployment}`,
     settle: () => `${this.p}:settle`,
+    /** Per deployment: action key → until when it settles (only keys still settling). */
+    settling: (deployment: string) => `${this.p}:settling:${deployment}`,
     drift: () => `${this.p}:drift`,
     breaker: () => `${this.p}:breaker`,
     memory: () => `${this.p}:generations`,
@@ -229,12 +231,18 @@ export class StateStore {
    * and marked it; that rerun starts only after this job ends, and must stay marked until its
    * own outcome (else the next pass sees nothing in flight and queues yet another run).
    */
-  async finish(deployment: string, key: string, jobId: string, settleUntil: number): Promise<void> {
+  async finish(
+    deployment: string,
+    key: string,
+    jobId: string,
+    settleUntil: number,
+    now: number = Date.now(),
+  ): Promise<void> {
     await evalWrite(
       this.redis,
       FINISH,
-      [this.k.inflight(deployment), this.k.settle()],
-      [key, jobId, deployment, String(settleUntil)],
+      [this.k.inflight(deployment), this.k.settle(), this.k.settling(deployment)],
+      [key, jobId, deployment, String(settleUntil), String(now)],
     );
   }
 
@@ -405,13 +413,17 @@ export class StateStore {
     await writeOne(this.redis, ["SET", this.k.breaker(), JSON.stringify(b)]);
   }
 
-  /** Is an action of the deployment in flight, and until when does it settle? Two cheap reads. */
-  async suppression(deployment: string): Promise<{ inFlight: boolean; settleUntil: number }> {
-    const [n, settle] = await Promise.all([
-      this.redis.hlen(this.k.inflight(deployment)),
-      this.redis.hget(this.k.settle(), deployment),
+  /**
+   * Which actions of the deployment are in flight, and which settle until when: the health
+   * evaluation suppresses failure counting on the hosts they touch (runtime/suppression.ts).
+   * Two cheap reads: the settling hash holds only keys still settling.
+   */
+  async suppression(deployment: string): Promise<{ inFlight: string[]; settling: Map<string, number> }> {
+    const [inFlight, settling] = await Promise.all([
+      this.redis.hkeys(this.k.inflight(deployment)),
+      this.redis.hgetall(this.k.settling(deployment)),
     ]);
-    return { inFlight: n > 0, settleUntil: settle ? Number(settle) : 0 };
+    return { inFlight, settling: new Map(Object.entries(settling).map(([k, v]) => [k, Number(v)])) };
   }
 
   /** Deployments with actions marked in flight (for the loop's check against the queue). */
@@ -440,13 +452,27 @@ const ZRANGE_EACH = `local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call("ZRANGE", key, 0, -1, "WITHSCORES") end
 return out`;
 
-/** HDEL the in-flight mark ARGV[1] if it names job ARGV[2]; set the settle time either way. */
+/**
+ * HDEL the in-flight mark ARGV[1] if it names job ARGV[2]; set the deployment's settle time
+ * either way, and the key's own in the settling hash (KEYS[3]), dropping keys settled by now
+ * (ARGV[5]) and letting the hash expire with its last settle: it never outgrows the keys
+ * settling at once.
+ */
 const FINISH = `local mark = redis.call("HGET", KEYS[1], ARGV[1])
 if mark then
   local ok, entry = pcall(cjson.decode, mark)
   if not ok or type(entry) ~= "table" or entry.jobId == ARGV[2] then redis.call("HDEL", KEYS[1], ARGV[1]) end
 end
 redis.call("HSET", KEYS[2], ARGV[3], ARGV[4])
+redis.call("HSET", KEYS[3], ARGV[1], ARGV[4])
+local now = tonumber(ARGV[5])
+local last = 0
+local all = redis.call("HGETALL", KEYS[3])
+for i = 1, #all, 2 do
+  local untilAt = tonumber(all[i + 1]) or 0
+  if untilAt <= now then redis.call("HDEL", KEYS[3], all[i]) elseif untilAt > last then last = untilAt end
+end
+if last > 0 then redis.call("PEXPIREAT", KEYS[3], math.floor(last) + 1) end
 return 0`;
 
 const quarantineField = (deployment: string, host?: string) =>

@@ -104,4 +104,53 @@ describe("fault 6: mass failure", () => {
     },
     scaled(90_000),
   );
+
+  it(
+    "one host's restart, running or settling, does not hide the other hosts' failures from the breaker",
+    async () => {
+      // A daemon whose deployment settles for a minute after each action: failures on the hosts
+      // an action touches are not counted meanwhile, those on the others must be.
+      await d.kill();
+      d = await startDaemon({
+        config: fleet.writeConfig({
+          redisUrl: redis.url,
+          prefix: "mass2",
+          overrides: { remediation: { breaker: { unhealthyFraction: 0.5, minHosts: 3 }, settle: "60s" } },
+        }),
+      });
+      const { read } = fleet.tokens;
+      const hostsState = async () =>
+        ((await api(d.url, "/api/v1/hosts", { token: read })).body as { host: string; state: string }[]).map(
+          (h) => h.state,
+        );
+      expect(
+        await poll(async () => (await hostsState()).every((s) => s === "healthy"), scaled(20_000), 250),
+      ).toBe(true);
+
+      await fleet.control.inject({
+        kind: "unit-fail",
+        host: "h0",
+        unit: "mastodon-web.service",
+        keepFailing: true,
+      });
+      const restartDone = async () =>
+        ((await api(d.url, "/api/v1/jobs?state=completed", { token: read })).body as { key: string }[]).some(
+          (j) => j.key.endsWith("__h0"),
+        );
+      expect(await poll(restartDone, scaled(20_000), 200)).toBe(true);
+      // h0's restart has run and its deployment now settles for 60 s: five more hosts fail.
+      await Promise.all(
+        HOSTS.slice(1, 6).map((host) =>
+          fleet.control.inject({ kind: "unit-fail", host, unit: "mastodon-web.service", keepFailing: true }),
+        ),
+      );
+      // Two failed probes a host (failureThreshold 2 at 1 s), then a pass: well inside the settle.
+      expect(await poll(async () => (await metric("nixguard_breaker_open")) === 1, scaled(20_000), 200)).toBe(
+        true,
+      );
+      expect((await hostsState()).filter((s) => s === "failing")).toHaveLength(6);
+      await fleet.control.healAll();
+    },
+    scaled(90_000),
+  );
 });
