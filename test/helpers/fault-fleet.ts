@@ -109,7 +109,10 @@ export async function startFaultFleet(opts: FleetOptions = {}): Promise<FaultFle
         probes: { interval: "1s", timeout: "3s", jitter: 0, failureThreshold: 2, ...o.probes },
         remediation: { settle: "2s", backoff: { initial: "1s", max: "5s" }, ...o.remediation },
         leader: { lease: "3s", renew: "1s", ...o.leader },
-        worker: { concurrency: 2, shutdownGrace: "5s", lockTtl: "5s", ...o.worker },
+        // The flake lock's holder stops its apply when a renewal is not confirmed within the TTL
+        // (less the stop sequence): a daemon stalled a few seconds on a loaded machine would meet
+        // that rule in faults that are not about it. Fault 2 sets the short lock it needs.
+        worker: { concurrency: 2, shutdownGrace: "5s", lockTtl: "30s", ...o.worker },
         nixops4: {
           ...base.nixops4,
           timeout: "30s",
