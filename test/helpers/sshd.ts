@@ -120,7 +120,14 @@ export function unitBlock(id: string, props: Record<string, string> = {}): Recor
   };
 }
 
-export async function startSshd(): Promise<TestSshd> {
+export interface SshdOptions {
+  /** Directory put first on the remote PATH instead of the fake systemctl's (benchmarks' cheap fakes). */
+  fakeBin?: string;
+  /** sshd's MaxStartups (unauthenticated connections at once); benchmarks opening many raise it. */
+  maxStartups?: number;
+}
+
+export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
   // Short path: the ssh control socket lives under it too (unix socket paths are ≤ 107 bytes).
   const dir = mkdtempSync("/tmp/ngsshd-");
   const fixtureDir = join(dir, "fixture");
@@ -151,9 +158,9 @@ export async function startSshd(): Promise<TestSshd> {
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",
       "MaxSessions 100",
-      "MaxStartups 100",
+      `MaxStartups ${opts.maxStartups ?? 100}`,
       "LogLevel VERBOSE",
-      `SetEnv PATH=${FAKE_BIN}:/usr/bin:/bin NIXGUARD_FIXTURE=${fixtureDir} SHLVL=1`,
+      `SetEnv PATH=${opts.fakeBin ?? FAKE_BIN}:/usr/bin:/bin NIXGUARD_FIXTURE=${fixtureDir} SHLVL=1`,
       "",
     ].join("\n"),
   );

@@ -21,6 +21,11 @@ import { abortError, stderrTail } from "./run.js";
  * keeps it from reading the next request off the session's stdin. NONCE is 128 random bits fresh
  * per request, so nothing the remote prints can fake the end of its own output.
  *
+ * A line that only runs programs and `echo` (the probe line: command.ts, its test holds it to
+ * that) cannot change the session shell's state, and is sent as `{ LINE\n} </dev/null` instead:
+ * the session shell runs it itself, without forking a subshell per request (a fork of the shell
+ * was a quarter of the session's transport cost, bench/ssh-transport.ts).
+ *
  * Any failure (ssh exits, a timeout, output past the cap) kills the ssh process group and marks
  * the session dead; the pool (SshSessionPool) starts a new one for the next request.
  */
@@ -104,7 +109,8 @@ export class SshSession {
     return this.pending !== undefined;
   }
 
-  run(remote: string, signal: Abortable): Promise<SessionResult> {
+  /** `isolate` false: `remote` runs in the session shell itself (only for lines that cannot touch it). */
+  run(remote: string, signal: Abortable, isolate = true): Promise<SessionResult> {
     if (this.pending) throw new Error("ssh session: one request at a time");
     if (signal.aborted) return Promise.reject(abortError(signal, this.command));
     if (this.dead) return Promise.reject(this.endedError(""));
@@ -133,8 +139,9 @@ export class SshSession {
         reject: done(reject),
       };
       this.stray = Buffer.alloc(0);
+      const [open, close] = isolate ? ["(", ")"] : ["{ ", "}"];
       this.child.stdin.write(
-        `(${remote}\n) </dev/null; printf '\\n%s %s\\n' '${nonce}' "$?"; printf '\\n%s\\n' '${nonce}' >&2\n`,
+        `${open}${remote}\n${close} </dev/null; printf '\\n%s %s\\n' '${nonce}' "$?"; printf '\\n%s\\n' '${nonce}' >&2\n`,
       );
     });
   }
@@ -262,23 +269,28 @@ export class SshSessionPool {
   constructor(private readonly open: () => SshSession) {}
 
   /** Runs `remote` on an idle or new session; a used session that turns out dead is replaced once. */
-  async run(remote: string, signal: Abortable): Promise<SessionResult> {
+  async run(remote: string, signal: Abortable, isolate = true): Promise<SessionResult> {
     if (this.closed) throw new ProbeError("PROBE_UNREACHABLE", "ssh transport closed");
     const session = this.take();
     try {
-      return await this.attempt(session, remote, signal);
+      return await this.attempt(session, remote, signal, isolate);
     } catch (e) {
       // A session that served before and then ended (the host rebooted, the connection broke while
       // idle) is stale, not proof the host is down: reconnect once.
       const stale = session.completed > 0 && e instanceof ProbeError && e.code === "PROBE_UNREACHABLE";
       if (!stale || signal.aborted || this.closed) throw e;
-      return await this.attempt(this.take(), remote, signal);
+      return await this.attempt(this.take(), remote, signal, isolate);
     }
   }
 
-  private async attempt(session: SshSession, remote: string, signal: Abortable): Promise<SessionResult> {
+  private async attempt(
+    session: SshSession,
+    remote: string,
+    signal: Abortable,
+    isolate: boolean,
+  ): Promise<SessionResult> {
     try {
-      const r = await session.run(remote, signal);
+      const r = await session.run(remote, signal, isolate);
       this.release(session);
       return r;
     } catch (e) {

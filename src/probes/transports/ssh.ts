@@ -174,11 +174,21 @@ export class SshTransport implements Transport {
     mkdirSync(this.opts.runtimeDir, { recursive: true, mode: 0o700 });
   }
 
-  /** Runs a line on the host: its output and exit status; ssh's own failures as ProbeError. */
-  private async exec(remote: string, signal: Abortable): Promise<SessionResult & { argv: string[] }> {
+  /**
+   * Runs a line on the host: its output and exit status; ssh's own failures as ProbeError.
+   * `isolate` false only for lines that cannot change a shell's state (SshSession.run).
+   */
+  private async exec(
+    remote: string,
+    signal: Abortable,
+    isolate = true,
+  ): Promise<SessionResult & { argv: string[] }> {
     if (this.sessions) {
       try {
-        return { ...(await this.sessions.run(remote, signal)), argv: [this.command, ...this.argv(remote)] };
+        return {
+          ...(await this.sessions.run(remote, signal, isolate)),
+          argv: [this.command, ...this.argv(remote)],
+        };
       } catch (e) {
         const stderr = sessionStderr(e);
         if (stderr !== undefined && /\S/.test(stderr)) throw sshFailure(stderr, this.spec.address);
@@ -193,7 +203,9 @@ export class SshTransport implements Transport {
   }
 
   async fetch(units: readonly string[], signal: Abortable): Promise<HostFacts> {
-    const r = await this.exec(buildProbeCommand(units), signal);
+    // The probe line runs only programs and echo (command.ts): a persistent session runs it in its
+    // shell without a subshell of its own.
+    const r = await this.exec(buildProbeCommand(units), signal, false);
     try {
       return parseProbeOutput(r.stdout, units);
     } catch (e) {

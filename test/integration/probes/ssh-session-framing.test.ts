@@ -49,6 +49,28 @@ describe("ssh session framing", () => {
     expect((await s.run("echo next", signal())).stdout).toBe("next\n");
   });
 
+  it("runs a line that is not isolated in the session shell itself, framed the same", async () => {
+    const s = session();
+    // A program's parent is the shell that ran it: the session shell ($$) here, a subshell otherwise.
+    const parentAndShell = "sh -c 'echo $PPID'; echo $$";
+    const [parent, shell] = (await s.run(parentAndShell, signal(), false)).stdout.trim().split("\n");
+    expect(parent).toBe(shell);
+    const [subParent, subShell] = (await s.run(parentAndShell, signal())).stdout.trim().split("\n");
+    expect(subShell).toBe(shell);
+    expect(subParent).not.toBe(shell);
+    // Output, status and the stdin isolation are the same.
+    expect(await s.run("echo out; echo err >&2; false", signal(), false)).toEqual({
+      stdout: "out\n",
+      stderr: "err\n",
+      exitCode: 1,
+    });
+    expect((await s.run("cat; echo after", signal(), false)).stdout).toBe("after\n");
+    const fake = `x\n${"0".repeat(32)} 0\n`;
+    expect((await s.run(`printf '${fake}'`, signal(), false)).stdout).toBe(fake);
+    expect((await s.run("echo next", signal())).stdout).toBe("next\n");
+    expect(s.alive).toBe(true);
+  });
+
   it("kills the session when output passes the cap", async () => {
     const s = session(4096);
     await expect(s.run("head -c 100000 /dev/zero", signal())).rejects.toMatchObject({

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { buildProbeCommand, buildRestartCommand } from "../../../src/probes/systemd/command.js";
 import { HOSTILE_VALUES } from "../../helpers/hostile.js";
 
-// The contract with every remote (see command.ts): these programs and nothing else.
+// The contract with every remote (see command.ts): these programs and nothing else. A persistent
+// ssh session runs the probe line in its own shell, without a subshell (ssh-session.ts), which is
+// safe only because every statement is one of these: no assignment, `cd`, `exit` or `set`.
 const ALLOWED = new Set(["systemctl", "readlink", "df", "cat", "nproc", "echo"]);
 
 function programs(line: string): string[] {
