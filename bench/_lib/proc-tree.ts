@@ -95,3 +95,20 @@ export function remoteDelta(before: RemoteSnapshot, after: RemoteSnapshot) {
     reaped: diff(before.reaped, after.reaped),
   };
 }
+
+/** Proportional and resident set size (KiB) from smaps_rollup: shared pages split among sharers. */
+export function memoryKiB(pid: number): { pss: number; rss: number } {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
+    return { pss: field("Pss"), rss: field("Rss") };
+  } catch {
+    return { pss: 0, rss: 0 };
+  }
+}
+
+/** /proc/meminfo's MemAvailable, bytes. */
+export function memAvailable(): number {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+  return Number(m?.[1] ?? 0) * 1024;
+}
