@@ -135,7 +135,7 @@ const NOTES: Record<string, string> = {
   "ssh.identityFile": "Private key file (NixOS module: a systemd credential)",
   "ssh.knownHostsFile": "known_hosts file; host keys are always checked",
   "ssh.connectTimeout": "TCP connect deadline",
-  "ssh.controlPersist": "How long an idle ssh master connection is kept for reuse",
+  "ssh.controlPersist": "How long an idle ssh master connection is kept for reuse (ssh.session per-probe)",
   "worker.concurrency": "Jobs one worker runs at once (applies are still one per flake directory)",
   "worker.shutdownGrace": "On SIGTERM, how long a running apply may finish before it is stopped",
   "worker.logLimitBytes": "Output kept per job (deploy log), bytes",

@@ -304,7 +304,7 @@ export const ConfigSchema = z.strictObject({
       restartWindow: Duration.prefault("30m"),
       restartTimeout: Duration.prefault("2m").meta({
         description:
-          "A `systemctl restart` still running after this is ended (its ssh session; the shared connection stays) with outcome `timeout`, counted as a failed attempt: a unit whose stop hangs must not hold a worker for ever",
+          "A `systemctl restart` still running after this is ended (the ssh session it ran on, which the next request replaces; per-probe: its ssh client, the shared connection stays) with outcome `timeout`, counted as a failed attempt: a unit whose stop hangs must not hold a worker for ever",
       }),
       settle: Duration.prefault("2m"),
       backoff: z
@@ -424,9 +424,9 @@ export const ConfigSchema = z.strictObject({
       knownHostsFile: AbsPath.optional(),
       connectTimeout: Duration.prefault("10s"),
       controlPersist: Duration.prefault("5m"),
-      session: z.enum(["per-probe", "persistent"]).default("per-probe").meta({
+      session: z.enum(["per-probe", "persistent"]).default("persistent").meta({
         description:
-          'How probes and restarts reach a host: "per-probe" starts an ssh client per request over a ControlPersist master; "persistent" keeps one long-lived ssh session per host and sends it framed requests (no process per probe; bench/ssh-transport.ts)',
+          'How probes and restarts reach a host: "persistent" keeps one long-lived ssh session per host and sends it framed requests (no process per probe: ~1/5 of the CPU per probe, bench/ssh-transport.ts); "per-probe" starts an ssh client per request over a ControlPersist master (ssh.controlPersist)',
       }),
     })
     .prefault({}),

@@ -116,8 +116,9 @@ export async function handleRestart(deps: HandlerDeps, run: JobRun): Promise<Han
 /**
  * remediation.restartTimeout: `systemctl restart` waits for the stop and start jobs, and a unit
  * whose stop hangs (TimeoutStopSec=infinity) makes it wait for ever, holding a worker slot and
- * the job's lock. On expiry the abort ends the ssh client's process group — its session channel
- * on the shared ControlMaster closes with it; the master itself is not touched, and systemd's
+ * the job's lock. On expiry the abort ends the ssh client's process group: with ssh.session
+ * persistent, the session the restart ran on (the next request opens a new one); per-probe, the
+ * client's channel on the shared ControlMaster, which is not touched. Either way systemd's
  * restart job on the host carries on (the next probe says how the unit is).
  */
 function restartDeadline(ms: number, host: string): { signal: AbortSignal; clear: () => void } {

@@ -123,6 +123,11 @@ export function simConfig(opts: SimConfigOptions): ConfigInput {
       ...(opts.sshCommand ? { command: opts.sshCommand } : {}),
       user: "root",
       connectTimeout: "3s",
+      // A client per request, not the default persistent session: the fault suite reads every
+      // request from the fake ssh's argv (restarts counted, hostile values looked for), the fake
+      // answers the generation listing and the switch by recognising them there (remote-script.ts),
+      // and a simulated network cut or host key change acts when ssh connects.
+      session: "per-probe",
       ...(opts.sshIdentityFile ? { identityFile: opts.sshIdentityFile } : {}),
       ...(opts.sshKnownHostsFile ? { knownHostsFile: opts.sshKnownHostsFile } : {}),
       ...o.ssh,

@@ -23,6 +23,7 @@ let b: TestSshd;
 let runtimeDir: string;
 let rig: Rig | undefined;
 let transports: TransportRegistry | undefined;
+let lent: ReturnType<TransportRegistry["borrow"]> | undefined;
 
 beforeAll(async () => {
   [redis, a, b] = await Promise.all([startRedis(), startSshd(), startSshd()]);
@@ -33,6 +34,8 @@ beforeAll(async () => {
 afterEach(async () => {
   await rig?.close();
   rig = undefined;
+  lent?.release();
+  lent = undefined;
   await transports?.close();
   transports = undefined;
   a.setHang(false);
@@ -44,22 +47,23 @@ afterAll(async () => {
   rmSync(runtimeDir, { recursive: true, force: true });
 });
 
-const host = (deployment: string, sshd: TestSshd): HostSpec => ({
+type Session = SshSpec["session"];
+const host = (deployment: string, sshd: TestSshd, session: Session): HostSpec => ({
   deployment,
   name: deployment,
   address: "127.0.0.1",
   target: deployment,
   ownTarget: false,
   services: [],
-  transport: sshd.spec(),
+  transport: sshd.spec(session ? { session } : {}),
   units: [],
   http: [],
 });
 // Two deployments: a hung restart must not hold up another deployment's work.
-const state = (): DesiredState => ({
+const state = (session: Session): DesiredState => ({
   deployments: [
-    { name: "a", flake: "/nonexistent", target: "a", hosts: [host("a", a)] },
-    { name: "b", flake: "/nonexistent", target: "b", hosts: [host("b", b)] },
+    { name: "a", flake: "/nonexistent", target: "a", hosts: [host("a", a, session)] },
+    { name: "b", flake: "/nonexistent", target: "b", hosts: [host("b", b, session)] },
   ],
 });
 const restartOf = (deployment: string, unit: string) => ({
@@ -68,11 +72,13 @@ const restartOf = (deployment: string, unit: string) => ({
   reason: `${unit} failing`,
 });
 
-async function start(concurrency: number) {
-  const desired = state();
+async function start(concurrency: number, session?: Session) {
+  const desired = state(session);
   rig = await makeRig(redis.url, () => desired);
   const registry = new TransportRegistry((h) => new SshTransport(h.transport as SshSpec, { runtimeDir }));
   transports = registry;
+  // Borrowed for the whole test: the persistent test probes through the worker's own transport.
+  lent = registry.borrow(desired.deployments[0]!.hosts[0]!);
   await rig.startWorker({
     concurrency,
     borrow: (h) => registry.borrow(h),
@@ -139,6 +145,29 @@ describe("restart deadline (remediation.restartTimeout)", () => {
       ["restart__b__b", "success"],
       ["restart__a__a", "timeout"],
     ]);
+  });
+
+  it("persistent sessions: a hung restart ends as timeout, its session killed, and the next probe gets a new one", async () => {
+    const r = await start(1, "persistent");
+    a.setHang(true);
+    await r.queue.enqueue(restartOf("a", "hang.service"));
+    await r.queue.enqueue(restartOf("b", "app.service"));
+    expect(await waitFor(() => r.outcomes.length >= 2, WITHIN)).toBe(true);
+    const [first, second] = r.outcomes;
+    expect(first).toMatchObject({ key: "restart__a__a", outcome: "timeout" });
+    expect(first!.finishedAt - first!.startedAt).toBeGreaterThanOrEqual(TIMEOUT_MS);
+    expect(second).toMatchObject({ key: "restart__b__b", outcome: "success" });
+    expect(restarted(b)).toEqual(["app.service"]);
+    // The hung request's session was killed with it; b's session stays for its next request.
+    expect(await waitFor(() => childrenNamed(process.pid, "ssh").length === 1, WITHIN)).toBe(true);
+    a.setHang(false);
+    const connections = a.acceptedConnections();
+    const facts = await (lent!.transport as SshTransport).fetch(
+      ["hang.service"],
+      AbortSignal.timeout(10_000),
+    );
+    expect(facts.units["hang.service"]).toMatchObject({ activeState: "active" });
+    expect(a.acceptedConnections()).toBe(connections + 1);
   });
 
   it("a restart that finishes in time is not touched", async () => {

@@ -6,6 +6,7 @@ import type { HostSpec } from "../../../src/config/desired.js";
 import { parseConfig } from "../../../src/config/load.js";
 import { probeHttp } from "../../../src/probes/http/probe.js";
 import { createTransport } from "../../../src/probes/transports/index.js";
+import type { SshTransport } from "../../../src/probes/transports/ssh.js";
 import { type SimBin, writeSimBin } from "../../../src/sim/bin.js";
 import { simConfig } from "../../../src/sim/config.js";
 import { SimControlClient } from "../../../src/sim/control-client.js";
@@ -103,6 +104,27 @@ describe("production ssh transport against the fake ssh", () => {
       await expect(t.restart(["redis-mastodon.service"], signal())).rejects.toMatchObject({
         code: "COMMAND_FAILED",
       });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("works over one persistent session too: faults, a restart, and a unit back up, one fake ssh throughout", async () => {
+    const mastodon = host(hosts("ssh"), "mastodon");
+    // simConfig pins per-probe for the fault suite (src/sim/config.ts); the fake ssh itself serves a
+    // long-lived `ssh HOST sh` as well: its relay execs the remote sh, whose fakes ask the simulator.
+    const spec = { ...mastodon, transport: { ...mastodon.transport, session: "persistent" as const } };
+    const t = createTransport(spec, { runtimeDir: join(dir, "run") });
+    const unit = "mastodon-sidekiq-all.service";
+    try {
+      expect((await t.fetch([unit], signal())).units[unit]?.activeState).toBe("active");
+      const pids = (t as SshTransport).sessionPids();
+      expect(pids).toHaveLength(1);
+      await control.inject({ kind: "unit-fail", host: "mastodon", unit });
+      expect((await t.fetch([unit], signal())).units[unit]).toMatchObject({ activeState: "failed" });
+      await t.restart([unit], signal());
+      expect((await t.fetch([unit], signal())).units[unit]?.activeState).toBe("active");
+      expect((t as SshTransport).sessionPids()).toEqual(pids);
     } finally {
       await t.close();
     }
