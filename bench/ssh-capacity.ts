@@ -17,6 +17,8 @@
  * per-probe clients plus the ControlMasters), sshd (each connection's monitor and child, plus
  * the listener), remote shells (the session shells / per-request `bash -c`) and the remote
  * commands. The sshd side includes ServerAliveInterval's keep-alives (every 5 s per connection).
+ * Then an idle pause (`--idle`, no probes): the connections' own cost between probes, per host
+ * per interval (keep-alives: ServerAliveInterval, src/probes/transports/ssh.ts).
  * Memory per host: PSS (shared pages split among sharers) and RSS of each process kind.
  * Per-probe mode runs at the first step only (its per-probe spawns cost too much beyond): the
  * same-run reference for the ratio.
@@ -44,11 +46,13 @@ const f = flags({
   "reserve-gib": "8",
   fakes: "static",
   "per-probe-hosts": "",
+  idle: "10s",
 });
 const STEPS = f.steps.split(",").map(Number);
 const INTERVAL_MS = parseDuration(f.interval) ?? Number.NaN;
 const CONCURRENCY = Number(f.concurrency);
 const RESERVE = Number(f["reserve-gib"]) * 2 ** 30;
+const IDLE_MS = parseDuration(f.idle) ?? Number.NaN;
 const PER_PROBE_HOSTS = Number(f["per-probe-hosts"] || STEPS[0]);
 if (!(STEPS.every((n) => n >= 1) && INTERVAL_MS > 0 && CONCURRENCY >= 1)) {
   console.error("bad flags");
@@ -208,6 +212,15 @@ async function step(mode: Mode, hosts: SshTransport[]) {
   const allIn = round(transport + cpu.reapedRemote);
   const maxLate = c.lateness.at(-1) ?? 0;
   const held = c.failed === 0 && c.lateness.length === n && maxLate < INTERVAL_MS;
+  // Idle: no probe for a while, so what the connections cost between probes (keep-alives) shows
+  // on its own, per host per interval.
+  const idle0 = sshPids(mode).reduce((s, p) => s + (readTicks(p)?.self ?? 0), 0);
+  const idleRemote0 = remoteSnapshot(sshd.pid);
+  await sleep(IDLE_MS);
+  const idle1 = sshPids(mode).reduce((s, p) => s + (readTicks(p)?.self ?? 0), 0);
+  const idleRemote = remoteDelta(idleRemote0, remoteSnapshot(sshd.pid));
+  const perHostInterval = (ticks: number) => round(((ticks / CLK_TCK / n) * 1000 * INTERVAL_MS) / IDLE_MS);
+  const idle = { sshClient: perHostInterval(idle1 - idle0), sshd: perHostInterval(idleRemote.sshd) };
   const kib = (k: number) => round(k / 1024 / n, 2);
   const r = {
     mode,
@@ -220,6 +233,7 @@ async function step(mode: Mode, hosts: SshTransport[]) {
     doneLateMaxMs: round(maxLate),
     cpuMsPerProbe: { ...cpu, transport, allIn },
     coresAtInterval: round((allIn * n) / INTERVAL_MS, 3),
+    idleMsPerHostInterval: idle,
     memMiBPerHost: {
       sshPss: kib(mem.ssh.pss),
       sshdPss: kib(mem.sshd.pss),
@@ -273,14 +287,14 @@ try {
   const largest = results.filter((r) => r.mode === "persistent" && r.held).at(-1);
   const ref = results[0];
   console.log(
-    "| session | hosts | held | failed | done after due p50 / p99 / max | NixGuard | ssh client(s) | sshd | session shells | reaped by the sshd side (per-request shells, commands) | transport (persistent: no per-request shell) | **all-in CPU per probe** | cores at the interval | PSS per host (ssh / sshd / shell) | RSS per host | NixGuard RSS | load |",
+    "| session | hosts | held | failed | done after due p50 / p99 / max | NixGuard | ssh client(s) | sshd | session shells | reaped by the sshd side (per-request shells, commands) | transport (persistent: no per-request shell) | **all-in CPU per probe** | cores at the interval | idle: ssh client / sshd per host per interval | PSS per host (ssh / sshd / shell) | RSS per host | NixGuard RSS | load |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     const c = r.cpuMsPerProbe;
     const m = r.memMiBPerHost;
     console.log(
-      `| ${r.mode} | ${r.hosts} | ${r.held ? "yes" : "no"} | ${r.failed} | ${r.doneLateP50Ms} / ${r.doneLateP99Ms} / ${r.doneLateMaxMs} ms | ${c.nixguard} | ${c.sshClient} | ${c.sshd} | ${c.sessionShells} | ${c.reapedRemote} | ${c.transport} | **${c.allIn} ms** | ${r.coresAtInterval} | ${m.pss} MiB (${m.sshPss} / ${m.sshdPss} / ${m.shellPss}) | ${m.rss} MiB | ${r.nixguardRssMiB} MiB | ${r.load.join(" → ")} |`,
+      `| ${r.mode} | ${r.hosts} | ${r.held ? "yes" : "no"} | ${r.failed} | ${r.doneLateP50Ms} / ${r.doneLateP99Ms} / ${r.doneLateMaxMs} ms | ${c.nixguard} | ${c.sshClient} | ${c.sshd} | ${c.sessionShells} | ${c.reapedRemote} | ${c.transport} | **${c.allIn} ms** | ${r.coresAtInterval} | ${r.idleMsPerHostInterval.sshClient} / ${r.idleMsPerHostInterval.sshd} ms | ${m.pss} MiB (${m.sshPss} / ${m.sshdPss} / ${m.shellPss}) | ${m.rss} MiB | ${r.nixguardRssMiB} MiB | ${r.load.join(" → ")} |`,
     );
   }
   const same = results.find((r) => r.mode === "persistent" && r.hosts === ref?.hosts);
@@ -299,7 +313,10 @@ try {
   );
 } finally {
   log("closing sessions");
-  await Promise.all(persistent.map((h) => h.close()));
+  // In batches: thousands of sessions ending at once is a burst of exits on both sides.
+  for (let i = 0; i < persistent.length; i += 100) {
+    await Promise.all(persistent.slice(i, i + 100).map((h) => h.close()));
+  }
   await sshd.stop();
   // Any ControlMaster left (ControlPersist outlives a crashed run): ours are under workDir.
   for (const p of sshPids("per-probe")) {

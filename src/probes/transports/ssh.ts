@@ -34,6 +34,17 @@ const SUN_PATH_MAX = 107 - 17;
 
 const seconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
 
+/**
+ * ServerAliveInterval. A ControlMaster whose peer vanished hangs every probe sent over it until
+ * it is noticed dead: within ~3 × 5 s. A persistent session needs no such watch: a request on a
+ * dead one times out, which kills the session, and the next request opens a new one. Its
+ * keep-alives only cost (both ends wake per keep-alive: at 5 s, six per host per 30 s probe
+ * were most of the session's CPU at 1,000 hosts, bench/ssh-capacity.ts); at 60 s none is sent
+ * while probes come more often, since any traffic from the server resets ssh's timer.
+ */
+const MASTER_ALIVE_INTERVAL_S = 5;
+const SESSION_ALIVE_INTERVAL_S = 60;
+
 function check(problem: string | undefined, what: string, value: string): void {
   if (problem) throw new NixGuardError("UNSAFE_VALUE", `ssh ${what} ${JSON.stringify(value)}: ${problem}`);
 }
@@ -93,9 +104,8 @@ export function sshArgs(spec: SshSpec, controlPath: string | null): string[] {
           "-o",
           `ControlPersist=${seconds(spec.controlPersistMs)}`,
         ]),
-    // A master (or a session) whose peer vanished is noticed within ~3 intervals instead of hanging every probe.
     "-o",
-    "ServerAliveInterval=5",
+    `ServerAliveInterval=${controlPath === null ? SESSION_ALIVE_INTERVAL_S : MASTER_ALIVE_INTERVAL_S}`,
     "-o",
     "ServerAliveCountMax=3",
   ];

@@ -106,19 +106,25 @@ const restarted = (sshd: TestSshd) => {
 // Generous bound derived from the timeout: job pickup, ssh connection set-up, the outcome's writes.
 const WITHIN = 4 * TIMEOUT_MS + 10_000;
 
+/** One worker slot: a's restart hangs until the timeout, then b's goes through. */
+async function hungThenOther(concurrency: number, session?: Session): Promise<Rig> {
+  const r = await start(concurrency, session);
+  a.setHang(true);
+  await r.queue.enqueue(restartOf("a", "hang.service"));
+  await r.queue.enqueue(restartOf("b", "app.service"));
+  expect(await waitFor(() => r.outcomes.length >= 2, WITHIN)).toBe(true);
+  const [first, second] = r.outcomes;
+  expect(first).toMatchObject({ key: "restart__a__a", outcome: "timeout" });
+  expect(first!.message).toContain("did not finish within 1500ms (remediation.restartTimeout)");
+  expect(first!.finishedAt - first!.startedAt).toBeGreaterThanOrEqual(TIMEOUT_MS);
+  expect(second).toMatchObject({ key: "restart__b__b", outcome: "success" });
+  expect(restarted(b)).toEqual(["app.service"]);
+  return r;
+}
+
 describe("restart deadline (remediation.restartTimeout)", () => {
   it("a hung restart ends as timeout, its ssh client gone, and frees the only worker slot for another deployment", async () => {
-    const r = await start(1);
-    a.setHang(true);
-    await r.queue.enqueue(restartOf("a", "hang.service"));
-    await r.queue.enqueue(restartOf("b", "app.service"));
-    expect(await waitFor(() => r.outcomes.length >= 2, WITHIN)).toBe(true);
-    const [first, second] = r.outcomes;
-    expect(first).toMatchObject({ key: "restart__a__a", outcome: "timeout" });
-    expect(first!.message).toContain("did not finish within 1500ms (remediation.restartTimeout)");
-    expect(first!.finishedAt - first!.startedAt).toBeGreaterThanOrEqual(TIMEOUT_MS);
-    expect(second).toMatchObject({ key: "restart__b__b", outcome: "success" });
-    expect(restarted(b)).toEqual(["app.service"]);
+    const r = await hungThenOther(1);
     // The hung session's ssh client was ended with it: no ssh child of this process is left...
     expect(childrenNamed(process.pid, "ssh")).toEqual([]);
     // ...but not the shared master (no `ssh -O exit`): the next probe of a reuses it.
@@ -148,16 +154,7 @@ describe("restart deadline (remediation.restartTimeout)", () => {
   });
 
   it("persistent sessions: a hung restart ends as timeout, its session killed, and the next probe gets a new one", async () => {
-    const r = await start(1, "persistent");
-    a.setHang(true);
-    await r.queue.enqueue(restartOf("a", "hang.service"));
-    await r.queue.enqueue(restartOf("b", "app.service"));
-    expect(await waitFor(() => r.outcomes.length >= 2, WITHIN)).toBe(true);
-    const [first, second] = r.outcomes;
-    expect(first).toMatchObject({ key: "restart__a__a", outcome: "timeout" });
-    expect(first!.finishedAt - first!.startedAt).toBeGreaterThanOrEqual(TIMEOUT_MS);
-    expect(second).toMatchObject({ key: "restart__b__b", outcome: "success" });
-    expect(restarted(b)).toEqual(["app.service"]);
+    await hungThenOther(1, "persistent");
     // The hung request's session was killed with it; b's session stays for its next request.
     expect(await waitFor(() => childrenNamed(process.pid, "ssh").length === 1, WITHIN)).toBe(true);
     a.setHang(false);
