@@ -14,9 +14,9 @@
  *
  * Per probe, CPU time by process (/proc utime+stime, so load inflates it less than wall):
  * NixGuard (this process: transports and pacing), ssh clients (the sessions, or the reaped
- * per-probe clients plus the ControlMasters), sshd (each connection's monitor and child, plus
- * the listener), remote shells (the session shells / per-request `bash -c`) and the remote
- * commands. The sshd side includes ServerAliveInterval's keep-alives (every 5 s per connection).
+ * per-probe clients plus the ControlMasters), sshd (the listener and each connection's sshd
+ * process), remote shells (the session shells / per-request `bash -c`) and the remote commands.
+ * Both ends' share includes the keep-alives (ServerAliveInterval, src/probes/transports/ssh.ts).
  * Then an idle pause (`--idle`, no probes): the connections' own cost between probes, per host
  * per interval (keep-alives: ServerAliveInterval, src/probes/transports/ssh.ts).
  * Memory per host: PSS (shared pages split among sharers) and RSS of each process kind.

@@ -11,7 +11,7 @@
  *   NixGuard      this process (the transport; the probe output's parsing)
  *   ssh client    per-probe: the reaped clients (/proc/self/stat cutime); persistent: the session
  *   ControlMaster per-probe only (a daemon, its own /proc entry)
- *   sshd          the connection's monitor and unprivileged child (their own utime+stime)
+ *   sshd          the listener and each connection's sshd process (their own utime+stime)
  *   remote shell  persistent: the session's `sh` (reading and framing requests, forking the
  *                 commands); per-probe: the `bash -c LINE` sshd starts per request (root's
  *                 shell), i.e. what sshd reaped less the remote work

@@ -56,7 +56,7 @@ export function tree(root: number): ProcTicks[] {
 
 /**
  * The sshd side of a probe, in ticks, keyed by PID so two snapshots can be subtracted:
- * sshd's processes (the listener, each connection's monitor and its unprivileged child), the
+ * sshd's processes (the listener and each connection's, one per connection with OpenSSH 9.2), the
  * long-lived remote shells (a persistent session's `sh`), and what they reaped (per-request
  * shells and the remote commands).
  */
