@@ -352,7 +352,7 @@ function transportFor(config: Config, host: HostConfig, path: string, issues: Co
     ...(knownHostsFile ? { knownHostsFile } : {}),
     connectTimeoutMs: config.ssh.connectTimeout,
     controlPersistMs: config.ssh.controlPersist,
-    // A spec without it is per-probe (tests build specs by hand); the config's default is persistent.
+    // A spec without it is per-probe, the config's default (persistent is opt-in).
     ...(config.ssh.session === "persistent" ? { session: "persistent" as const } : {}),
   };
 }

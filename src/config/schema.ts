@@ -424,9 +424,9 @@ export const ConfigSchema = z.strictObject({
       knownHostsFile: AbsPath.optional(),
       connectTimeout: Duration.prefault("10s"),
       controlPersist: Duration.prefault("5m"),
-      session: z.enum(["per-probe", "persistent"]).default("persistent").meta({
+      session: z.enum(["per-probe", "persistent"]).default("per-probe").meta({
         description:
-          'How probes and restarts reach a host: "persistent" keeps one long-lived ssh session per host and sends it framed requests (no process per probe: ~1/5 of the CPU per probe, bench/ssh-transport.ts); "per-probe" starts an ssh client per request over a ControlPersist master (ssh.controlPersist)',
+          'How probes and restarts reach a host: "per-probe" (default) starts an ssh client per request over a ControlPersist master (ssh.controlPersist); "persistent" keeps one long-lived ssh session per host and sends it framed requests (no process per probe: ~1/5 of the CPU per probe, bench/ssh-transport.ts), but a rollback whose session dies mid-switch is reported failed instead of being settled by the probes, so it is not the default yet',
       }),
     })
     .prefault({}),
