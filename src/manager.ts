@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ActionOutcome } from "./action.js";
@@ -41,6 +43,7 @@ import { type RedisTarget, readSecretFile, redisTargetFromConfig } from "./redis
 import { RuntimeControlPlane } from "./runtime/control-plane-adapter.js";
 import { HealthBook } from "./runtime/health-book.js";
 import { lastDeployKey } from "./runtime/last-deploy.js";
+import { Probing } from "./runtime/probing.js";
 import { SuppressionCache } from "./runtime/suppression.js";
 import { VERSION } from "./version.js";
 
@@ -51,6 +54,11 @@ export interface Roles {
   worker: boolean;
   /** Serves the REST API and /metrics. */
   api: boolean;
+  /**
+   * Probes a share of the hosts for the leader without competing for the lease. The controller
+   * role probes too (its share, or everything when alone and leading).
+   */
+  probe?: boolean;
 }
 
 export const ALL_ROLES: Roles = { controller: true, worker: true, api: true };
@@ -100,7 +108,8 @@ export class Manager {
   leader: LeaderElector | undefined;
   worker: ActionWorker | undefined;
   api: ListeningApi | undefined;
-  private probes: ProbeScheduler | undefined;
+  /** Who probes what: this process's share of the hosts, the membership, the stream (leader). */
+  probing!: Probing;
   private policySubscriber: Redis | undefined;
   private policyMirror: PolicyMirror | undefined;
   private outcomeEvents: { events: QueueEvents; connection: Redis } | undefined;
@@ -110,6 +119,8 @@ export class Manager {
   /** The one owner of transports: the scheduler, restarts and one-off probes borrow from it. */
   private readonly transports: TransportRegistry;
   private timers: NodeJS.Timeout[] = [];
+  /** This process leads: it plans, runs schedules and judges every observation. */
+  private leading = false;
   private stopping = false;
   /** start() has finished: a config reload may swap the config in. */
   private started = false;
@@ -226,7 +237,7 @@ export class Manager {
       logger: log,
       reprobe: async (d, h) => {
         void this.suppression.invalidate(d);
-        if (this.probes) await this.probes.probeNow(d, h).catch(() => undefined);
+        await this.probing.reprobe(d, h);
       },
       ...(this.leader ? { leader: this.leader } : {}),
       ...(this.opts.beforeDecisions ? { beforeDecisions: this.opts.beforeDecisions } : {}),
@@ -253,6 +264,34 @@ export class Manager {
     }
 
     if (this.roles.controller) this.listenForOutcomes(prefix);
+    this.probing = new Probing({
+      member: this.roles.controller || this.roles.probe === true,
+      identity: this.leader?.identity ?? this.opts.identity ?? randomUUID(),
+      info: {
+        pid: process.pid,
+        hostname: hostname(),
+        roles: Object.entries(this.roles)
+          .filter(([, on]) => on)
+          .map(([name]) => name),
+        startedAt: this.startedAt,
+      },
+      redis: this.redis,
+      connect: () =>
+        createRedis(this.redisTarget, {
+          role: "worker",
+          logger: log,
+          overrides: { connectionName: "nixguard-observations" },
+        }),
+      prefix,
+      config: () => this.loaded,
+      health: this.health,
+      newScheduler: (desired, deliver) =>
+        new ProbeScheduler({ ...this.schedulerOptions(), desired, onObservation: deliver }),
+      metrics: this.metrics,
+      logger: log,
+    });
+    // Before the lease: whether this process is alone decides what it probes once it leads.
+    await this.probing.start();
     if (this.leader) {
       const leader = this.leader;
       // Back from an outage or a failover: campaign at once rather than at the next renewal.
@@ -286,6 +325,7 @@ export class Manager {
             redisUp: async () => this.redis.status === "ready" && (await this.redis.ping()) === "PONG",
             embeddedRedis: () => this.embedded?.status(),
             probeNow: (d, h) => this.probeNow(d, h),
+            probing: this.probing,
             reload: () => this.reloadFromFile(),
             self: () => this.self,
             ...(this.discovery ? { nixops4: () => this.discovery?.status() ?? [] } : {}),
@@ -323,6 +363,7 @@ export class Manager {
     this.timers = [];
     await this.api?.close().catch((e) => this.logger.warn({ err: e }, "closing the API"));
     await this.stopLeading();
+    await this.probing?.stop();
     await this.leader?.stop().catch(() => undefined);
     await this.worker?.close(this.loaded.config.worker.shutdownGrace);
     await this.outcomeEvents?.events.close().catch(() => undefined);
@@ -388,7 +429,7 @@ export class Manager {
     // (it kept probing the old address while restarts went to the new one). Each retired one is
     // closed when its last borrower (a probe, a restart) releases it.
     this.transports.retain(nextHosts);
-    this.probes?.update(next.desired);
+    await this.probing.reloaded();
     this.health.retain(next.desired);
     await this.store
       .forgetHosts(removed)
@@ -420,25 +461,12 @@ export class Manager {
     }
   }
 
-  /** Probe one host now (API): through the scheduler when leading, else directly. */
-  async probeNow(deployment: string, host: string): Promise<HostObservation> {
-    if (this.probes) return this.probes.probeNow(deployment, host);
-    // Not leading: a one-host scheduler borrowing the host's transport from the registry.
-    const { desired } = this.loaded;
-    const only = {
-      deployments: desired.deployments
-        .filter((d) => d.name === deployment)
-        .map((d) => ({ ...d, hosts: d.hosts.filter((h) => h.name === host) })),
-    };
-    const once = new ProbeScheduler({
-      ...this.schedulerOptions(),
-      desired: only,
-    });
-    try {
-      return await once.probeNow(deployment, host);
-    } finally {
-      await once.stop();
-    }
+  /**
+   * Probe one host now (API): through this process's scheduler when it probes the host, else a
+   * one-host scheduler borrowing the host's transport from the registry.
+   */
+  probeNow(deployment: string, host: string): Promise<HostObservation> {
+    return this.probing.probeNow(deployment, host);
   }
 
   // ---- internals ----
@@ -481,7 +509,8 @@ export class Manager {
   }
 
   private startLeading(): void {
-    if (this.probes) return;
+    if (this.leading) return;
+    this.leading = true;
     this.logger.info({ fencingToken: this.leader?.fencingToken() }, "leading: probing and planning");
     // Fenced like the planning's writes: a leader that lost the lease again at once says nothing.
     void underFence(this.leader?.fence(), () =>
@@ -491,9 +520,8 @@ export class Manager {
         reason: `leader ${this.leader?.identity ?? ""}`.trim(),
       }),
     ).catch(() => undefined);
-    this.probes = new ProbeScheduler(this.schedulerOptions());
-    this.probes.start();
     this.controller.start();
+    void this.probing.setLeading(true);
     this.schedules = new Scheduler({
       schedule: () => this.loaded.config.schedule,
       trigger: (d) => this.controller.scheduledRedeploy(d),
@@ -503,14 +531,13 @@ export class Manager {
   }
 
   private async stopLeading(): Promise<void> {
-    const probes = this.probes;
     const schedules = this.schedules;
-    // Both cleared before anything is awaited: a reload in progress must see them gone.
-    this.probes = undefined;
+    // Cleared before anything is awaited: a reload in progress must see them gone.
     this.schedules = undefined;
-    if (!probes) return;
-    this.logger.info("no longer leading: probing and planning stopped");
-    await Promise.allSettled([probes.stop(), this.controller.stop(), schedules?.stop()]);
+    if (!this.leading) return;
+    this.leading = false;
+    this.logger.info("no longer leading: planning stopped, probing only a share if others probe");
+    await Promise.allSettled([this.probing.setLeading(false), this.controller.stop(), schedules?.stop()]);
   }
 
   private onHealth(h: HostHealth, prev: HostHealth | undefined): void {

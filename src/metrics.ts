@@ -22,6 +22,8 @@ export const ACTION_OUTCOMES = [
   "unreachable",
   "cancelled",
 ] as const satisfies readonly ActionOutcomeKind[];
+/** What the leader does with an observation read from the probing stream. */
+export const STREAM_RESULTS = ["accepted", "old", "duplicate", "unknown"] as const;
 export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /** prom-client default metrics that `promtool check metrics` flags (gauges named `_total`). */
@@ -62,6 +64,28 @@ export function createMetrics(opts: MetricsOptions) {
       name: "nixguard_probes_total",
       help: "Probes run, by deployment, kind and result.",
       labelNames: ["deployment", "kind", "result"],
+      registers: [registry],
+    }),
+    probeMembers: new Gauge({
+      name: "nixguard_probe_members",
+      help: "Probing processes alive in this process's view of the membership (0 when it probes nothing shared).",
+      registers: [registry],
+    }),
+    probeHostsAssigned: new Gauge({
+      name: "nixguard_probe_hosts_assigned",
+      help: "Hosts each live probing member probes, by member id (this process's view).",
+      labelNames: ["member"],
+      registers: [registry],
+    }),
+    probeObservationsPublished: new Counter({
+      name: "nixguard_probe_observations_published_total",
+      help: "Observations this process published to the leader through the Redis stream.",
+      registers: [registry],
+    }),
+    probeObservationsReceived: new Counter({
+      name: "nixguard_probe_observations_received_total",
+      help: "Observations the leader read from the stream, by what it did with them: accepted, old (older than probes.maxHealthAge), duplicate (not newer than the host's last), unknown (host or checks not in its config).",
+      labelNames: ["result"],
       registers: [registry],
     }),
     probeDuration: new Histogram({
@@ -189,6 +213,8 @@ export function createMetrics(opts: MetricsOptions) {
   };
   m.buildInfo.set({ version: opts.version }, 1);
   m.leader.set(0);
+  m.probeMembers.set(0);
+  for (const result of STREAM_RESULTS) m.probeObservationsReceived.inc({ result }, 0);
   m.breakerOpen.set(0);
   for (const state of QUEUE_STATES) m.queueJobs.set({ state }, 0);
   m.paused.set({ scope: "global" }, 0);

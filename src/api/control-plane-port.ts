@@ -136,6 +136,30 @@ export interface FleetStatus {
   self?: SelfStatus;
   /** Per deployment, what nixops4 answered at start: its CLI generation, targets ok or not. */
   nixops4?: Nixops4DeploymentStatus[];
+  /** Who probes what: the probing processes and each one's share of the hosts. */
+  probing?: ProbingStatus;
+}
+
+/** A probing process (roles controller or probe) as the membership in Redis holds it. */
+export interface ProbingMember {
+  id: string;
+  /** Its last heartbeat (Redis' clock). */
+  heartbeatAt: number;
+  alive: boolean;
+  /** Hosts its rendezvous share holds (0 once dead: the others took them). */
+  hosts: number;
+  pid?: number;
+  hostname?: string;
+  roles?: string[];
+  startedAt?: number;
+}
+
+export interface ProbingStatus {
+  /** More than one live member: the hosts are split between them. */
+  shared: boolean;
+  /** This process's member id, when it probes. */
+  self?: string;
+  members: ProbingMember[];
 }
 
 export interface SelfStatus {

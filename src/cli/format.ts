@@ -52,6 +52,11 @@ export function formatStatus(s: FleetStatus, now: number): string {
     lines.push(
       `nixops4      ${n.deployment}: ${n.generation ? `${n.generation} CLI, ` : ""}${n.state === "ok" ? "targets ok" : n.state === "unknown" ? `no answer yet (${n.error ?? "?"})` : n.state === "refused" ? `refuses ${(n.problems ?? []).join("; ")}` : "not asked yet"}`,
     );
+  // Who probes what: each probing process, its share of the hosts and its last heartbeat.
+  for (const m of s.probing?.members ?? [])
+    lines.push(
+      `prober       ${m.id}${m.id === s.probing?.self ? " (this process)" : ""}${m.hostname ? ` on ${m.hostname}` : ""}${m.pid ? ` pid ${m.pid}` : ""}: ${m.alive ? `${m.hosts} host(s)` : "dead"}, heartbeat ${age(m.heartbeatAt, now)} ago`,
+    );
   return `${lines.join("\n")}\n`;
 }
 

@@ -10,7 +10,8 @@ export function parseRoles(text: string): Roles {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  const known = Object.keys(ALL_ROLES);
+  // `probe` is not in the default set: the controller role probes too (its share, or all alone).
+  const known = [...Object.keys(ALL_ROLES), "probe"];
   const bad = names.filter((n) => !known.includes(n));
   if (bad.length > 0 || names.length === 0) {
     throw new UsageError(`--roles takes a comma-separated list of ${known.join(", ")} (got "${text}")`);
@@ -19,6 +20,7 @@ export function parseRoles(text: string): Roles {
     controller: names.includes("controller"),
     worker: names.includes("worker"),
     api: names.includes("api"),
+    ...(names.includes("probe") ? { probe: true } : {}),
   };
 }
 

@@ -24,7 +24,11 @@ export function registerServeCommand(program: Command): void {
     )
     .option("--log-format <format>", "json (default, journald-friendly) or pretty", "json")
     .option("--log-level <level>", "overrides log.level in the config (environment: NIXGUARD_LOG_LEVEL)")
-    .option("--roles <roles>", "roles of this process: controller,worker,api", "controller,worker,api")
+    .option(
+      "--roles <roles>",
+      "roles of this process: controller,worker,api,probe (probe: a share of the probing, no lease)",
+      "controller,worker,api",
+    )
     .option("--listen <host:port>", "overrides api.listen")
     .action(async (opts: ServeOptions) => {
       const { serve } = await import("./serve-run.js");

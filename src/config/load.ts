@@ -3,6 +3,7 @@ import cron from "node-cron";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, NixGuardError } from "../errors.js";
 import { JsonSyntaxError, parseJsonText } from "../json-text.js";
+import { sharingTimings } from "../probes/share/timing.js";
 import { type DesiredState, expandDesiredState } from "./desired.js";
 import { formatDuration } from "./duration.js";
 import { checkFiles, neededFiles } from "./files.js";
@@ -183,6 +184,14 @@ function checkCrossField(config: Config, issues: ConfigIssue[], refused = new Se
       path: "leader.renew",
       message: "must be shorter than leader.lease",
       value: config.leader.renew,
+    });
+  }
+  const sharing = sharingTimings(config.probes);
+  if (ok("probes") && sharing.heartbeatMs >= sharing.deadAfterMs) {
+    issues.push({
+      path: "probes.sharing.heartbeat",
+      message: `must be shorter than probes.sharing.deadAfter (${formatDuration(sharing.deadAfterMs)}): a live member would look dead between its heartbeats`,
+      value: formatDuration(sharing.heartbeatMs),
     });
   }
   const stopMs = applyStopMs(config.nixops4);

@@ -272,6 +272,26 @@ export const ConfigSchema = z.strictObject({
         description:
           "Health observed longer ago than this is forgotten when NixGuard starts to lead (the host is unknown until probed again), so nothing acts on it. Default: 2 × interval + timeout",
       }),
+      sharing: z
+        .strictObject({
+          heartbeat: Duration.optional().meta({
+            description:
+              "How often each probing process (roles controller or probe) renews its membership in Redis. Default: interval / 4",
+          }),
+          deadAfter: Duration.optional().meta({
+            description:
+              "A member silent this long is dead and the others take its hosts (a host is then unprobed for at most about interval + deadAfter + heartbeat). Default: interval / 2",
+          }),
+          streamLength: z.number().int().min(1000).max(10_000_000).default(100_000).meta({
+            description:
+              "Observations kept in the Redis stream the probing processes publish to the leader (approximate cap: MAXLEN ~)",
+          }),
+        })
+        .prefault({})
+        .meta({
+          description:
+            "Probing shared across processes: every process with the controller or probe role probes its rendezvous-hash share of the hosts and publishes what it sees to the leader through Redis; one process alone probes everything itself",
+        }),
       crashLoop: z
         .strictObject({
           restarts: z.number().int().min(1).max(1000).default(3).meta({

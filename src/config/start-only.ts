@@ -18,6 +18,7 @@ export const START_ONLY: readonly (readonly string[])[] = [
   ["probes", "timeout"],
   ["probes", "jitter"],
   ["probes", "concurrency"],
+  ["probes", "sharing"],
   ["nixops4"],
   ["worker"],
   ["leader"],

@@ -88,6 +88,8 @@ export interface HostObservation {
   error?: { code: string; message: string };
   facts?: HostFacts;
   http: HttpResult[];
+  /** The member that probed it, when several processes share the probing (runtime/probing.ts). */
+  prober?: string;
 }
 
 export type HttpProbe = (check: HttpCheck, signal: Abortable) => Promise<HttpResult>;

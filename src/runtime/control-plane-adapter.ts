@@ -21,6 +21,7 @@ import {
   type PauseInfo,
   type PauseRequest,
   type PauseScope,
+  type ProbingStatus,
   type Readiness,
   type ReconcileRequest,
   type ReconcileResult,
@@ -134,6 +135,8 @@ export interface ControlPlaneDeps {
   nixops4?: () => Nixops4DeploymentStatus[];
   /** Epoch ms this process started: a host never observed is unknown since then. */
   startedAt: number;
+  /** Who probes what (the membership in Redis). */
+  probing?: { status(): Promise<ProbingStatus> };
 }
 
 /** The REST API's view of a running NixGuard: reads health, state, queue and events; sends commands. */
@@ -143,10 +146,11 @@ export class RuntimeControlPlane implements ControlPlane {
   constructor(private readonly m: ControlPlaneDeps) {}
 
   async status(): Promise<FleetStatus> {
-    const [ctl, queue, holder] = await Promise.all([
+    const [ctl, queue, holder, probing] = await Promise.all([
       this.m.controller.status(),
       this.m.jobs.counts(),
       this.m.leader?.holder().catch(() => undefined),
+      this.m.probing?.status().catch(() => undefined),
     ]);
     const all = this.allHealth();
     const self = this.m.self();
@@ -179,6 +183,7 @@ export class RuntimeControlPlane implements ControlPlane {
       queue,
       ...(self ? { self: this.selfStatus(self) } : {}),
       ...(this.m.nixops4 ? { nixops4: this.m.nixops4() } : {}),
+      ...(probing ? { probing } : {}),
     };
   }
 

@@ -1,5 +1,5 @@
 import { QUEUE_STATES } from "../../metrics.js";
-import { arr, bool, countsBy, epochMs, hostStateCounts, num, obj, str, strEnum } from "./common.js";
+import { arr, bool, countsBy, epochMs, hostStateCounts, int, num, obj, str, strEnum } from "./common.js";
 import { HostHealthSchema } from "./health.js";
 import { OUTCOMES } from "./jobs.js";
 
@@ -81,6 +81,28 @@ export const StatusSchema = obj(
         ),
       },
       ["state", "reasons", "at", "load", "cpus", "memoryUsedFraction", "filesystems"],
+    ),
+    probing: obj(
+      {
+        shared: bool,
+        self: str(),
+        members: arr(
+          obj(
+            {
+              id: str(),
+              heartbeatAt: epochMs,
+              alive: bool,
+              hosts: int(),
+              pid: int(),
+              hostname: str(),
+              roles: arr(str()),
+              startedAt: epochMs,
+            },
+            ["id", "heartbeatAt", "alive", "hosts"],
+          ),
+        ),
+      },
+      ["shared", "members"],
     ),
     nixops4: arr(
       obj(

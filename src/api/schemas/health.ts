@@ -75,6 +75,9 @@ export const HostObservationSchema = obj(
     at: epochMs,
     durationMs: num,
     reachable: bool,
+    prober: str({
+      description: "The NixGuard process that probed it, when probing is shared (probes.sharing)",
+    }),
     error: obj({ code: str(), message: str() }, ["code", "message"]),
     facts: obj(
       {
