@@ -44,6 +44,11 @@ export interface SimServer {
   nixops4: Nixops4Sim;
   /** Requests served, by kind (for benchmarks: the simulator's own load). */
   stats: Record<string, number>;
+  /**
+   * When each host's node_exporter was last scraped (epoch ms, the newest EXPORTER_LOG_LENGTH per
+   * host): the gaps between probes of a host, whoever probed it (tests, bench/shared-probing.ts).
+   */
+  exporterLog: Map<string, number[]>;
   close(): Promise<void>;
 }
 
@@ -55,6 +60,7 @@ export async function startSimServer(opts: SimServerOptions): Promise<SimServer>
   const routing = opts.routing ?? defaultRouting(fleet.size);
   const pending: Pending = new Set();
   const stats: Record<string, number> = {};
+  const exporterLog = new Map<string, number[]>();
   const count = (k: string) => {
     stats[k] = (stats[k] ?? 0) + 1;
   };
@@ -77,6 +83,7 @@ export async function startSimServer(opts: SimServerOptions): Promise<SimServer>
       count("exporter");
       const host = fleet.host(decodeURIComponent(exporter[1] as string));
       if (!host) return text(res, 404, "no such host\n");
+      logScrape(exporterLog, host.def.name, Date.now());
       if (fleet.unreachable(host)) return hold(res);
       return text(res, 200, renderExporter(fleet, host), "text/plain; version=0.0.4; charset=utf-8");
     }
@@ -162,6 +169,7 @@ export async function startSimServer(opts: SimServerOptions): Promise<SimServer>
     fleet,
     nixops4,
     stats,
+    exporterLog,
     async close() {
       for (const res of pending) res.destroy();
       pending.clear();
@@ -177,6 +185,34 @@ export async function startSimulation(
   opts: Omit<SimServerOptions, "fleet"> = {},
 ): Promise<SimServer> {
   return startSimServer({ ...opts, fleet: new Fleet(layout) });
+}
+
+const EXPORTER_LOG_LENGTH = 64;
+
+function logScrape(log: Map<string, number[]>, host: string, at: number): void {
+  const times = log.get(host);
+  if (!times) log.set(host, [at]);
+  else {
+    times.push(at);
+    if (times.length > EXPORTER_LOG_LENGTH) times.shift();
+  }
+}
+
+/**
+ * The longest the host went unscraped during [from, to] (ms): from its last scrape before `from`
+ * (or `from`) through each scrape in the window to `to`.
+ */
+export function longestGap(times: readonly number[], from: number, to: number): number {
+  let last = from;
+  for (const t of times) if (t < from) last = t;
+  let gap = 0;
+  for (const t of times) {
+    if (t < from) continue;
+    if (t > to) break;
+    gap = Math.max(gap, t - last);
+    last = t;
+  }
+  return Math.max(gap, to - last);
 }
 
 function text(res: ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8"): void {
