@@ -54,10 +54,13 @@ const plansOf = (d: Daemon) => d.lines.filter(msg("planned"));
  * The keys NixGuard plans with: its state (ctl:*), its event stream, the queue's jobs, lists
  * and NixGuard's own queue keys (run numbers, restart units, commits). Left out: the lease
  * itself and what BullMQ's workers and Queue objects write on their own (stalled checks, their
- * event stream, metadata, markers), which are not planning.
+ * event stream, metadata, markers), which are not planning; nor is probing (issue 22): a thawed
+ * process is still a member of the probing membership (its heartbeat) and publishes what it
+ * probes to the leader's stream — observations, which the leader judges, not decisions.
  */
 async function planningKeys(prefix: string): Promise<Record<string, string>> {
-  const own = /:actions:(stalled-check|stalled|events|meta|marker)$|:lock$|^[^:]+:leader(:fence)?$/;
+  const own =
+    /:actions:(stalled-check|stalled|events|meta|marker)$|:lock$|^[^:]+:leader(:fence)?$|^[^:]+:probe:(members|member-info|observations)$/;
   const out: Record<string, string> = {};
   for (const key of (await conn.keys(`${prefix}:*`)).sort()) {
     if (own.test(key)) continue;
