@@ -24,6 +24,7 @@ export const ACTION_OUTCOMES = [
 ] as const satisfies readonly ActionOutcomeKind[];
 /** What the leader does with an observation read from the probing stream. */
 export const STREAM_RESULTS = ["accepted", "old", "duplicate", "unknown"] as const;
+export type StreamResult = (typeof STREAM_RESULTS)[number];
 export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /** prom-client default metrics that `promtool check metrics` flags (gauges named `_total`). */

@@ -4,8 +4,9 @@ import { allHosts, type DesiredState, type HostSpec, hostKey } from "../config/d
 import type { LoadedConfig } from "../config/load.js";
 import { healthMaxAge } from "../controller/health-age.js";
 import type { Logger } from "../log.js";
-import type { Metrics } from "../metrics.js";
+import type { Metrics, StreamResult } from "../metrics.js";
 import type { ProbeScheduler } from "../probes/scheduler.js";
+import { ingestBatch } from "../probes/share/ingest.js";
 import { type MemberInfo, Membership, readMembership } from "../probes/share/membership.js";
 import {
   ObservationPublisher,
@@ -313,46 +314,30 @@ export class Probing {
     if (!this.leading) return;
     const { config, desired } = this.opts.config();
     const index = hostIndex(desired);
-    const oldest = this.now() - healthMaxAge(config.probes);
-    const { probeObservationsReceived: received } = this.opts.metrics;
-    const newest = new Map<string, StreamedObservation>();
-    for (const e of entries) {
-      const seen = newest.get(e.key);
-      if (seen && seen.at >= e.at) received.inc({ result: "duplicate" });
-      else {
-        if (seen) received.inc({ result: "duplicate" });
-        newest.set(e.key, e);
-      }
-    }
-    for (const e of newest.values()) {
-      const spec = index.get(e.key);
-      if (!spec || specFingerprint(spec) !== e.fingerprint) {
-        received.inc({ result: "unknown" });
-        continue;
-      }
-      if (e.at < oldest) {
-        received.inc({ result: "old" });
-        continue;
-      }
-      const last = this.opts.health.observation(spec.deployment, spec.name)?.at;
-      if (last !== undefined && e.at <= last) {
-        received.inc({ result: "duplicate" });
-        continue;
-      }
+    const { health, metrics } = this.opts;
+    const { accepted, counts } = ingestBatch(entries, {
+      spec: (key) => index.get(key),
+      oldest: this.now() - healthMaxAge(config.probes),
+      lastAt: (spec) => health.observation(spec.deployment, spec.name)?.at,
+    });
+    for (const { spec, entry } of accepted) {
       let obs: HostObservation;
       try {
-        obs = JSON.parse(e.text) as HostObservation;
+        obs = JSON.parse(entry.text) as HostObservation;
       } catch {
-        received.inc({ result: "unknown" });
+        counts.accepted--;
+        counts.unknown++;
         continue;
       }
       if (obs.deployment !== spec.deployment || obs.host !== spec.name) {
-        received.inc({ result: "unknown" });
+        counts.accepted--;
+        counts.unknown++;
         continue;
       }
-      received.inc({ result: "accepted" });
-      this.opts.health.observe(spec, obs);
+      health.observe(spec, obs);
     }
+    for (const [result, n] of Object.entries(counts) as [StreamResult, number][])
+      if (n > 0) metrics.probeObservationsReceived.inc({ result }, n);
   }
 
   private countsFor(live: readonly string[]): Map<string, number> {
