@@ -162,8 +162,9 @@ export class Probing {
     // A process that does not lead keeps what it saw (its API shows it) and, when it probes for
     // the leader, publishes it too.
     const once = this.opts.newScheduler(only, (spec, obs) => {
-      this.opts.health.observe(spec, obs);
-      if (!this.leading && this.membership && this.peers() > 0) this.publish(spec, obs);
+      const shared = this.membership !== undefined && this.peers() > 0;
+      this.opts.health.observe(spec, shared ? { ...obs, prober: this.opts.identity } : obs);
+      if (!this.leading && shared) this.publish(spec, obs);
     });
     try {
       return await once.probeNow(deployment, host);
