@@ -15,7 +15,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDuration } from "../src/config/duration.js";
-import type { ConfigInput } from "../src/config/schema.js";
 import { writeSimBin } from "../src/sim/bin.js";
 import { simConfig, writeSimFlakes } from "../src/sim/config.js";
 import { simLayout } from "../src/sim/layout.js";
@@ -24,7 +23,7 @@ import { percentile, round, sampleSum } from "./_lib/metrics.js";
 import { startNixGuard } from "./_lib/nixguard.js";
 import { CpuMeter, RssSampler } from "./_lib/proc.js";
 import { emit, flags, log } from "./_lib/report.js";
-import { cycleLateness, startScrapeRecorder } from "./_lib/scrape-recorder.js";
+import { cycleLateness, pointExportersAt, startScrapeRecorder } from "./_lib/scrape-recorder.js";
 
 const f = flags({ hosts: "10000", cycles: "3", interval: "30s", transport: "exporter", concurrency: "64" });
 const hosts = Number(f.hosts);
@@ -244,13 +243,4 @@ process.exitCode = failed ? 1 : 0;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
-/** Unit states from the recording endpoint instead of the simulator's own (same bodies). */
-function pointExportersAt(cfg: ConfigInput, simUrl: string, recorderUrl: string): void {
-  for (const dep of Object.values(cfg.deployments ?? {})) {
-    for (const h of Object.values(dep.hosts) as { exporterUrl?: string }[]) {
-      if (h.exporterUrl) h.exporterUrl = h.exporterUrl.replace(simUrl, recorderUrl);
-    }
-  }
 }

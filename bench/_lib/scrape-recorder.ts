@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import type { ConfigInput } from "../../src/config/schema.js";
 import type { Fleet } from "../../src/sim/fleet.js";
 import { renderExporter } from "../../src/sim/render/exporter.js";
 
@@ -67,4 +68,13 @@ export function cycleLateness(times: Map<string, number[]>, from: number, to: nu
     if (seen) hostsSeen++;
   }
   return { late: late.sort((a, b) => a - b), hostsSeen };
+}
+
+/** Unit states from the recording endpoint instead of the simulator's own (same bodies). */
+export function pointExportersAt(cfg: ConfigInput, simUrl: string, recorderUrl: string): void {
+  for (const dep of Object.values(cfg.deployments ?? {})) {
+    for (const h of Object.values(dep.hosts) as { exporterUrl?: string }[]) {
+      if (h.exporterUrl) h.exporterUrl = h.exporterUrl.replace(simUrl, recorderUrl);
+    }
+  }
 }

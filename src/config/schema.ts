@@ -276,11 +276,11 @@ export const ConfigSchema = z.strictObject({
         .strictObject({
           heartbeat: Duration.optional().meta({
             description:
-              "How often each probing process (roles controller or probe) renews its membership in Redis. Default: interval / 4",
+              "How often each probing process (roles controller or probe) renews its membership in Redis. Default: interval / 6",
           }),
           deadAfter: Duration.optional().meta({
             description:
-              "A member silent this long is dead and the others take its hosts (a host is then unprobed for at most about interval + deadAfter + heartbeat). Default: interval / 2",
+              "A member silent this long is dead and the others take its hosts (a host is then unprobed for at most about interval × (1 + 2 × jitter) + deadAfter + heartbeat). Default: interval / 3",
           }),
           streamLength: z.number().int().min(1000).max(10_000_000).default(100_000).meta({
             description:

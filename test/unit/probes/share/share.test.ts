@@ -27,10 +27,10 @@ describe("membership", () => {
     expect(probeScope({ leading: true, viewFresh: false, peers: 2 })).toBe("all");
   });
 
-  it("timings default from the interval: heartbeat a quarter, dead after half", () => {
+  it("timings default from the interval: heartbeat a sixth, dead after a third", () => {
     expect(sharingTimings({ interval: 30_000, sharing: { streamLength: 1 } })).toEqual({
-      heartbeatMs: 7_500,
-      deadAfterMs: 15_000,
+      heartbeatMs: 5_000,
+      deadAfterMs: 10_000,
     });
     expect(
       sharingTimings({ interval: 30_000, sharing: { heartbeat: 1_000, deadAfter: 5_000, streamLength: 1 } }),
