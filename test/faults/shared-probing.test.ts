@@ -105,7 +105,8 @@ describe("probing shared across replicas", () => {
 
       // Two more: the hosts split three ways, each member probing its own share.
       const b = await startDaemon({ config, name: "B" });
-      const c = await startDaemon({ config, name: "C" });
+      // C probes without competing for the lease (the probe role; with the API to ask it).
+      const c = await startDaemon({ config, name: "C", roles: "probe,api" });
       const three = await poll(
         async () => {
           const s = await status(a);
@@ -148,7 +149,16 @@ describe("probing shared across replicas", () => {
       );
       expect(failing?.lastObservation?.prober).toBe(prober);
       // Remediated by the leader (the exporter cannot restart: a redeploy), the unit is up again.
-      await leader.waitLog(msg("action finished"), scaled(4 * INTERVAL + 20_000), from);
+      // Whichever worker ran the job, its outcome reaches the leader (issue 18): its event says so.
+      const outcome = await leader.waitLog(
+        (l) => (l.json?.event as { kind?: string } | undefined)?.kind === "outcome",
+        scaled(4 * INTERVAL + 20_000),
+        from,
+      );
+      expect(outcome.json?.event).toMatchObject({
+        deployment: keys.get(victimName)?.split("/")[0],
+        outcome: "success",
+      });
       await poll(async () => (await fleet.control.host(victimName)).downUnits.length === 0, scaled(10_000));
       expect((await fleet.control.host(victimName)).downUnits).toEqual([]);
 
