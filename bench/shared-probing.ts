@@ -88,9 +88,9 @@ try {
     }
     await sleep(500);
   }
-  // Warm-up: every member's first cycle (spread over one interval) and the hand-over grace.
+  // Warm-up: the hand-over at the last join (an interval and a heartbeat) and a full cycle after it.
   const startedAt = Date.now();
-  await sleep(intervalMs + intervalMs / 2 + 2000);
+  await sleep(2 * intervalMs + intervalMs / 6 + 2000);
   log("measuring");
   const cpu = ngs.map((ng) => new CpuMeter(ng.pid));
   const simCpu = new CpuMeter(process.pid);

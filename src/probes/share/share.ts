@@ -37,9 +37,10 @@ export function probeScope(opts: { leading: boolean; viewFresh: boolean; peers: 
 
 /**
  * Keeps this member's share of the hosts across membership changes. A host it stops owning is
- * still probed for `graceMs`: the new owner may not have seen the change yet (each member reads
- * the membership on its own heartbeat), and two members probing a host for a moment is harmless
- * where nobody probing it is not. A host it gains is probed at once (the scheduler adds it).
+ * still probed for `graceMs` (runtime/probing.ts: an interval and a heartbeat): the new owner may
+ * not have seen the change yet (each member reads the membership on its own heartbeat) or not
+ * reached the host's turn, and two members probing a host for a moment is harmless where nobody
+ * probing it is not. A host it gains is probed at once (the scheduler adds it).
  */
 export class ShareTracker {
   private owned = new Set<string>();
