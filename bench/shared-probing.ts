@@ -126,12 +126,7 @@ try {
   const gapTo = Date.now();
   let worstGap = 0;
   let over2 = 0;
-  // How long after the SIGKILL each host was first scraped: the longest is the takeover's
-  // detection (deadAfter + a heartbeat at most) plus the wait for the new owner's first probe.
-  let firstAfterKill = 0;
   for (const times of recorder.times.values()) {
-    const first = times.find((t) => t >= killedAt);
-    firstAfterKill = Math.max(firstAfterKill, (first ?? gapTo) - killedAt);
     const gap = longestGap(times, killedAt, gapTo);
     worstGap = Math.max(worstGap, gap);
     if (gap >= 2 * intervalMs) over2++;
@@ -199,7 +194,6 @@ try {
       healthyHostsAtLeader: healthy,
       killed: victim,
       worstGapAfterKillMs: worstGap,
-      firstScrapeAfterKillMaxMs: firstAfterKill,
       hostsUnprobedTwoIntervals: over2,
       simulatorCpuPercent: round(simPercent, 1),
       warmupMs: from - startedAt,
