@@ -90,6 +90,10 @@ let
       "probes"
       "concurrency"
     ]
+    [
+      "probes"
+      "sharing"
+    ]
     [ "nixops4" ]
     [ "worker" ]
     [ "leader" ]

@@ -72,6 +72,7 @@ const START_ONLY_CHANGES: Record<string, string | { fixed: string }> = {
   "probes.timeout": `settings.probes.timeout = "7s";`,
   "probes.jitter": `settings.probes.jitter = 0.5;`,
   "probes.concurrency": `settings.probes.concurrency = 8;`,
+  "probes.sharing": `settings.probes.sharing.heartbeat = "4s";`,
   nixops4: `settings.nixops4.timeout = "45m";`,
   worker: `settings.worker.concurrency = 2;`,
   leader: `settings.leader.lease = "20s";`,
