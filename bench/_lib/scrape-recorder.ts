@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { ConfigInput } from "../../src/config/schema.js";
 import type { Fleet } from "../../src/sim/fleet.js";
 import { renderExporter } from "../../src/sim/render/exporter.js";
+import { percentile } from "./metrics.js";
 
 /**
  * The simulator's node_exporter endpoint, plus the time of every scrape per host: when each
@@ -52,7 +53,8 @@ export async function startScrapeRecorder(fleet: Fleet): Promise<ScrapeRecorder>
 
 /**
  * Lateness of every cycle that ended inside [from, to]: the gap between a host's two successive
- * scrapes minus the interval (jitter 0, so the scheduler aims at exactly one interval).
+ * scrapes minus the interval (jitter 0, so the scheduler aims at exactly one interval), sorted,
+ * with the figures every bench reports of it: worst, p99, and how many came more than 1 s late.
  */
 export function cycleLateness(times: Map<string, number[]>, from: number, to: number, intervalMs: number) {
   const late: number[] = [];
@@ -67,7 +69,15 @@ export function cycleLateness(times: Map<string, number[]>, from: number, to: nu
     }
     if (seen) hostsSeen++;
   }
-  return { late: late.sort((a, b) => a - b), hostsSeen };
+  late.sort((a, b) => a - b);
+  const maxLate = late.length > 0 ? Math.max(0, late[late.length - 1] as number) : Number.NaN;
+  return {
+    late,
+    hostsSeen,
+    maxLate,
+    p99Late: Math.max(0, percentile(late, 99)),
+    over1s: late.filter((l) => l > 1000).length,
+  };
 }
 
 /** Unit states from the recording endpoint instead of the simulator's own (same bodies). */
